@@ -1,0 +1,263 @@
+"""The ``zoo`` command. Errors a user can cause end as one ``zoo: ...`` line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import __version__
+from .errors import ImageError, ZooError
+from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image, resize
+from .output import error_record, print_comparison, print_json, print_predictions, print_table, record
+from .plugin_manager import describe_exception, hooks_implemented, load_plugins, pm
+from .registry import PluginWarning, get_registry
+from .weights import WEIGHTS_HELP
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 0
+    debug = args.debug or bool(os.environ.get("ZOO_DEBUG"))
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args) or 0
+        except ZooError as error:
+            if debug:
+                raise
+            print(f"zoo: {error}", file=sys.stderr)
+        except KeyboardInterrupt:
+            print("zoo: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as error:
+            if debug:
+                raise
+            print(
+                f"zoo: unexpected error: {describe_exception(error)} "
+                "(run with --debug or ZOO_DEBUG=1 for the traceback)",
+                file=sys.stderr,
+            )
+    return EXIT_ERROR
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, *args, **kwargs):
+    if issubclass(category, PluginWarning):
+        print(f"zoo: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo",
+        description="Keras ImageNet classifiers on Keras or ONNX Runtime, extensible with plugins.",
+    )
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    list_ = commands.add_parser("list", help="list the registered models")
+    list_.add_argument("--json", action="store_true", help="print JSON")
+    list_.set_defaults(run=run_list)
+
+    plugins = commands.add_parser("plugins", help="list the loaded plugins and their hooks")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(run=run_plugins)
+
+    predict = commands.add_parser("predict", help="classify images with one model")
+    predict.add_argument("model", help="model name or alias (see 'zoo list')")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    _add_model_options(predict)
+    predict.add_argument(
+        "--batch-size", type=_positive_int, default=32, help="images per backend run (32)"
+    )
+    predict.set_defaults(run=run_predict)
+
+    compare = commands.add_parser("compare", help="classify images with several models, side by side")
+    compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    compare.add_argument(
+        "--models", type=_comma_list, help="comma-separated model names (default: every model)"
+    )
+    _add_model_options(compare)
+    compare.add_argument("--plot", metavar="OUT.png", help="also draw a PNG grid of top-K bars")
+    compare.set_defaults(run=run_compare)
+
+    load_plugins()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(commands)
+        except Exception as error:
+            warnings.warn(
+                f"plugin {impl.plugin_name!r} failed in register_commands: "
+                f"{describe_exception(error)}",
+                PluginWarning,
+                stacklevel=1,
+            )
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="keras", help="inference backend (keras)")
+    parser.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
+    parser.add_argument("--top", type=_positive_int, default=5, help="classes per image (5)")
+    parser.add_argument(
+        "--interpolation",
+        choices=list(INTERPOLATIONS),
+        default=KERAS_INTERPOLATION,
+        help="resize filter (default: nearest, as keras.utils.load_img)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def run_list(args) -> int:
+    registry = get_registry()
+    rows = [
+        {
+            "name": spec.name,
+            "aliases": list(spec.aliases),
+            "input_size": list(spec.input_size),
+            "preprocess": registry.preprocessor(spec).name,
+            "plugin": registry.owners[("model", spec.name)],
+            "description": spec.description,
+        }
+        for spec in registry.models.values()
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(
+        ["MODEL", "ALIASES", "INPUT", "PREPROCESS", "PLUGIN"],
+        [
+            [
+                row["name"],
+                ", ".join(row["aliases"]),
+                "x".join(map(str, row["input_size"])),
+                row["preprocess"],
+                row["plugin"],
+            ]
+            for row in rows
+        ],
+    )
+    return 0
+
+
+def run_plugins(args) -> int:
+    get_registry()  # so that registration problems are reported
+    rows = [
+        {
+            "name": info.name,
+            "version": info.version,
+            "builtin": info.builtin,
+            "hooks": hooks_implemented(info.name),
+            "error": info.error,
+        }
+        for info in load_plugins().values()
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(
+        ["PLUGIN", "VERSION", "HOOKS"],
+        [
+            [row["name"], row["version"], f"FAILED: {row['error']}" if row["error"] else ", ".join(row["hooks"])]
+            for row in rows
+        ],
+    )
+    return 0
+
+
+def _decoded(paths: Sequence[str]) -> Iterator[tuple[str, Image.Image | ImageError]]:
+    """Each path with its decoded RGB image, or with the error that stopped it (reported here)."""
+    for path in paths:
+        try:
+            yield path, open_image(path)
+        except ImageError as error:
+            print(f"zoo: {error}", file=sys.stderr)
+            yield path, error
+
+
+def run_predict(args) -> int:
+    from .api import load
+
+    spec = get_registry().model(args.model)
+    model = None
+    results: list[dict] = []
+    for start in range(0, len(args.images), args.batch_size):
+        decoded = list(_decoded(args.images[start : start + args.batch_size]))
+        good = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
+        if good:
+            model = model or load(spec.name, backend=args.backend, weights=args.weights)
+            pixels = np.stack([resize(image, spec.input_size, args.interpolation) for _, image in good])
+            tops = iter(model.top(model.probabilities(pixels), args.top))
+        for path, image in decoded:
+            if isinstance(image, ImageError):
+                results.append(error_record(path, image.reason))
+                continue
+            results.append(record(path, spec.name, args.backend, next(tops)))
+            if not args.json:
+                print_predictions(results[-1])
+    if args.json:
+        print_json(results)
+    return EXIT_ERROR if any("error" in result for result in results) else 0
+
+
+def run_compare(args) -> int:
+    from .compare import compare, parse_weights
+
+    registry = get_registry()
+    names = args.models or list(registry.models)
+    specs = [registry.model(name) for name in names]
+    weights = parse_weights(args.weights, [spec.name for spec in specs])
+    if args.plot:
+        from .plot import check_writable
+
+        check_writable(args.plot)
+    decoded = list(_decoded(args.images))
+    images = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
+    per_image, failures = (
+        compare(images, specs, args.backend, weights, args.top, args.interpolation)
+        if images
+        else ([], [])
+    )
+    results = iter(per_image)
+    ordered = [
+        result
+        for path, image in decoded
+        for result in ([error_record(path, image.reason)] if isinstance(image, ImageError) else next(results))
+    ]
+    if args.json:
+        print_json(ordered)
+    else:
+        print_comparison(ordered, [spec.name for spec in specs])
+    if args.plot and images and len(failures) < len(specs):
+        from .plot import plot_comparison
+
+        plot_comparison(images, per_image, [spec.name for spec in specs], args.plot)
+        print(f"zoo: wrote {args.plot}", file=sys.stderr)
+    return EXIT_ERROR if failures or len(images) < len(decoded) else 0

@@ -1,0 +1,48 @@
+"""Errors a user can cause. Each carries one line that the CLI prints as ``zoo: <message>``."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class ZooError(Exception):
+    """Base class: the message is one line, written for the person at the terminal."""
+
+
+class UnknownModel(ZooError):
+    """No registered model has this name or alias."""
+
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = hint or "see 'zoo list'"
+        super().__init__(f"unknown model {name!r}; {hint}")
+
+
+class UnknownName(ZooError):
+    """No registered preprocessor/backend/exporter has this name."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        super().__init__(f"unknown {kind} {name!r}; available: {', '.join(sorted(known)) or 'none'}")
+
+
+class ImageError(ZooError):
+    """An image file could not be read as an image."""
+
+    def __init__(self, path: object, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class WeightsUnavailable(ZooError):
+    """Weights were asked for but cannot be found, downloaded or loaded."""
+
+
+class PluginError(ZooError):
+    """A plugin failed to load or registered something zoo cannot use."""
+
+
+class BackendUnavailable(ZooError):
+    """A backend's runtime (e.g. TensorFlow) is not installed."""

@@ -1,0 +1,102 @@
+"""Finding a model's weights: Keras's own cache (``$KERAS_HOME/models``), a download into it,
+an explicit file, or none (seeded random initialisation).
+
+The download is zoo's own (not ``keras.utils.get_file``) so that it needs no TensorFlow, has a
+timeout, writes nothing to stdout, and never leaves a partial file in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from .errors import WeightsUnavailable
+from .progress import Bar
+from .specs import ModelSpec, WeightsSpec
+
+DOWNLOAD_TIMEOUT_S = 30
+WEIGHTS_HELP = "imagenet (the published weights), none (random init), or a .h5/.weights.h5 path"
+
+
+def keras_home() -> Path:
+    """Keras's cache root, by Keras's own rule: $KERAS_HOME, else ~/.keras (/tmp/.keras if ~ is read-only)."""
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"]).expanduser()
+    home = Path("~").expanduser()
+    return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
+
+
+def resolve_weights(spec: ModelSpec, weights: str | os.PathLike) -> Path | None:
+    """The weights file to build ``spec`` with, or None for random init.
+
+    ``weights`` is ``"imagenet"``, ``"none"`` or a path to a weights file.
+    """
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        if spec.weights is None:
+            raise WeightsUnavailable(
+                f"{spec.name} has no published weights; use --weights PATH or --weights none"
+            )
+        return fetch(spec.weights, model=spec.name)
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailable(f"weights file not found: {path} (expected {WEIGHTS_HELP})")
+    if not (path.name.endswith(".h5") or path.name.endswith(".keras")):
+        raise WeightsUnavailable(f"{path}: not a Keras weights file (.h5, .weights.h5 or .keras)")
+    return path
+
+
+def fetch(weights: WeightsSpec, model: str) -> Path:
+    """The published weights file from Keras's cache, downloading it there when missing."""
+    path = keras_home() / "models" / weights.file_name
+    if not path.is_file():
+        _download(weights, path, model)
+    if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:
+        raise WeightsUnavailable(
+            f"{path} does not match the {_algorithm(weights.file_hash)} Keras publishes for "
+            f"{model} ({weights.file_hash}); delete it to download it again, or pass --weights PATH"
+        )
+    return path
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _algorithm(file_hash: str) -> str:
+    return "sha256" if len(file_hash) == 64 else "md5"
+
+
+def _download(weights: WeightsSpec, path: Path, model: str) -> None:
+    """Download to a temporary file beside ``path``, then rename: never a partial file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(weights.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            bar = Bar(f"downloading {weights.file_name}", total, unit="B")
+            fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+                bar.close()
+                os.replace(partial, path)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
+    except (OSError, ValueError) as error:  # URLError and socket timeouts are OSErrors
+        reason = getattr(error, "reason", None) or error
+        raise WeightsUnavailable(
+            f"{model}: ImageNet weights are not in the Keras cache and could not be downloaded "
+            f"({reason}); put {weights.file_name} in {path.parent} (or set KERAS_HOME), "
+            "or pass --weights PATH"
+        ) from None

@@ -1,0 +1,1 @@
+"""Model exporters (ONNX), registered through the ``register_exporters`` hook."""

@@ -1,0 +1,97 @@
+"""The ``keras`` backend: runs a model's ``keras.Model`` with ``model.predict``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from zoo import hookimpl
+from zoo.errors import BackendUnavailable, WeightsUnavailable
+from zoo.plugin_manager import describe_exception
+from zoo.specs import Backend, ModelSpec, Runner
+
+RANDOM_INIT_SEED = 0
+"""``--weights none`` builds with this seed, so a random-init model is the same every run."""
+
+# What TensorFlow's C++ runtime prints on import and device set-up, whatever its log level:
+# banners, and on a machine without a GPU, the failed CUDA probe (TensorFlow then runs on CPU).
+_STARTUP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|oneDNN custom operations|cudart_stub|"
+    r"Could not find cuda drivers|Unable to register cu(DNN|FFT|BLAS) factory|"
+    r"computation placer already registered|TensorFlow binary is optimized|"
+    r"rebuild TensorFlow with the appropriate compiler flags|TF-TRT Warning|"
+    r"failed call to cuInit"
+)
+
+
+@contextlib.contextmanager
+def quiet_tensorflow():
+    """Capture file descriptor 2, then pass on every line that is not start-up noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not _STARTUP_NOISE.search(line):
+                    sys.stderr.write(line)
+
+
+def import_keras():
+    """Import Keras (and TensorFlow) quietly; a missing install is a one-line error."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with quiet_tensorflow():
+            import keras
+    except ImportError as error:
+        raise BackendUnavailable(
+            f"the keras backend needs TensorFlow ({describe_exception(error)}); "
+            "install it with: pip install 'zoo[keras]'"
+        ) from None
+    return keras
+
+
+class KerasRunner(Runner):
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(batch, verbose=0))
+
+
+class KerasBackend(Backend):
+    name = "keras"
+    description = "Keras 3 (TensorFlow), model.predict"
+
+    def load(self, spec: ModelSpec, weights: Path | None) -> KerasRunner:
+        keras = import_keras()
+        if weights is None:
+            keras.utils.set_random_seed(RANDOM_INIT_SEED)
+        try:
+            with quiet_tensorflow():  # the first model built sets up TensorFlow's devices
+                return KerasRunner(spec.build(str(weights) if weights else None))
+        except (ValueError, OSError, KeyError) as error:
+            if weights is None:
+                raise
+            raise WeightsUnavailable(
+                f"cannot load {weights} into {spec.name}: {describe_exception(error)}"
+            ) from None
+
+
+@hookimpl
+def register_backends(register):
+    register(KerasBackend())
