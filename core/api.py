@@ -94,4 +94,6 @@ def load(name: str, backend: str = "keras", weights: str | os.PathLike = "imagen
     labels = resolve_labels(spec.labels)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    return Model(spec, backend, runtime.load(spec, weights_path), preprocessing, labels, weights_path)
+    return Model(
+        spec, backend, runtime.load(spec, weights_path), preprocessing, labels, weights_path
+    )

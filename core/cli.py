@@ -14,7 +14,14 @@ from PIL import Image
 from . import __version__
 from .errors import ImageError, ZooError
 from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image, resize
-from .output import error_record, print_comparison, print_json, print_predictions, print_table, record
+from .output import (
+    error_record,
+    print_comparison,
+    print_json,
+    print_predictions,
+    print_table,
+    record,
+)
 from .plugin_manager import describe_exception, hooks_implemented, load_plugins, pm
 from .registry import PluginWarning, get_registry
 from .weights import WEIGHTS_HELP
@@ -88,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(run=run_predict)
 
-    compare = commands.add_parser("compare", help="classify images with several models, side by side")
+    compare = commands.add_parser(
+        "compare", help="classify images with several models, side by side"
+    )
     compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     compare.add_argument(
         "--models", type=_comma_list, help="comma-separated model names (default: every model)"
@@ -185,7 +194,11 @@ def run_plugins(args) -> int:
     print_table(
         ["PLUGIN", "VERSION", "HOOKS"],
         [
-            [row["name"], row["version"], f"FAILED: {row['error']}" if row["error"] else ", ".join(row["hooks"])]
+            [
+                row["name"],
+                row["version"],
+                f"FAILED: {row['error']}" if row["error"] else ", ".join(row["hooks"]),
+            ]
             for row in rows
         ],
     )
@@ -213,7 +226,9 @@ def run_predict(args) -> int:
         good = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
         if good:
             model = model or load(spec.name, backend=args.backend, weights=args.weights)
-            pixels = np.stack([resize(image, spec.input_size, args.interpolation) for _, image in good])
+            pixels = np.stack(
+                [resize(image, spec.input_size, args.interpolation) for _, image in good]
+            )
             tops = iter(model.top(model.probabilities(pixels), args.top))
         for path, image in decoded:
             if isinstance(image, ImageError):
@@ -249,7 +264,9 @@ def run_compare(args) -> int:
     ordered = [
         result
         for path, image in decoded
-        for result in ([error_record(path, image.reason)] if isinstance(image, ImageError) else next(results))
+        for result in (
+            [error_record(path, image.reason)] if isinstance(image, ImageError) else next(results)
+        )
     ]
     if args.json:
         print_json(ordered)

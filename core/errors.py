@@ -24,7 +24,9 @@ class UnknownName(ZooError):
     """No registered preprocessor/backend/exporter has this name."""
 
     def __init__(self, kind: str, name: str, known: list[str]):
-        super().__init__(f"unknown {kind} {name!r}; available: {', '.join(sorted(known)) or 'none'}")
+        super().__init__(
+            f"unknown {kind} {name!r}; available: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 class ImageError(ZooError):

@@ -121,7 +121,8 @@ def load_image(
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
             raise ValueError(
-                f"an image array must be uint8 (height, width, 3), not {source.dtype} {source.shape}"
+                "an image array must be uint8 (height, width, 3), "
+                f"not {source.dtype} {source.shape}"
             )
         source = Image.fromarray(source, "RGB")
     elif isinstance(source, Image.Image):

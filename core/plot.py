@@ -53,11 +53,15 @@ def plot_comparison(
         y = row * row_height
         thumb = ImageOps.contain(image, (THUMB, THUMB))
         canvas.paste(thumb, ((THUMB - thumb.width) // 2, y + (THUMB - thumb.height) // 2))
-        draw.text((0, y + THUMB + 4), _fit(draw, Path(name).name, THUMB, font), fill=TEXT, font=font)
+        draw.text(
+            (0, y + THUMB + 4), _fit(draw, Path(name).name, THUMB, font), fill=TEXT, font=font
+        )
         by_model = {result["model"]: result for result in per_image}
         for column, model in enumerate(models):
             if model in by_model:
-                _bar_chart(draw, THUMB + 20 + column * PANEL_WIDTH, y, by_model[model], font, title_font)
+                _bar_chart(
+                    draw, THUMB + 20 + column * PANEL_WIDTH, y, by_model[model], font, title_font
+                )
         if row:
             draw.line([(0, y - ROW_GAP // 2), (canvas.width, y - ROW_GAP // 2)], fill=GRID)
     _save_atomically(canvas, Path(path))

@@ -34,7 +34,9 @@ class Bar:
         line = f"{self.label}: {_human(self.done, self.unit)}"
         if self.total:
             eta = (self.total - self.done) / rate if rate else 0.0
-            line += f" / {_human(self.total, self.unit)} ({self.done / self.total:.0%}, ETA {eta:.0f}s)"
+            line += (
+                f" / {_human(self.total, self.unit)} ({self.done / self.total:.0%}, ETA {eta:.0f}s)"
+            )
         print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:

@@ -89,7 +89,7 @@ class ModelSpec:
     """A registered preprocessor's name, or a spec of the model's own."""
     labels: Labels = "imagenet"
     weights: WeightsSpec | None = None
-    """The published pretrained weights that ``--weights imagenet`` fetches; None if there are none."""
+    """The published weights ``--weights imagenet`` fetches; None if there are none."""
     aliases: tuple[str, ...] = ()
     description: str = ""
 
@@ -118,7 +118,7 @@ class Backend:
     description: ClassVar[str] = ""
 
     def load(self, spec: ModelSpec, weights: Path | None) -> Runner:
-        """Build ``spec`` with the weights file (``None``: seeded random init) and return a runner."""
+        """Build ``spec`` with a weights file (``None``: seeded random init); return its runner."""
         raise NotImplementedError
 
 

@@ -22,7 +22,10 @@ WEIGHTS_HELP = "imagenet (the published weights), none (random init), or a .h5/.
 
 
 def keras_home() -> Path:
-    """Keras's cache root, by Keras's own rule: $KERAS_HOME, else ~/.keras (/tmp/.keras if ~ is read-only)."""
+    """Keras's cache root, by Keras's own rule.
+
+    $KERAS_HOME, else ~/.keras (or /tmp/.keras when the home folder is read-only).
+    """
     if "KERAS_HOME" in os.environ:
         return Path(os.environ["KERAS_HOME"]).expanduser()
     home = Path("~").expanduser()

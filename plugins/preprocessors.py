@@ -1,4 +1,4 @@
-"""The standard preprocessing modes of ``keras.applications`` (``imagenet_utils.preprocess_input``)."""
+"""The preprocessing modes of ``keras.applications`` (``imagenet_utils.preprocess_input``)."""
 
 from zoo import hookimpl
 from zoo.specs import PreprocessSpec
