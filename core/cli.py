@@ -275,6 +275,13 @@ def run_compare(args) -> int:
     if args.plot and images and len(failures) < len(specs):
         from .plot import plot_comparison
 
-        plot_comparison(images, per_image, [spec.name for spec in specs], args.plot)
+        titles = {spec.name: _chart_title(spec.name, weights[spec.name]) for spec in specs}
+        plot_comparison(images, per_image, titles, args.plot)
         print(f"zoo: wrote {args.plot}", file=sys.stderr)
     return EXIT_ERROR if failures or len(images) < len(decoded) else 0
+
+
+def _chart_title(model: str, weights: str) -> str:
+    if weights == "imagenet":
+        return model
+    return f"{model} ({'random init' if weights == 'none' else os.path.basename(weights)})"

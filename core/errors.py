@@ -12,12 +12,15 @@ class ZooError(Exception):
 class UnknownModel(ZooError):
     """No registered model has this name or alias."""
 
-    def __init__(self, name: str, known: list[str]):
+    def __init__(self, name: str, known: dict[str, str]):
+        """``known`` maps every model name and alias to its model's name."""
         self.name = name
-        close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        hint = hint or "see 'zoo list'"
-        super().__init__(f"unknown model {name!r}; {hint}")
+        close = difflib.get_close_matches(name.lower(), known, n=5, cutoff=0.6)
+        suggestions = list(dict.fromkeys(known[match] for match in close))[:3]
+        hint = " or ".join(repr(s) for s in suggestions)
+        super().__init__(
+            f"unknown model {name!r}; " + (f"did you mean {hint}?" if hint else "see 'zoo list'")
+        )
 
 
 class UnknownName(ZooError):

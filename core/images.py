@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -47,8 +48,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(path, data) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise _too_large(path, error) from None
     except UnidentifiedImageError:
         raise ImageError(path, "not an image, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
@@ -72,20 +73,13 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         raise ImageError(path, f"cannot read ({error.strerror or error})") from None
 
 
-def _too_large(path: str | os.PathLike, data: bytes) -> ImageError:
-    """Name the size without decoding: the header alone is enough."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            width, height = Image.open(io.BytesIO(data)).size
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+def _too_large(path: str | os.PathLike, error: Exception) -> ImageError:
+    pixels = re.search(r"\((\d+) pixels\)", str(error))
+    size = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
     return ImageError(
         path,
-        f"image too large ({width}x{height} = {width * height:,} pixels; the limit is "
-        f"{Image.MAX_IMAGE_PIXELS:,}, PIL.Image.MAX_IMAGE_PIXELS), refusing a possible "
-        "decompression bomb",
+        f"image too large ({size}; the limit is {Image.MAX_IMAGE_PIXELS:,}, "
+        "PIL.Image.MAX_IMAGE_PIXELS), refusing a possible decompression bomb",
     )
 
 

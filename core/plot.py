@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .errors import ZooError
 
+MARGIN = 12
 THUMB = 200
 PANEL_WIDTH = 330
 LABEL_WIDTH = 150
@@ -37,40 +38,44 @@ def check_writable(path: str | os.PathLike) -> None:
 def plot_comparison(
     images: Sequence[tuple[str, Image.Image]],
     results: Sequence[Sequence[dict]],
-    models: Sequence[str],
+    titles: dict[str, str],
     path: str | os.PathLike,
 ) -> None:
-    """Draw the grid and write it atomically (temporary file, then rename)."""
-    font = _font(14)
-    title_font = _font(16)
+    """Draw the grid and write it atomically (temporary file, then rename).
+
+    ``titles`` maps each model, in column order, to the title over its charts.
+    """
+    font, title_font = _font(14), _font(16)
     top = max((len(r["top"]) for per_image in results for r in per_image), default=1)
     row_height = max(THUMB + 24, 28 + 22 * top) + ROW_GAP
-    canvas = Image.new(
-        "RGB", (THUMB + 20 + PANEL_WIDTH * len(models), row_height * len(images)), BACKGROUND
-    )
+    width = 2 * MARGIN + THUMB + 20 + PANEL_WIDTH * len(titles)
+    canvas = Image.new("RGB", (width, 2 * MARGIN + row_height * len(images)), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     for row, ((name, image), per_image) in enumerate(zip(images, results, strict=True)):
-        y = row * row_height
-        thumb = ImageOps.contain(image, (THUMB, THUMB))
-        canvas.paste(thumb, ((THUMB - thumb.width) // 2, y + (THUMB - thumb.height) // 2))
-        draw.text(
-            (0, y + THUMB + 4), _fit(draw, Path(name).name, THUMB, font), fill=TEXT, font=font
-        )
-        by_model = {result["model"]: result for result in per_image}
-        for column, model in enumerate(models):
-            if model in by_model:
-                _bar_chart(
-                    draw, THUMB + 20 + column * PANEL_WIDTH, y, by_model[model], font, title_font
-                )
+        y = MARGIN + row * row_height
         if row:
-            draw.line([(0, y - ROW_GAP // 2), (canvas.width, y - ROW_GAP // 2)], fill=GRID)
+            draw.line([(0, y - ROW_GAP // 2), (width, y - ROW_GAP // 2)], fill=GRID)
+        thumb = ImageOps.contain(image, (THUMB, THUMB))
+        canvas.paste(thumb, (MARGIN + (THUMB - thumb.width) // 2, y + (THUMB - thumb.height) // 2))
+        caption = _fit(draw, Path(name).name, THUMB, font)
+        draw.text((MARGIN, y + THUMB + 4), caption, fill=TEXT, font=font)
+        by_model = {result["model"]: result["top"] for result in per_image}
+        for column, (model, title) in enumerate(titles.items()):
+            if model in by_model:
+                x = MARGIN + THUMB + 20 + column * PANEL_WIDTH
+                draw.text(
+                    (x, y),
+                    _fit(draw, title, PANEL_WIDTH - 10, title_font),
+                    fill=TEXT,
+                    font=title_font,
+                )
+                _bar_chart(draw, x, y + 28, by_model[model], font)
     _save_atomically(canvas, Path(path))
 
 
-def _bar_chart(draw, x: int, y: int, result: dict, font, title_font) -> None:
-    draw.text((x, y), result["model"], fill=TEXT, font=title_font)
-    for i, p in enumerate(result["top"]):
-        line_y = y + 28 + 22 * i
+def _bar_chart(draw: ImageDraw.ImageDraw, x: int, y: int, top: Sequence[dict], font) -> None:
+    for i, p in enumerate(top):
+        line_y = y + 22 * i
         draw.text((x, line_y), _fit(draw, p["label"], LABEL_WIDTH - 6, font), fill=TEXT, font=font)
         bar_x = x + LABEL_WIDTH
         draw.rectangle([bar_x, line_y + 2, bar_x + BAR_WIDTH, line_y + 16], outline=GRID)

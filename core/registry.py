@@ -70,7 +70,7 @@ class Registry:
         key = name.lower()
         key = self.aliases.get(key, key)
         if key not in self.models:
-            raise UnknownModel(name, sorted([*self.models, *self.aliases]))
+            raise UnknownModel(name, {**{m: m for m in self.models}, **self.aliases})
         return self.models[key]
 
     def preprocessor(self, spec: ModelSpec) -> PreprocessSpec:

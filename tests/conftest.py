@@ -1,0 +1,88 @@
+"""Shared fixtures. The real data lives in ../shared/data beside the repository; tests that need
+it skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+MOBILENET_WEIGHTS = SHARED_DATA / "weights" / "mobilenet_v1_1.0_224_imagenet_from_coral_quant.h5"
+
+# Keras reads KERAS_HOME once, when it is imported: point it (and zoo) at a private cache that
+# holds only the class index, so that keras's decode_predictions works offline and no test
+# reads or writes the user's ~/.keras.
+_KERAS_HOME = Path(tempfile.mkdtemp(prefix="zoo-tests-keras-home-"))
+(_KERAS_HOME / "models").mkdir()
+shutil.copy(
+    resources.files("zoo").joinpath("data/imagenet_class_index.json"),
+    _KERAS_HOME / "models" / "imagenet_class_index.json",
+)
+os.environ["KERAS_HOME"] = str(_KERAS_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_KERAS_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def keras_home() -> Path:
+    """The tests' Keras cache (``$KERAS_HOME``); weights files copied here are found by zoo."""
+    return _KERAS_HOME
+
+
+@pytest.fixture(scope="session")
+def shared_images() -> list[Path]:
+    folder = SHARED_DATA / "images"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    return sorted(folder.iterdir())
+
+
+@pytest.fixture(scope="session")
+def mobilenet_weights() -> Path:
+    if not MOBILENET_WEIGHTS.is_file():
+        pytest.skip(f"{MOBILENET_WEIGHTS} is absent")
+    return MOBILENET_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def expected_top5() -> dict:
+    path = SHARED_DATA / "expected_top5.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    """A photo-like JPEG (smooth colours plus noise), not square, so that it gets resized."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:300, 0:400]
+    base = np.stack([x * 255 / 400, y * 255 / 300, (x + y) * 255 / 700], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(pixels).save(path, quality=90)
+    return path
+
+
+def run_zoo(*args: str, env: dict | None = None, python: str = sys.executable):
+    """Run the ``zoo`` CLI in a fresh interpreter; returns the CompletedProcess."""
+    return subprocess.run(
+        [python, "-c", "import sys; from zoo.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )

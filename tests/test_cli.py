@@ -1,0 +1,123 @@
+"""The ``zoo`` command: output formats, exit codes, and staying light where it must."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from zoo.cli import main
+
+from .conftest import run_zoo
+
+TENSORFLOW_CHECK = (
+    "import sys, contextlib, io\n"
+    "from zoo.cli import main\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    try:\n"
+    "        main(sys.argv[1:])\n"
+    "    except SystemExit:\n"
+    "        pass\n"
+    "heavy = ('tensorflow', 'keras', 'onnxruntime', 'tf2onnx')\n"
+    "print(','.join(sorted(m for m in heavy if m in sys.modules)))\n"
+)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"], ["plugins"]])
+def test_light_commands_never_import_tensorflow(args):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", TENSORFLOW_CHECK, *args], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_list_is_fast():
+    started = time.monotonic()
+    result = run_zoo("list")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0
+    assert elapsed < 1.5, f"zoo list took {elapsed:.2f}s, interpreter start included"
+
+
+def test_list_shows_the_four_models(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("vgg16", "resnet50", "inception_v3", "mobilenet"):
+        assert name in out
+    assert "299x299" in out
+
+
+def test_list_json(capsys):
+    assert main(["list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["inception_v3"]["input_size"] == [299, 299]
+    assert rows["inception_v3"]["preprocess"] == "tf"
+    assert rows["vgg16"]["preprocess"] == "caffe"
+    assert rows["resnet50"]["aliases"] == ["resnet"]
+    assert rows["mobilenet"]["plugin"] == "zoo.plugins.keras_applications"
+
+
+def test_plugins_json(capsys):
+    assert main(["plugins", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["zoo.plugins.keras_applications"]["hooks"] == ["register_models"]
+    assert rows["zoo.plugins.keras_backend"]["hooks"] == ["register_backends"]
+    assert all(row["builtin"] and row["error"] is None for row in rows.values())
+
+
+def test_unknown_model_is_one_line_with_a_suggestion(capsys, photo):
+    assert main(["predict", "mobilenett", str(photo)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "zoo: unknown model 'mobilenett'; did you mean 'mobilenet'?\n"
+
+
+def test_unknown_backend_lists_the_known_ones(capsys, photo):
+    assert main(["predict", "mobilenet", str(photo), "--backend", "tpu"]) == 1
+    assert capsys.readouterr().err == "zoo: unknown backend 'tpu'; available: keras\n"
+
+
+def test_bad_arguments_exit_2_with_usage(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["predict", "mobilenet", "x.jpg", "--top", "0"])
+    assert caught.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_json_schema(capsys, photo):
+    assert main(["predict", "resnet", str(photo), "--weights", "none", "--json", "--top", "3"]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["image"] == str(photo)
+    assert record["model"] == "resnet50"
+    assert record["backend"] == "keras"
+    assert [p["rank"] for p in record["top"]] == [1, 2, 3]
+    for p in record["top"]:
+        assert set(p) == {"rank", "index", "class_id", "label", "score"}
+        assert 0 <= p["index"] < 1000 and p["class_id"].startswith("n")
+        assert isinstance(p["score"], float) and 0 <= p["score"] <= 1
+    scores = [p["score"] for p in record["top"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.slow
+def test_predict_human_output_is_aligned(capsys, photo):
+    assert main(["predict", "mobilenet", str(photo), str(photo), "--weights", "none"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 12  # two images: a header and five predictions each
+    assert lines[0] == f"{photo}  (mobilenet, keras)"
+    rows = lines[1:6]
+    assert all(row.startswith(f"  {rank}. ('n") for rank, row in enumerate(rows, start=1))
+    assert len({row.rindex(" ") for row in rows}) == 1  # scores start in one column
+
+
+@pytest.mark.slow
+def test_debug_shows_the_traceback(photo):
+    result = run_zoo("--debug", "predict", "nope", str(photo))
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "UnknownModel" in result.stderr

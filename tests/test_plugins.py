@@ -1,0 +1,157 @@
+"""Plugins register through the hooks exactly as a third party's would; conflicts and broken
+plugins are reported, never fatal."""
+
+from __future__ import annotations
+
+import pytest
+
+import zoo
+from zoo.plugin_manager import pm
+from zoo.registry import PluginWarning, get_registry
+
+BUILTIN_MODELS = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
+
+
+@pytest.fixture
+def install_plugin():
+    """Register plugin objects for one test, as an entry point would; unregister afterwards."""
+    names = []
+
+    def install(plugin, name):
+        pm.register(plugin, name=name)
+        names.append(name)
+
+    yield install
+    for name in names:
+        pm.unregister(name=name)
+    get_registry(refresh=True)
+
+
+def tiny_model(name, **overrides):
+    def build(weights):
+        raise AssertionError("these tests never build the model")
+
+    fields = {"name": name, "build": build, "input_size": (32, 32), "preprocess": "tf"}
+    return zoo.ModelSpec(**{**fields, "labels": ["cat", "dog"], **overrides})
+
+
+def test_builtins_register_through_the_hooks():
+    registry = get_registry(refresh=True)
+    assert set(registry.models) == BUILTIN_MODELS
+    for name in BUILTIN_MODELS:
+        assert registry.owners[("model", name)] == "zoo.plugins.keras_applications"
+    assert {"caffe", "tf", "torch", "none"} <= set(registry.preprocessors)
+    assert "keras" in registry.backends
+    assert registry.model("InceptionV3").name == "inception_v3"  # alias, any case
+
+
+def test_a_plugin_object_registers_a_model(install_plugin):
+    class ThirdParty:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(tiny_model("pets", aliases=("pet-classifier",)))
+
+        @zoo.hookimpl
+        def register_preprocessors(self, register):
+            register(zoo.PreprocessSpec("half", divisor=2.0))
+
+    install_plugin(ThirdParty(), "zoo-pets")
+    registry = get_registry(refresh=True)
+    assert registry.model("pet-classifier").name == "pets"
+    assert registry.owners[("model", "pets")] == "zoo-pets"
+    assert registry.preprocessors["half"].divisor == 2.0
+    assert set(registry.models) == BUILTIN_MODELS | {"pets"}
+
+
+def test_a_duplicate_model_name_names_both_plugins(install_plugin):
+    class Impostor:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(tiny_model("resnet50"))
+            register(tiny_model("fine"))
+
+    install_plugin(Impostor(), "zoo-impostor")
+    with pytest.warns(PluginWarning) as caught:
+        registry = get_registry(refresh=True)
+    [message] = [str(w.message) for w in caught]
+    assert "'zoo-impostor'" in message and "'zoo.plugins.keras_applications'" in message
+    assert "'resnet50'" in message and "ZOO_DISABLE_PLUGINS" in message
+    assert registry.owners[("model", "resnet50")] == "zoo.plugins.keras_applications"
+    assert "fine" in registry.models  # the plugin's other models still count
+
+
+def test_a_duplicate_alias_is_rejected(install_plugin):
+    class Clash:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(tiny_model("other", aliases=("resnet",)))
+
+    install_plugin(Clash(), "zoo-clash")
+    with pytest.warns(PluginWarning, match="'resnet'.*'zoo.plugins.keras_applications'"):
+        registry = get_registry(refresh=True)
+    assert "other" not in registry.models
+    assert registry.model("resnet").name == "resnet50"
+
+
+def test_a_plugin_raising_in_a_hook_loses_only_its_own_registrations(install_plugin):
+    class Broken:
+        @zoo.hookimpl
+        def register_models(self, register):
+            raise RuntimeError("boom\nsecond line")
+
+    install_plugin(Broken(), "zoo-broken")
+    with pytest.warns(PluginWarning) as caught:
+        registry = get_registry(refresh=True)
+    [message] = [str(w.message) for w in caught]
+    assert message == "plugin 'zoo-broken' failed in register_models: RuntimeError: boom"
+    assert set(registry.models) == BUILTIN_MODELS
+
+
+def test_a_malformed_registration_is_reported(install_plugin):
+    class Sloppy:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register({"name": "dict-model"})
+
+    install_plugin(Sloppy(), "zoo-sloppy")
+    with pytest.warns(PluginWarning, match="zoo-sloppy.*expects ModelSpec, got dict"):
+        registry = get_registry(refresh=True)
+    assert set(registry.models) == BUILTIN_MODELS
+
+
+def test_a_model_needing_an_unknown_preprocessor_is_skipped(install_plugin):
+    class Unknown:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(tiny_model("odd", preprocess="no-such-mode"))
+
+    install_plugin(Unknown(), "zoo-unknown")
+    with pytest.warns(PluginWarning, match="'odd' needs preprocessor 'no-such-mode'"):
+        registry = get_registry(refresh=True)
+    assert "odd" not in registry.models
+
+
+def test_specs_reject_nonsense():
+    with pytest.raises(ValueError, match="lowercase"):
+        tiny_model("Big Model")
+    with pytest.raises(ValueError, match="input_size"):
+        tiny_model("flat", input_size=(0, 224))
+    with pytest.raises(ValueError, match="channel_order"):
+        zoo.PreprocessSpec("x", channel_order="GBR")
+    with pytest.raises(ValueError, match="non-zero"):
+        zoo.PreprocessSpec("x", std=(1.0, 0.0, 1.0))
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(zoo.ZooError, match=r"did you mean 'resnet50'\?$"):
+        get_registry().model("resnt")
+    with pytest.raises(zoo.ZooError, match="see 'zoo list'"):
+        get_registry().model("xyzzy")
+
+
+def test_weights_file_names_come_from_keras_urls():
+    registry = get_registry()
+    assert registry.models["resnet50"].weights.file_name == (
+        "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+    )
+    assert registry.models["mobilenet"].weights.file_hash is None
