@@ -99,7 +99,7 @@ def _download(weights: WeightsSpec, path: Path, model: str) -> None:
     except (OSError, ValueError) as error:  # URLError and socket timeouts are OSErrors
         reason = getattr(error, "reason", None) or error
         raise WeightsUnavailable(
-            f"{model}: ImageNet weights are not in the Keras cache and could not be downloaded "
-            f"({reason}); put {weights.file_name} in {path.parent} (or set KERAS_HOME), "
+            f"{model}: {weights.file_name} is not in the Keras cache ({path.parent}) and could "
+            f"not be downloaded ({reason}); copy it there (or set KERAS_HOME), "
             "or pass --weights PATH"
         ) from None

@@ -80,10 +80,8 @@ def test_a_bad_image_and_a_model_without_weights_leave_the_rest(capsys, three_ph
     errors = captured.err.splitlines()
     assert len(errors) == 2
     assert any("notes.jpg" in line for line in errors)
-    assert any(
-        line.startswith("zoo: vgg16: ImageNet weights are not in the Keras cache")
-        for line in errors
-    )
+    missing = "zoo: vgg16: vgg16_weights_tf_dim_ordering_tf_kernels.h5 is not in the Keras cache"
+    assert any(line.startswith(missing) for line in errors)
 
 
 def test_an_unwritable_plot_fails_before_any_model_loads(capsys, photo, tmp_path):

@@ -3,11 +3,16 @@ plugins are reported, never fatal."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import zoo
 from zoo.plugin_manager import pm
 from zoo.registry import PluginWarning, get_registry
+
+from .conftest import run_zoo
 
 BUILTIN_MODELS = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
 
@@ -37,7 +42,7 @@ def tiny_model(name, **overrides):
 
 def test_builtins_register_through_the_hooks():
     registry = get_registry(refresh=True)
-    assert set(registry.models) == BUILTIN_MODELS
+    assert set(registry.models) >= BUILTIN_MODELS
     for name in BUILTIN_MODELS:
         assert registry.owners[("model", name)] == "zoo.plugins.keras_applications"
     assert {"caffe", "tf", "torch", "none"} <= set(registry.preprocessors)
@@ -55,12 +60,13 @@ def test_a_plugin_object_registers_a_model(install_plugin):
         def register_preprocessors(self, register):
             register(zoo.PreprocessSpec("half", divisor=2.0))
 
+    before = set(get_registry(refresh=True).models)
     install_plugin(ThirdParty(), "zoo-pets")
     registry = get_registry(refresh=True)
     assert registry.model("pet-classifier").name == "pets"
     assert registry.owners[("model", "pets")] == "zoo-pets"
     assert registry.preprocessors["half"].divisor == 2.0
-    assert set(registry.models) == BUILTIN_MODELS | {"pets"}
+    assert set(registry.models) == before | {"pets"}
 
 
 def test_a_duplicate_model_name_names_both_plugins(install_plugin):
@@ -99,12 +105,13 @@ def test_a_plugin_raising_in_a_hook_loses_only_its_own_registrations(install_plu
         def register_models(self, register):
             raise RuntimeError("boom\nsecond line")
 
+    before = set(get_registry(refresh=True).models)
     install_plugin(Broken(), "zoo-broken")
     with pytest.warns(PluginWarning) as caught:
         registry = get_registry(refresh=True)
     [message] = [str(w.message) for w in caught]
     assert message == "plugin 'zoo-broken' failed in register_models: RuntimeError: boom"
-    assert set(registry.models) == BUILTIN_MODELS
+    assert set(registry.models) == before
 
 
 def test_a_malformed_registration_is_reported(install_plugin):
@@ -113,10 +120,11 @@ def test_a_malformed_registration_is_reported(install_plugin):
         def register_models(self, register):
             register({"name": "dict-model"})
 
+    before = set(get_registry(refresh=True).models)
     install_plugin(Sloppy(), "zoo-sloppy")
     with pytest.warns(PluginWarning, match="zoo-sloppy.*expects ModelSpec, got dict"):
         registry = get_registry(refresh=True)
-    assert set(registry.models) == BUILTIN_MODELS
+    assert set(registry.models) == before
 
 
 def test_a_model_needing_an_unknown_preprocessor_is_skipped(install_plugin):
@@ -155,3 +163,55 @@ def test_weights_file_names_come_from_keras_urls():
         "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
     )
     assert registry.models["mobilenet"].weights.file_hash is None
+
+
+def fake_distribution(site: Path, dist: str, module: str, source: str) -> None:
+    """An installed distribution with a ``zoo`` entry point, as pip would leave it."""
+    info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[zoo]\n{module} = {module}\n")
+    (site / f"{module}.py").write_text(source)
+
+
+@pytest.fixture
+def site_with_plugins(tmp_path):
+    site = tmp_path / "site"
+    fake_distribution(site, "zoo-broken", "zoo_broken", "import no_such_module_anywhere\n")
+    fake_distribution(
+        site,
+        "zoo-extra",
+        "zoo_extra",
+        "import zoo\n"
+        "@zoo.hookimpl\n"
+        "def register_models(register):\n"
+        "    register(zoo.ModelSpec(name='extra', build=print, input_size=(8, 8),\n"
+        "                           preprocess='tf', labels=['a', 'b']))\n",
+    )
+    return {"PYTHONPATH": str(site)}
+
+
+def test_entry_point_plugins_load_and_a_broken_one_is_one_warning(site_with_plugins):
+    result = run_zoo("list", env=site_with_plugins)
+    assert result.returncode == 0
+    assert "extra" in result.stdout and "mobilenet" in result.stdout
+    assert result.stderr == (
+        "zoo: warning: plugin 'zoo_broken' failed to load: "
+        "ModuleNotFoundError: No module named 'no_such_module_anywhere'\n"
+    )
+    plugins = run_zoo("plugins", "--json", env=site_with_plugins)
+    rows = {row["name"]: row for row in json.loads(plugins.stdout)}
+    assert rows["zoo_extra"]["version"] == "1.2.3"
+    assert rows["zoo_extra"]["hooks"] == ["register_models"]
+    assert rows["zoo_broken"]["error"].startswith("ModuleNotFoundError")
+
+
+def test_plugins_can_be_disabled_or_limited(site_with_plugins):
+    disabled = run_zoo("list", env={**site_with_plugins, "ZOO_DISABLE_PLUGINS": "zoo-broken"})
+    assert disabled.stderr == ""
+    assert "extra" in disabled.stdout
+    only = run_zoo("list", "--json", env={**site_with_plugins, "ZOO_LOAD_PLUGINS": "zoo-extra"})
+    assert only.stderr == ""
+    assert {row["name"] for row in json.loads(only.stdout)} == BUILTIN_MODELS | {"extra"}
+    builtins = run_zoo("list", "--json", env={**site_with_plugins, "ZOO_LOAD_PLUGINS": ""})
+    assert {row["name"] for row in json.loads(builtins.stdout)} == BUILTIN_MODELS

@@ -101,7 +101,7 @@ def test_cli_offline_without_weights_is_one_line(photo, tmp_path):
     assert result.returncode == 1
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("zoo: mobilenet: ImageNet weights are not in the Keras cache")
+    assert line.startswith("zoo: mobilenet: mobilenet_1_0_224_tf.h5 is not in the Keras cache")
     assert "mobilenet_1_0_224_tf.h5" in line and "--weights PATH" in line
 
 
