@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -14,40 +13,38 @@ from .labels import LabelList, Prediction, resolve_labels, top_k
 from .preprocessing import preprocess
 from .progress import status
 from .registry import get_registry
-from .specs import ModelSpec, PreprocessSpec, Runner
+from .specs import PreprocessSpec, Runner
 from .weights import resolve_weights
 
 
 class Model:
-    """A registered model loaded into a backend: images in, top-K predictions out."""
+    """A classifier loaded into a backend: images in, top-K predictions out.
+
+    Everything it needs besides the runner is data: input size, preprocessing, labels. That is
+    what lets a registered model and an exported .onnx file behave the same.
+    """
 
     def __init__(
         self,
-        spec: ModelSpec,
-        backend: str,
-        runner: Runner,
+        name: str,
+        input_size: tuple[int, int],
         preprocessing: PreprocessSpec,
         labels: LabelList,
-        weights: Path | None,
+        runner: Runner,
+        backend: str,
+        weights: str,
     ):
-        self.spec = spec
-        self.backend = backend
-        self.runner = runner
+        self.name = name
+        self.input_size = input_size
         self.preprocessing = preprocessing
         self.labels = labels
+        self.runner = runner
+        self.backend = backend
         self.weights = weights
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.spec.input_size
+        """Where the weights came from: a file, or "none" for random init."""
 
     def __repr__(self) -> str:
-        weights = self.weights or "random init"
-        return f"<zoo.Model {self.name} on {self.backend}, weights {weights}>"
+        return f"<zoo.Model {self.name} on {self.backend}, weights {self.weights}>"
 
     def predict(
         self, image: ImageSource, top: int = 5, interpolation: str = KERAS_INTERPOLATION
@@ -81,12 +78,22 @@ class Model:
         return [top_k(row, self.labels, min(k, len(self.labels))) for row in probabilities]
 
 
-def load(name: str, backend: str = "keras", weights: str | os.PathLike = "imagenet") -> Model:
-    """Load a registered model (by name or alias) into a backend.
+def load(
+    name: str | os.PathLike,
+    backend: str = "keras",
+    weights: str | os.PathLike = "imagenet",
+    provider: str = "auto",
+) -> Model:
+    """Load a registered model (by name or alias) into a backend, or an exported .onnx file.
 
     ``weights``: ``"imagenet"`` (Keras's cache, downloaded when missing), ``"none"`` (seeded
-    random init) or the path of a weights file.
+    random init) or the path of a weights file; a .onnx file carries its own. ``provider``:
+    the device or ONNX Runtime execution provider (``"auto"``, ``"cpu"``, ``"cuda"``).
     """
+    if str(name).endswith(".onnx"):
+        from .onnx_file import load_onnx
+
+        return load_onnx(name, provider)
     registry = get_registry()
     spec = registry.model(name)
     preprocessing = registry.preprocessor(spec)
@@ -94,6 +101,6 @@ def load(name: str, backend: str = "keras", weights: str | os.PathLike = "imagen
     labels = resolve_labels(spec.labels)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    return Model(
-        spec, backend, runtime.load(spec, weights_path), preprocessing, labels, weights_path
-    )
+    runner = runtime.load(spec, weights_path, provider=provider)
+    source = str(weights_path) if weights_path else "none"
+    return Model(spec.name, spec.input_size, preprocessing, labels, runner, backend, source)

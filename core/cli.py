@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -17,6 +19,7 @@ from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image, resize
 from .output import (
     error_record,
     print_comparison,
+    print_export_summary,
     print_json,
     print_predictions,
     print_table,
@@ -24,6 +27,7 @@ from .output import (
 )
 from .plugin_manager import describe_exception, hooks_implemented, load_plugins, pm
 from .registry import PluginWarning, get_registry
+from .samples import image_files
 from .weights import WEIGHTS_HELP
 
 EXIT_ERROR = 1
@@ -37,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     debug = args.debug or bool(os.environ.get("ZOO_DEBUG"))
+    # SIGTERM unwinds like Ctrl-C, so that half-written files are removed on the way out.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
@@ -56,7 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(run with --debug or ZOO_DEBUG=1 for the traceback)",
                 file=sys.stderr,
             )
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return EXIT_ERROR
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 _default_showwarning = warnings.showwarning
@@ -87,13 +99,36 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(run=run_plugins)
 
     predict = commands.add_parser("predict", help="classify images with one model")
-    predict.add_argument("model", help="model name or alias (see 'zoo list')")
+    predict.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     _add_model_options(predict)
     predict.add_argument(
         "--batch-size", type=_positive_int, default=32, help="images per backend run (32)"
     )
     predict.set_defaults(run=run_predict)
+
+    export = commands.add_parser("export", help="export a model (ONNX), verified against Keras")
+    export.add_argument("model", help="model name or alias (see 'zoo list')")
+    export.add_argument(
+        "--onnx", dest="format", action="store_const", const="onnx", help="export to ONNX"
+    )
+    export.add_argument("--format", help="exporter name (default: onnx)")
+    export.add_argument("-o", "--output", help="where to write it (default: ./MODEL.onnx)")
+    export.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
+    export.add_argument(
+        "--opset", type=_positive_int, default=None, help="ONNX opset (default: the exporter's)"
+    )
+    export.add_argument(
+        "--batch",
+        type=_batch_size,
+        default=None,
+        metavar="dynamic|N",
+        help="batch dimension: dynamic (default) or a fixed size",
+    )
+    export.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
+    export.add_argument("--no-verify", action="store_true", help="skip the verification")
+    export.add_argument("--json", action="store_true", help="print JSON")
+    export.set_defaults(run=run_export, format="onnx")
 
     compare = commands.add_parser(
         "compare", help="classify images with several models, side by side"
@@ -130,6 +165,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default=KERAS_INTERPOLATION,
         help="resize filter (default: nearest, as keras.utils.load_img)",
     )
+    parser.add_argument(
+        "--provider",
+        default="auto",
+        help="ONNX Runtime execution provider: auto (CUDA if usable, else CPU), cpu, cuda",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -138,6 +178,10 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _batch_size(text: str) -> int | None:
+    return None if text == "dynamic" else _positive_int(text)
 
 
 def _comma_list(text: str) -> list[str]:
@@ -218,28 +262,51 @@ def _decoded(paths: Sequence[str]) -> Iterator[tuple[str, Image.Image | ImageErr
 def run_predict(args) -> int:
     from .api import load
 
-    spec = get_registry().model(args.model)
-    model = None
+    if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
+        model = load(args.model, provider=args.provider)
+        name, backend, input_size = model.name, model.backend, model.input_size
+    else:
+        spec = get_registry().model(args.model)
+        model, name, backend, input_size = None, spec.name, args.backend, spec.input_size
     results: list[dict] = []
     for start in range(0, len(args.images), args.batch_size):
         decoded = list(_decoded(args.images[start : start + args.batch_size]))
         good = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
         if good:
-            model = model or load(spec.name, backend=args.backend, weights=args.weights)
-            pixels = np.stack(
-                [resize(image, spec.input_size, args.interpolation) for _, image in good]
-            )
+            model = model or load(name, args.backend, args.weights, args.provider)
+            pixels = np.stack([resize(image, input_size, args.interpolation) for _, image in good])
             tops = iter(model.top(model.probabilities(pixels), args.top))
         for path, image in decoded:
             if isinstance(image, ImageError):
                 results.append(error_record(path, image.reason))
                 continue
-            results.append(record(path, spec.name, args.backend, next(tops)))
+            results.append(record(path, name, backend, next(tops)))
             if not args.json:
                 print_predictions(results[-1])
     if args.json:
         print_json(results)
     return EXIT_ERROR if any("error" in result for result in results) else 0
+
+
+def run_export(args) -> int:
+    registry = get_registry()
+    spec = registry.model(args.model)
+    exporter = registry.exporter(args.format)
+    output = Path(args.output or f"{spec.name}.{args.format}")
+    result = exporter.export(
+        spec,
+        output,
+        weights=args.weights,
+        opset=args.opset,
+        batch=args.batch,
+        images=image_files(Path(args.images)) if args.images else [],
+        verify_output=not args.no_verify,
+    )
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print_export_summary(result.to_dict())
+    return 0
 
 
 def run_compare(args) -> int:

@@ -6,13 +6,13 @@ Drawn with Pillow alone, so plotting needs no matplotlib.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .errors import ZooError
+from .files import atomic_path
 
 MARGIN = 12
 THUMB = 200
@@ -103,13 +103,8 @@ def _font(size: int):
 
 
 def _save_atomically(image: Image.Image, path: Path) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
-            image.save(out, format="PNG")
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            image.save(temporary, format="PNG")
     except OSError as error:
         raise ZooError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

@@ -24,6 +24,8 @@ DEFAULT_PLUGINS = (
     "zoo.plugins.preprocessors",
     "zoo.plugins.keras_applications",
     "zoo.plugins.keras_backend",
+    "zoo.plugins.onnx_backend",
+    "zoo.exporters.onnx",
 )
 ENTRY_POINT_GROUP = "zoo"
 

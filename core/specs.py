@@ -40,6 +40,16 @@ class PreprocessSpec:
         if self.divisor == 0 or 0 in self.std:
             raise ValueError("divisor and std must be non-zero")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        return cls(
+            name=data["name"],
+            channel_order=data["channel_order"],
+            divisor=float(data["divisor"]),
+            mean=tuple(float(v) for v in data["mean"]),
+            std=tuple(float(v) for v in data["std"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -117,8 +127,12 @@ class Backend:
     name: ClassVar[str]
     description: ClassVar[str] = ""
 
-    def load(self, spec: ModelSpec, weights: Path | None) -> Runner:
-        """Build ``spec`` with a weights file (``None``: seeded random init); return its runner."""
+    def load(self, spec: ModelSpec, weights: Path | None, provider: str = "auto") -> Runner:
+        """Build ``spec`` with a weights file (``None``: seeded random init); return its runner.
+
+        ``provider`` names the device or execution provider to run on; ``"auto"`` lets the
+        backend choose.
+        """
         raise NotImplementedError
 
 

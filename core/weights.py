@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from .errors import WeightsUnavailable
+from .files import atomic_path
 from .progress import Bar
 from .specs import ModelSpec, WeightsSpec
 
@@ -85,17 +85,11 @@ def _download(weights: WeightsSpec, path: Path, model: str) -> None:
         with urllib.request.urlopen(weights.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             bar = Bar(f"downloading {weights.file_name}", total, unit="B")
-            fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := response.read(1 << 20):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-                bar.close()
-                os.replace(partial, path)
-            finally:
-                if os.path.exists(partial):
-                    os.unlink(partial)
+            with atomic_path(path) as partial, partial.open("wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            bar.close()
     except (OSError, ValueError) as error:  # URLError and socket timeouts are OSErrors
         reason = getattr(error, "reason", None) or error
         raise WeightsUnavailable(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from zoo import hookimpl
 from zoo.errors import BackendUnavailable, WeightsUnavailable
 from zoo.plugin_manager import describe_exception
 from zoo.specs import Backend, ModelSpec, Runner
+from zoo.stdio import filtered_stderr
 
 RANDOM_INIT_SEED = 0
 """``--weights none`` builds with this seed, so a random-init model is the same every run."""
@@ -30,23 +29,9 @@ _STARTUP_NOISE = re.compile(
 )
 
 
-@contextlib.contextmanager
 def quiet_tensorflow():
-    """Capture file descriptor 2, then pass on every line that is not start-up noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
-                if not _STARTUP_NOISE.search(line):
-                    sys.stderr.write(line)
+    """While TensorFlow starts up: its banners stay off the terminal, anything else passes."""
+    return filtered_stderr(_STARTUP_NOISE)
 
 
 def import_keras():
@@ -77,7 +62,11 @@ class KerasBackend(Backend):
     name = "keras"
     description = "Keras 3 (TensorFlow), model.predict"
 
-    def load(self, spec: ModelSpec, weights: Path | None) -> KerasRunner:
+    def load(self, spec: ModelSpec, weights: Path | None, provider: str = "auto") -> KerasRunner:
+        if provider != "auto":
+            raise BackendUnavailable(
+                "the keras backend runs where TensorFlow puts it; --provider is for onnx"
+            )
         keras = import_keras()
         if weights is None:
             keras.utils.set_random_seed(RANDOM_INIT_SEED)

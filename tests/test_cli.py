@@ -68,7 +68,7 @@ def test_plugins_json(capsys):
     assert rows["zoo.plugins.keras_applications"]["hooks"] == ["register_models"]
     assert rows["zoo.plugins.keras_backend"]["hooks"] == ["register_backends"]
     builtins = [row for row in rows.values() if row["builtin"]]
-    assert len(builtins) == 3 and all(row["error"] is None for row in builtins)
+    assert len(builtins) == 5 and all(row["error"] is None for row in builtins)
 
 
 def test_unknown_model_is_one_line_with_a_suggestion(capsys, photo):
@@ -80,7 +80,7 @@ def test_unknown_model_is_one_line_with_a_suggestion(capsys, photo):
 
 def test_unknown_backend_lists_the_known_ones(capsys, photo):
     assert main(["predict", "mobilenet", str(photo), "--backend", "tpu"]) == 1
-    assert capsys.readouterr().err == "zoo: unknown backend 'tpu'; available: keras\n"
+    assert capsys.readouterr().err == "zoo: unknown backend 'tpu'; available: keras, onnx\n"
 
 
 def test_bad_arguments_exit_2_with_usage(capsys):

@@ -68,3 +68,20 @@ def test_weights_in_the_keras_cache_are_found_offline(mobilenet_weights, shared_
     assert result.returncode == 0, result.stderr
     [record] = json.loads(result.stdout)
     assert record["top"][0]["label"] == "cheeseburger"
+
+
+def test_the_onnx_export_predicts_like_keras(mobilenet, mobilenet_weights, shared_images, tmp_path):
+    destination = tmp_path / "mobilenet.onnx"
+    exported = run_zoo(
+        "export", "mobilenet", "--onnx", "--weights", str(mobilenet_weights), "-o", str(destination)
+    )
+    assert exported.returncode == 0, exported.stderr
+    images = [str(p) for p in shared_images]
+    result = run_zoo("predict", str(destination), *images, "--json", "--provider", "cpu")
+    assert result.returncode == 0, result.stderr
+    onnx_records = json.loads(result.stdout)
+    for image, record in zip(shared_images, onnx_records, strict=True):
+        keras_top = mobilenet.predict(image)
+        assert [p["index"] for p in record["top"]] == [p.index for p in keras_top], image.name
+        for p, q in zip(record["top"], keras_top, strict=True):
+            assert p["score"] == pytest.approx(q.score, abs=1e-5)

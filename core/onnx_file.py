@@ -1,0 +1,133 @@
+"""Running a zoo-exported .onnx file on ONNX Runtime: no registry, no plugin, no TensorFlow.
+
+Execution providers: with ``provider="auto"``, CUDA when this ONNX Runtime build has it and
+its libraries load, else CPU — with one line saying why when a GPU build falls back. ONNX
+Runtime's own multi-line error about the missing CUDA libraries is kept off the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .api import Model
+from .artifact import METADATA_KEY, ModelCard
+from .errors import BackendUnavailable, ZooError
+from .specs import Runner
+from .stdio import filtered_stderr
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+_ORT_LOG_LINE = re.compile(r"\[[EW]:onnxruntime:")
+
+
+class ModelFileError(ZooError):
+    """A .onnx file that zoo cannot run: missing, corrupt, or not exported by zoo."""
+
+
+class OnnxRunner(Runner):
+    """An ONNX Runtime session with a zoo model card: float32 batch in, probabilities out."""
+
+    def __init__(self, session, card: ModelCard):
+        self.session = session
+        self.card = card
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.card.probabilities_name], self._feed(batch))[0]
+
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and, when the file has them, logits (pre-softmax), in one run."""
+        if self.card.logits_name is None:
+            return self(batch), None
+        names = [self.card.probabilities_name, self.card.logits_name]
+        probabilities, logits = self.session.run(names, self._feed(batch))
+        return probabilities, logits
+
+    def _feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {self.card.input_name: batch.astype(self.card.input_dtype, copy=False)}
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+
+def load_onnx(path: str | os.PathLike, provider: str = "auto") -> Model:
+    """A zoo-exported .onnx file as a ``Model``; any problem is a one-line ``ZooError``."""
+    session = open_session(path, provider)
+    card = read_card(session, path)
+    runner = OnnxRunner(session, card)
+    return Model(
+        card.model, card.input_size, card.preprocess, card.labels, runner, "onnx", str(path)
+    )
+
+
+def read_card(session, path: str | os.PathLike) -> ModelCard:
+    metadata = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in metadata:
+        raise ModelFileError(
+            f"{path}: has no zoo metadata, so zoo cannot know its preprocessing and labels; "
+            "export the model with 'zoo export MODEL --onnx'"
+        )
+    try:
+        return ModelCard.from_json(metadata[METADATA_KEY])
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
+
+
+def open_session(path: str | os.PathLike, provider: str = "auto"):
+    """An ``onnxruntime.InferenceSession`` on the best (or the requested) execution provider."""
+    ort = import_onnxruntime()
+    if not Path(path).is_file():
+        raise ModelFileError(f"{path}: no such file")
+    providers = _providers(ort, provider)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        with filtered_stderr(_ORT_LOG_LINE) as dropped:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:  # ONNX Runtime raises its own Fail/InvalidProtobuf types
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path}: not a model ONNX Runtime can load ({message})") from None
+    wanted = providers[0]
+    if wanted != "CPUExecutionProvider" and wanted not in session.get_providers():
+        reason = _cuda_failure(dropped)
+        if provider != "auto":
+            raise BackendUnavailable(f"execution provider {provider!r} is not usable: {reason}")
+        print(f"zoo: CUDA is not usable ({reason}); running on CPU", file=sys.stderr)
+    return session
+
+
+def import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise BackendUnavailable(
+            f"ONNX Runtime is not installed ({error}); pip install onnxruntime (or onnxruntime-gpu)"
+        ) from None
+    return onnxruntime
+
+
+def _providers(ort, provider: str) -> list[str]:
+    available = ort.get_available_providers()
+    if provider == "auto":
+        gpu = PROVIDERS["cuda"]
+        return [gpu, PROVIDERS["cpu"]] if gpu in available else [PROVIDERS["cpu"]]
+    name = PROVIDERS.get(provider.lower(), provider)
+    if name not in available:
+        raise BackendUnavailable(
+            f"execution provider {provider!r} is not in this ONNX Runtime build "
+            f"(it has: {', '.join(available)})"
+        )
+    return [name] if name == PROVIDERS["cpu"] else [name, PROVIDERS["cpu"]]
+
+
+def _cuda_failure(log_lines: list[str]) -> str:
+    """The gist of ONNX Runtime's complaint, e.g. the CUDA library it could not load."""
+    for line in log_lines:
+        found = re.search(r"with error: ([^\x1b]+?)(?:\x1b|$)", line)
+        if found:
+            return found.group(1).strip()
+    return "its libraries did not load" if log_lines else "ONNX Runtime did not enable it"

@@ -1,0 +1,25 @@
+"""The sample photos shipped with zoo (see data/samples/ATTRIBUTION.md)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .errors import ZooError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def sample_images() -> list[Path]:
+    folder = Path(str(resources.files("zoo").joinpath("data/samples")))
+    return image_files(folder)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, by name; a ``ZooError`` if there are none."""
+    if not folder.is_dir():
+        raise ZooError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ZooError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files

@@ -1,0 +1,237 @@
+"""``zoo export MODEL --onnx``: a registered model as a verified, self-describing ONNX file.
+
+Steps: check the destination (before any heavy work), build the Keras model, convert it with
+the final softmax removed (so the graph outputs ``logits`` and, through an ONNX ``Softmax``,
+``probabilities``), store the model card in ``metadata_props``, write to a temporary file
+beside the destination, verify it against Keras, and only then rename it into place. Failure,
+Ctrl-C or SIGTERM at any step leaves nothing at the destination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo import __version__, hookimpl
+from zoo.artifact import METADATA_KEY, ModelCard
+from zoo.errors import ZooError
+from zoo.files import atomic_path
+from zoo.labels import resolve_labels
+from zoo.onnx_file import load_onnx
+from zoo.progress import status
+from zoo.registry import get_registry
+from zoo.samples import image_files, sample_images
+from zoo.specs import ExporterSpec, ModelSpec
+from zoo.weights import file_digest, resolve_weights
+
+from .verify import DEFAULT_BATCH_SIZES, VerificationReport, softmax_removed, verify
+
+DEFAULT_OPSET = 17
+"""Well supported by tf2onnx and by every ONNX Runtime of the last years."""
+
+
+class ExportError(ZooError):
+    """The export could not be made or written."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    card: ModelCard
+    report: VerificationReport | None
+    report_path: Path | None
+
+    def to_dict(self) -> dict:
+        return {
+            "onnx": str(self.path),
+            "model": self.card.model,
+            "opset": self.card.opset,
+            "weights": self.card.weights,
+            "weights_sha256": self.card.weights_sha256,
+            "size_bytes": self.path.stat().st_size,
+            "verified": self.report.passed if self.report else None,
+            "verification_report": str(self.report_path) if self.report_path else None,
+            "max_abs_diff_logits": self.report.max_abs_diff_logits if self.report else None,
+            "max_relative_diff": self.report.max_relative_diff if self.report else None,
+        }
+
+
+def check_destination(path: Path) -> None:
+    """One clear line now, rather than a failure after minutes of work."""
+    if path.is_dir():
+        raise ExportError(f"{path}: is a directory; give a file name such as model.onnx")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ExportError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"{path}: folder {folder} is not writable")
+
+
+def export_onnx(
+    spec: ModelSpec,
+    output: Path,
+    weights: str | os.PathLike = "imagenet",
+    opset: int | None = None,
+    batch: int | None = None,
+    images: Sequence[Path] = (),
+    verify_output: bool = True,
+) -> ExportResult:
+    """Export ``spec`` to ``output``; verified on the sample photos plus ``images``."""
+    opset = opset or DEFAULT_OPSET
+    check_destination(output)
+    registry = get_registry()
+    preprocessing = registry.preprocessor(spec)
+    labels = resolve_labels(spec.labels)
+    weights_path = resolve_weights(spec, weights)
+    card = ModelCard(
+        model=spec.name,
+        input_size=spec.input_size,
+        preprocess=preprocessing,
+        labels=labels,
+        weights=_weights_source(weights, weights_path),
+        weights_sha256=file_digest(weights_path) if weights_path else None,
+        zoo_version=__version__,
+        opset=opset,
+    )
+    status(f"building {spec.name} in Keras")
+    keras_model = registry.backend("keras").load(spec, weights_path).model
+    with atomic_path(output) as temporary:
+        status(f"converting {spec.name} to ONNX (opset {opset})")
+        card = _write_onnx(keras_model, card, batch, temporary)
+        gc.collect()
+        report = report_path = None
+        if verify_output:
+            photos = [*sample_images(), *images]
+            status(f"verifying against Keras on {len(photos)} photos")
+            exported = load_onnx(temporary, provider="cpu")  # Keras runs on CPU too
+            report = verify(
+                keras_model, preprocessing, labels, exported, photos, DEFAULT_BATCH_SIZES
+            )
+            report.onnx = str(output)
+            report_path = output.with_suffix(".verify.json")
+            report.write(report_path)
+            report.raise_for_failure(labels)
+    return ExportResult(output, card, report, report_path)
+
+
+def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
+    if path is None:
+        return "none"
+    return "imagenet" if requested == "imagenet" else path.name
+
+
+def _write_onnx(keras_model, card: ModelCard, batch: int | None, path: Path) -> ModelCard:
+    """Convert, add the softmax and the metadata, save; returns the card as written."""
+    import onnx
+    from onnx import helper
+
+    from .onnx_graph import keras_to_onnx
+
+    with softmax_removed(keras_model) as has_logits:
+        output_name = card.logits_name if has_logits else card.probabilities_name
+        proto = keras_to_onnx(
+            keras_model,
+            opset=card.opset,
+            batch=batch,
+            input_name=card.input_name,
+            output_name=output_name,
+        )
+    if has_logits:
+        _append_softmax(proto, card.logits_name, card.probabilities_name)
+    else:
+        card = dataclasses.replace(card, logits_name=None)
+    proto.producer_name, proto.producer_version = "zoo", __version__
+    proto.doc_string = f"{card.model}, exported by zoo {__version__}"
+    helper.set_model_props(proto, {METADATA_KEY: card.to_json()})
+    onnx.save(proto, str(path))
+    return card
+
+
+def _append_softmax(proto, logits: str, probabilities: str) -> None:
+    """Add ``probabilities = Softmax(logits)`` and expose both as graph outputs."""
+    from onnx import helper
+
+    graph = proto.graph
+    [logits_output] = [o for o in graph.output if o.name == logits]
+    graph.node.append(helper.make_node("Softmax", [logits], [probabilities], axis=-1))
+    probabilities_output = graph.output.add()
+    probabilities_output.CopyFrom(logits_output)
+    probabilities_output.name = probabilities
+
+
+@hookimpl
+def register_exporters(register):
+    register(
+        ExporterSpec(
+            "onnx", export=export_onnx, description="ONNX, verified against Keras on real photos"
+        )
+    )
+
+
+def verify_file(
+    spec: ModelSpec, path: Path, weights: str | None = None, images: Sequence[Path] = ()
+) -> VerificationReport:
+    """Verify an existing export of ``spec`` against Keras with the weights it was made from."""
+    registry = get_registry()
+    exported = load_onnx(path, provider="cpu")
+    card = exported.runner.card
+    if card.model != spec.name:
+        raise ExportError(f"{path} holds {card.model!r}, not {spec.name!r}")
+    if weights is None:
+        if card.weights not in ("imagenet", "none"):
+            raise ExportError(
+                f"{path} was exported from the weights file {card.weights}; pass --weights PATH"
+            )
+        weights = card.weights
+    weights_path = resolve_weights(spec, weights)
+    digest = file_digest(weights_path) if weights_path else None
+    if digest != card.weights_sha256:
+        raise ExportError(
+            f"{path} was exported from other weights (sha256 {card.weights_sha256}) "
+            f"than {weights_path or 'random init'} (sha256 {digest})"
+        )
+    keras_model = registry.backend("keras").load(spec, weights_path).model
+    photos = [*sample_images(), *images]
+    status(f"verifying {path} against Keras on {len(photos)} photos")
+    labels = resolve_labels(spec.labels)
+    report = verify(keras_model, registry.preprocessor(spec), labels, exported, photos)
+    report.write(path.with_suffix(".verify.json"))
+    return report
+
+
+@hookimpl
+def register_commands(cli):
+    command = cli.add_parser("verify", help="check an exported .onnx against Keras on real photos")
+    command.add_argument("model", help="model name or alias (see 'zoo list')")
+    command.add_argument("onnx", type=Path, help="the exported .onnx file")
+    command.add_argument(
+        "--weights", help="Keras weights to compare with (default: those the file was made from)"
+    )
+    command.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
+    command.add_argument("--json", action="store_true", help="print the report as JSON")
+    command.set_defaults(run=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from zoo.output import print_json
+
+    spec = get_registry().model(args.model)
+    images = image_files(Path(args.images)) if args.images else []
+    report = verify_file(spec, args.onnx, args.weights, images)
+    if args.json:
+        print_json(report.to_dict())
+    report.raise_for_failure(resolve_labels(spec.labels))
+    if not args.json:
+        checks = len(report.checks)
+        print(
+            f"{args.onnx}: verified against Keras, {checks} checks on "
+            f"{len({c.image for c in report.checks})} photos at batch sizes "
+            f"{', '.join(map(str, sorted({c.batch for c in report.checks})))}: top-5 identical, "
+            f"max |logits diff| {report.max_abs_diff_logits}, "
+            f"max |probabilities diff| {report.max_abs_diff_probabilities:.2g}"
+        )
+    return 0

@@ -1,0 +1,129 @@
+"""Keras 3 model -> ONNX graph, without holding the weights as TensorFlow constants.
+
+The stock exports (Keras's ``model.export(format="onnx")``, ``tf2onnx.convert.from_keras``)
+freeze the model: every weight becomes a TensorFlow graph constant that TensorFlow and tf2onnx
+then copy and fold several times, and VGG16 (553 MB of weights) runs out of memory at 24 GiB.
+Here the weights are *arguments* of the traced function, so TensorFlow and tf2onnx only ever see
+their shapes; their values go into the ONNX graph afterwards, once each, as initializers.
+
+TensorFlow, tf2onnx and onnx are imported inside the functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+
+def keras_to_onnx(
+    model,
+    opset: int = 17,
+    batch: int | None = None,
+    input_name: str = "image",
+    output_name: str = "probabilities",
+):
+    """Convert a built single-input, single-output Keras 3 model to an ``onnx.ModelProto``.
+
+    The graph has one input, ``input_name``: float32 in the model's layout (NHWC for the Keras
+    image classifiers), batch dimension ``batch``, or the symbolic ``"batch"`` when ``None``.
+    Its one output, ``output_name``, is the model's output with the same batch dimension. The
+    weights are initializers, with the arithmetic TensorFlow does on them at run time (kernel
+    transposes, batch-normalisation scale and offset) already computed.
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"{model.name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "only single-input, single-output models convert"
+        )
+    trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
+    variables = trainable + non_trainable
+    weights = dict(zip(_unique_names([v.path for v in variables]), variables, strict=True))
+    signature = [tf.TensorSpec((batch, *model.inputs[0].shape[1:]), tf.float32, name=input_name)]
+    signature += [tf.TensorSpec(v.shape, v.dtype, name=name) for name, v in weights.items()]
+
+    @tf.function
+    def forward(image, *values):
+        split = len(trainable)
+        outputs, _ = model.stateless_call(
+            list(values[:split]), list(values[split:]), image, training=False
+        )
+        return {output_name: outputs}  # tf2onnx names outputs after the returned dict's keys
+
+    # tf2onnx names the inputs after the TensorSpec names, in every node that reads them.
+    proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=opset)
+    graph = proto.graph
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    constants.update((name, v.numpy()) for name, v in weights.items())
+    _fold_constants(graph, constants, opset)
+
+    for value in [value for value in graph.input if value.name != input_name]:
+        graph.input.remove(value)  # the weights are initializers now
+    for value in (graph.input[0], graph.output[0]):
+        dim = value.type.tensor_type.shape.dim[0]
+        if batch is None:
+            dim.dim_param = "batch"
+        else:
+            dim.dim_value = batch
+    _check(proto)
+    return proto
+
+
+def _unique_names(paths: list[str]) -> list[str]:
+    """Variable paths (``conv1_conv/kernel``) as graph names, suffixed where two collide."""
+    counts = Counter(paths)
+    return [p if counts[p] == 1 else f"{p}_{i}" for i, p in enumerate(paths)]
+
+
+def _fold_constants(graph, constants: dict[str, np.ndarray], opset: int) -> None:
+    """Evaluate every node whose inputs are all constants, and store what the graph still reads.
+
+    tf2onnx sees the weights as graph inputs, so it leaves what TensorFlow computes from them at
+    run time in the graph: HWIO -> OIHW kernel transposes, depthwise kernel reshapes, the
+    batch-normalisation ``gamma / sqrt(variance + eps)`` chain. ONNX Runtime would fold these
+    when it creates a session; folding them here gives every runtime a clean graph and a
+    faster session start. A node whose result is larger than its largest input (a broadcast)
+    stays, so the file never grows. ``constants`` maps names to values; the graph ends with
+    exactly the initializers its nodes read, and ``constants`` without them.
+    """
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    remaining = []
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if node.domain in ("", "ai.onnx") and node.input and set(node.input) <= constants.keys():
+            inputs = {name: constants[name] for name in node.input}
+            outputs = ReferenceEvaluator(node, opsets={"": opset}).run(None, inputs)
+            if sum(o.size for o in outputs) <= max(i.size for i in inputs.values()):
+                constants.update(zip(node.output, outputs, strict=True))
+                continue
+        remaining.append(node)
+    read = {name for node in remaining for name in node.input}
+    del graph.node[:]
+    graph.node.extend(remaining)
+    del graph.initializer[:]
+    graph.initializer.extend(  # popped: each array is freed once its initializer holds a copy
+        numpy_helper.from_array(constants.pop(name), name)
+        for name in list(constants)
+        if name in read
+    )
+
+
+def _check(proto) -> None:
+    """``onnx.checker.check_model``, through a file when the model is over protobuf's 2 GiB."""
+    import onnx
+
+    if proto.ByteSize() <= onnx.checker.MAXIMUM_PROTOBUF:
+        onnx.checker.check_model(proto)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "model.onnx")
+        onnx.save(proto, path, save_as_external_data=True)  # moves the weights out of proto ...
+        onnx.checker.check_model(path)
+        onnx.load_external_data_for_model(proto, folder)  # ... and back in

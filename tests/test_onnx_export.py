@@ -1,0 +1,269 @@
+"""``zoo export --onnx``, the .onnx model card, the ONNX Runtime path and the verifier."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.artifact import METADATA_KEY, ModelCard
+from zoo.cli import main
+from zoo.labels import imagenet_labels
+from zoo.registry import get_registry
+from zoo.specs import PreprocessSpec
+
+from .conftest import run_zoo
+
+CARD = ModelCard(
+    model="pets",
+    input_size=(128, 96),
+    preprocess=PreprocessSpec(
+        "torch", divisor=255.0, mean=(0.485, 0.456, 0.406), std=(0.2, 0.2, 0.2)
+    ),
+    labels=(("c1", "cat"), ("c2", "dog")),
+    weights="pets.weights.h5",
+    weights_sha256="ab" * 32,
+    zoo_version="0.1.0",
+    opset=17,
+)
+
+
+def test_model_card_round_trips():
+    assert ModelCard.from_json(CARD.to_json()) == CARD
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("not json", "malformed"),
+        ('{"format_version": 99}', "format 99"),
+        ('{"format_version": 1, "model": "x"}', "malformed"),
+        ("[1, 2]", "malformed"),
+    ],
+)
+def test_a_bad_model_card_is_a_value_error(text, message):
+    with pytest.raises(ValueError, match=message):
+        ModelCard.from_json(text)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    """MobileNet, random init, exported and verified once for this module."""
+    from zoo.exporters.onnx import export_onnx
+
+    path = tmp_path_factory.mktemp("export") / "mobilenet.onnx"
+    result = export_onnx(get_registry().model("mobilenet"), path, weights="none")
+    assert result.report.passed
+    return path
+
+
+@pytest.mark.slow
+def test_the_export_is_named_dynamic_and_self_describing(exported):
+    import onnx
+
+    proto = onnx.load(str(exported), load_external_data=False)
+    assert [i.name for i in proto.graph.input] == ["image"]
+    assert [o.name for o in proto.graph.output] == ["logits", "probabilities"]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [224, 224, 3]
+    card = ModelCard.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    assert card.model == "mobilenet" and card.input_size == (224, 224)
+    assert card.preprocess == get_registry().preprocessors["tf"]
+    assert card.labels == imagenet_labels()
+    assert card.weights == "none" and card.weights_sha256 is None
+    assert oct(exported.stat().st_mode & 0o777) != oct(0o600)  # readable like any file
+
+
+@pytest.mark.slow
+def test_the_verification_report_sits_next_to_the_model(exported):
+    report = json.loads(exported.with_suffix(".verify.json").read_text())
+    assert report["passed"] and report["batch_sizes"] == [1, 8]
+    assert report["images"] >= 5
+    assert report["max_relative_diff"] <= report["tolerance"]
+    assert all(check["top5_identical"] for check in report["checks"])
+
+
+@pytest.mark.slow
+def test_onnx_and_keras_give_the_same_top5(exported, photo):
+    keras_top = zoo.load("mobilenet", weights="none").predict(photo)
+    onnx_model = zoo.load(exported, provider="cpu")
+    assert onnx_model.name == "mobilenet" and onnx_model.backend == "onnx"
+    onnx_top = onnx_model.predict(photo)
+    assert [p.index for p in onnx_top] == [p.index for p in keras_top]
+    np.testing.assert_allclose([p.score for p in onnx_top], [p.score for p in keras_top], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_predicting_from_an_onnx_file_never_imports_tensorflow(exported, photo):
+    script = (
+        "import sys\n"
+        "from zoo.cli import main\n"
+        "code = main(['predict', sys.argv[1], sys.argv[2], '--json', '--provider', 'cpu'])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(exported), str(photo)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    [record] = json.loads(result.stdout)
+    assert record["model"] == "mobilenet" and record["backend"] == "onnx"
+    assert len(record["top"]) == 5
+
+
+@pytest.mark.slow
+def test_verify_fails_on_a_perturbed_model(exported, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(exported))
+    biggest = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+    values = numpy_helper.to_array(biggest).copy()
+    values *= np.random.default_rng(0).normal(1.0, 0.05, values.shape).astype(values.dtype)
+    biggest.CopyFrom(numpy_helper.from_array(values, biggest.name))
+    perturbed = tmp_path / "perturbed.onnx"
+    onnx.save(proto, str(perturbed))
+
+    result = run_zoo("verify", "mobilenet", str(perturbed))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("zoo: mobilenet: ONNX Runtime disagrees with Keras on ")
+    assert "Keras top-5 [" in line and "ONNX top-5 [" in line and "tolerance" in line
+    assert json.loads((tmp_path / "perturbed.verify.json").read_text())["passed"] is False
+
+
+@pytest.mark.slow
+def test_verify_passes_on_the_export(exported):
+    result = run_zoo("verify", "mobilenet", str(exported), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["passed"] is True
+
+
+def test_a_truncated_onnx_is_one_line(tmp_path, photo):
+    whole = _relu_model(tmp_path / "relu.onnx").read_bytes()
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    result = run_zoo("predict", str(truncated), str(photo), "--provider", "cpu")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"zoo: {truncated}: not a model ONNX Runtime can load (")
+
+
+def test_an_onnx_file_not_made_by_zoo_is_one_line(tmp_path, photo):
+    plain = _relu_model(tmp_path / "plain.onnx")
+    result = run_zoo("predict", str(plain), str(photo), "--provider", "cpu")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"zoo: {plain}: has no zoo metadata, so zoo cannot know its preprocessing and labels; "
+        "export the model with 'zoo export MODEL --onnx'\n"
+    )
+
+
+def test_a_missing_onnx_is_one_line(capsys, photo, tmp_path):
+    assert main(["predict", str(tmp_path / "nope.onnx"), str(photo)]) == 1
+    assert capsys.readouterr().err == f"zoo: {tmp_path / 'nope.onnx'}: no such file\n"
+
+
+def _relu_model(path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [value("x", TensorProto.FLOAT, [1, 224, 224, 3])],
+        [value("y", TensorProto.FLOAT, [1, 224, 224, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_an_unwritable_destination_fails_before_any_work(tmp_path):
+    started = time.monotonic()
+    result = run_zoo("export", "vgg16", "--onnx", "-o", str(tmp_path / "missing" / "vgg16.onnx"))
+    assert result.returncode == 1
+    folder = tmp_path / "missing"
+    assert result.stderr == f"zoo: {folder / 'vgg16.onnx'}: folder {folder} does not exist\n"
+    assert time.monotonic() - started < 5  # TensorFlow was never imported
+
+
+@pytest.mark.slow
+def test_an_interrupted_export_leaves_nothing(tmp_path):
+    destination = tmp_path / "resnet50.onnx"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zoo",
+            "export",
+            "resnet50",
+            "--weights",
+            "none",
+            "-o",
+            str(destination),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".resnet50.onnx.*.tmp")):  # the conversion has begun
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert stderr.strip().endswith("zoo: interrupted")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_onnx_backend_exports_once_into_the_cache(tmp_path, photo):
+    env = {"ZOO_HOME": str(tmp_path / "zoo-home")}
+    first = run_zoo(
+        "predict",
+        "mobilenet",
+        str(photo),
+        "--backend",
+        "onnx",
+        "--weights",
+        "none",
+        "--json",
+        "--provider",
+        "cpu",
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr
+    [cached] = (tmp_path / "zoo-home" / "exports").glob("mobilenet-random-init-opset17-*.onnx")
+    modified = cached.stat().st_mtime_ns
+    second = run_zoo(
+        "predict",
+        "mobilenet",
+        str(photo),
+        "--backend",
+        "onnx",
+        "--weights",
+        "none",
+        "--json",
+        "--provider",
+        "cpu",
+        env=env,
+    )
+    assert second.returncode == 0, second.stderr
+    assert cached.stat().st_mtime_ns == modified
+    assert json.loads(first.stdout)[0]["top"] == json.loads(second.stdout)[0]["top"]
+    keras = run_zoo("predict", "mobilenet", str(photo), "--weights", "none", "--json")
+    assert [p["index"] for p in json.loads(keras.stdout)[0]["top"]] == [
+        p["index"] for p in json.loads(first.stdout)[0]["top"]
+    ]
