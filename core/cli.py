@@ -19,7 +19,6 @@ from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image, resize
 from .output import (
     error_record,
     print_comparison,
-    print_export_summary,
     print_json,
     print_predictions,
     print_table,
@@ -305,7 +304,7 @@ def run_export(args) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print_export_summary(result.to_dict())
+        print(result.summary())
     return 0
 
 

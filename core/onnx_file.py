@@ -21,7 +21,8 @@ from .specs import Runner
 from .stdio import filtered_stderr
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-_ORT_LOG_LINE = re.compile(r"\[[EW]:onnxruntime:")
+# ONNX Runtime's log lines, and the colour reset its coloured error message ends with.
+_ORT_LOG_LINE = re.compile(r"\[[EW]:onnxruntime:|^\x1b\[[0-9;]*m\s*$")
 
 
 class ModelFileError(ZooError):

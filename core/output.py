@@ -59,17 +59,3 @@ def print_comparison(results: Sequence[dict], models: Sequence[str]) -> None:
         print(image)
         print_table(["", *columns], rows)
         print()
-
-
-def print_export_summary(result: dict) -> None:
-    megabytes = result["size_bytes"] / 1e6
-    print(f"wrote {result['onnx']} ({megabytes:.1f} MB, opset {result['opset']})")
-    if result["verified"] is None:
-        print("not verified (--no-verify)")
-        return
-    diff, relative = result["max_abs_diff_logits"], result["max_relative_diff"]
-    logits = "no logits output" if diff is None else f"max |logits diff| {diff:.2g}"
-    print(
-        f"verified against Keras: top-5 identical on every photo, {logits} "
-        f"({relative:.2g} of their scale); report {result['verification_report']}"
-    )

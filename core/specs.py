@@ -138,7 +138,12 @@ class Backend:
 
 @dataclass(frozen=True)
 class ExporterSpec:
-    """A way to turn a registered model into a deployable artifact (e.g. ONNX)."""
+    """A way to turn a registered model into a deployable artifact (e.g. ONNX).
+
+    ``export(spec, output, weights=..., opset=..., batch=..., images=..., verify_output=...)``
+    writes ``output`` and returns a result with ``to_dict()`` (for ``--json``) and
+    ``summary()`` (for people); options an exporter has no use for, it ignores.
+    """
 
     name: str
     export: Callable[..., Any]

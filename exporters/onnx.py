@@ -59,6 +59,13 @@ class ExportResult:
             "max_relative_diff": self.report.max_relative_diff if self.report else None,
         }
 
+    def summary(self) -> str:
+        size = f"{self.path.stat().st_size / 1e6:.1f} MB"
+        written = f"wrote {self.path} ({size}, opset {self.card.opset})"
+        if self.report is None:
+            return f"{written}, not verified (--no-verify)"
+        return f"{written}\n{self.report.summary()}\nreport: {self.report_path}"
+
 
 def check_destination(path: Path) -> None:
     """One clear line now, rather than a failure after minutes of work."""
@@ -226,12 +233,5 @@ def _run_verify(args) -> int:
         print_json(report.to_dict())
     report.raise_for_failure(resolve_labels(spec.labels))
     if not args.json:
-        checks = len(report.checks)
-        print(
-            f"{args.onnx}: verified against Keras, {checks} checks on "
-            f"{len({c.image for c in report.checks})} photos at batch sizes "
-            f"{', '.join(map(str, sorted({c.batch for c in report.checks})))}: top-5 identical, "
-            f"max |logits diff| {report.max_abs_diff_logits}, "
-            f"max |probabilities diff| {report.max_abs_diff_probabilities:.2g}"
-        )
+        print(f"{args.onnx}: {report.summary()}")
     return 0

@@ -104,6 +104,25 @@ class VerificationReport:
             "checks": [{**asdict(c), "top5_identical": c.top5_identical} for c in self.checks],
         }
 
+    def summary(self) -> str:
+        """One line, for people: what was checked and how close the outputs are."""
+        photos, batches = (
+            len({c.image for c in self.checks}),
+            sorted({c.batch for c in self.checks}),
+        )
+        sizes = ", ".join(map(str, batches))
+        verdict = "top-5 identical" if self.passed else "FAILED"
+        diff = self.max_abs_diff_logits
+        closeness = (
+            f"max |probabilities diff| {self.max_abs_diff_probabilities:.2g}"
+            if diff is None
+            else f"max |logits diff| {diff:.2g} ({self.max_relative_diff:.2g} of their scale)"
+        )
+        return (
+            f"verified against Keras on {photos} photos at batch sizes {sizes}: {verdict}, "
+            f"{closeness}, tolerance {self.tolerance:g}"
+        )
+
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 

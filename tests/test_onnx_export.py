@@ -267,3 +267,27 @@ def test_the_onnx_backend_exports_once_into_the_cache(tmp_path, photo):
     assert [p["index"] for p in json.loads(keras.stdout)[0]["top"]] == [
         p["index"] for p in json.loads(first.stdout)[0]["top"]
     ]
+
+
+def test_provider_auto_falls_back_in_one_line(tmp_path, photo):
+    """On a machine whose ONNX Runtime has CUDA but no usable GPU: one line, then the CPU."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("this ONNX Runtime build has no CUDA provider")
+    plain = _relu_model(tmp_path / "plain.onnx")
+    result = run_zoo("predict", str(plain), str(photo))  # --provider auto
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("zoo: ") for line in lines), result.stderr  # no ORT noise
+    fallback = [line for line in lines if "CUDA is not usable" in line]
+    assert len(fallback) <= 1
+    if fallback:
+        assert fallback[0].endswith("; running on CPU")
+
+
+def test_an_unknown_provider_is_one_line(tmp_path, photo):
+    plain = _relu_model(tmp_path / "plain.onnx")
+    result = run_zoo("predict", str(plain), str(photo), "--provider", "tpu")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("zoo: execution provider 'tpu' is not in this ONNX Runtime build")
