@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     list_.add_argument("--json", action="store_true", help="print JSON")
     list_.set_defaults(run=run_list)
 
-    plugins = commands.add_parser("plugins", help="list the loaded plugins and their hooks")
+    plugins = commands.add_parser("plugins", help="list the installed plugins and their hooks")
+    plugins.add_argument("--all", action="store_true", help="include zoo's built-in plugins")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(run=run_plugins)
 
@@ -128,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-verify", action="store_true", help="skip the verification")
     export.add_argument("--json", action="store_true", help="print JSON")
     export.set_defaults(run=run_export, format="onnx")
+
+    check = commands.add_parser(
+        "check-plugin", help="conformance check for a plugin's models (for plugin authors)"
+    )
+    check.add_argument("plugin", help="the plugin's entry point or distribution name")
+    check.add_argument(
+        "--weights", default="none", help="weights for every model (default: none, offline)"
+    )
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(run=run_check_plugin)
 
     compare = commands.add_parser(
         "compare", help="classify images with several models, side by side"
@@ -220,31 +231,58 @@ def run_list(args) -> int:
 
 
 def run_plugins(args) -> int:
-    get_registry()  # so that registration problems are reported
+    registry = get_registry()
     rows = [
         {
             "name": info.name,
+            "distribution": info.distribution,
             "version": info.version,
             "builtin": info.builtin,
             "hooks": hooks_implemented(info.name),
+            **registry.contributions(info.name),
             "error": info.error,
         }
         for info in load_plugins().values()
+        if args.all or not info.builtin
     ]
     if args.json:
         print_json(rows)
-        return 0
-    print_table(
-        ["PLUGIN", "VERSION", "HOOKS"],
-        [
-            [
-                row["name"],
-                row["version"],
-                f"FAILED: {row['error']}" if row["error"] else ", ".join(row["hooks"]),
-            ]
-            for row in rows
-        ],
-    )
+    elif not rows:
+        print("no plugins installed ('zoo plugins --all' lists the built-in ones too)")
+    else:
+        print_table(
+            ["PLUGIN", "VERSION", "HOOKS", "PROVIDES"],
+            [[row["name"], row["version"], *_plugin_summary(row)] for row in rows],
+        )
+    return 0
+
+
+def _plugin_summary(row: dict) -> list[str]:
+    if row["error"]:
+        return [f"FAILED: {row['error']}", ""]
+    kinds = ("models", "preprocessors", "backends", "exporters")
+    provides = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in kinds if row[kind])
+    return [", ".join(row["hooks"]), provides]
+
+
+def run_check_plugin(args) -> int:
+    from .testing import check_plugin
+
+    report = check_plugin(args.plugin, weights=args.weights)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_table(
+            ["MODEL", "CHECK", "RESULT", "DETAIL"],
+            [[c.model, c.step, "ok" if c.ok else "FAILED", c.detail] for c in report.checks],
+        )
+    if not report.passed:
+        failed = next((c for c in report.checks if not c.ok), None)
+        reason = f"{failed.model}: {failed.step}: {failed.detail}" if failed else "no checks ran"
+        print(
+            f"zoo: plugin {report.plugin!r} fails the conformance check ({reason})", file=sys.stderr
+        )
+        return EXIT_ERROR
     return 0
 
 

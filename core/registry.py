@@ -66,6 +66,14 @@ class Registry:
             if name != item.name:
                 self.aliases[name] = item.name
 
+    def contributions(self, plugin: str) -> dict[str, list[str]]:
+        """What ``plugin`` registered, by kind (``models``, ``backends``...), aliases left out."""
+        found: dict[str, list[str]] = {f"{kind}s": [] for kind in KINDS}
+        for (kind, name), owner in self.owners.items():
+            if owner == plugin and name in self.table(kind):
+                found[f"{kind}s"].append(name)
+        return found
+
     def model(self, name: str) -> ModelSpec:
         key = name.lower()
         key = self.aliases.get(key, key)

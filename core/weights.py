@@ -18,7 +18,10 @@ from .progress import Bar
 from .specs import ModelSpec, WeightsSpec
 
 DOWNLOAD_TIMEOUT_S = 30
-WEIGHTS_HELP = "imagenet (the published weights), none (random init), or a .h5/.weights.h5 path"
+WEIGHTS_HELP = (
+    "imagenet (the model's published weights; 'pretrained' is the same), none (random init), "
+    "or a .h5/.weights.h5 path"
+)
 
 
 def keras_home() -> Path:
@@ -35,11 +38,12 @@ def keras_home() -> Path:
 def resolve_weights(spec: ModelSpec, weights: str | os.PathLike) -> Path | None:
     """The weights file to build ``spec`` with, or None for random init.
 
-    ``weights`` is ``"imagenet"``, ``"none"`` or a path to a weights file.
+    ``weights`` is ``"imagenet"`` (or its synonym ``"pretrained"``, clearer for a model not
+    trained on ImageNet), ``"none"`` or a path to a weights file.
     """
     if weights == "none":
         return None
-    if weights == "imagenet":
+    if weights in ("imagenet", "pretrained"):
         if spec.weights is None:
             raise WeightsUnavailable(
                 f"{spec.name} has no published weights; use --weights PATH or --weights none"

@@ -60,7 +60,8 @@ class ExportResult:
         }
 
     def summary(self) -> str:
-        size = f"{self.path.stat().st_size / 1e6:.1f} MB"
+        size = self.path.stat().st_size
+        size = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
         written = f"wrote {self.path} ({size}, opset {self.card.opset})"
         if self.report is None:
             return f"{written}, not verified (--no-verify)"
@@ -128,7 +129,7 @@ def export_onnx(
 def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
     if path is None:
         return "none"
-    return "imagenet" if requested == "imagenet" else path.name
+    return "imagenet" if requested in ("imagenet", "pretrained") else path.name
 
 
 def _write_onnx(keras_model, card: ModelCard, batch: int | None, path: Path) -> ModelCard:
@@ -146,6 +147,7 @@ def _write_onnx(keras_model, card: ModelCard, batch: int | None, path: Path) -> 
             batch=batch,
             input_name=card.input_name,
             output_name=output_name,
+            input_shape=(*card.input_size, 3),
         )
     if has_logits:
         _append_softmax(proto, card.logits_name, card.probabilities_name)

@@ -6,11 +6,16 @@ then copy and fold several times, and VGG16 (553 MB of weights) runs out of memo
 Here the weights are *arguments* of the traced function, so TensorFlow and tf2onnx only ever see
 their shapes; their values go into the ONNX graph afterwards, once each, as initializers.
 
-TensorFlow, tf2onnx and onnx are imported inside the functions: importing this module is cheap.
+That is the general path. Models made of the layers of the built-in ones are emitted directly,
+layer by layer, with no tracing and no tf2onnx (``keras_graph``): seconds faster.
+
+TensorFlow, tf2onnx, onnx and Keras are imported inside the functions: importing this module
+is cheap.
 """
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -24,35 +29,70 @@ def keras_to_onnx(
     batch: int | None = None,
     input_name: str = "image",
     output_name: str = "probabilities",
+    input_shape: tuple[int, ...] | None = None,
 ):
     """Convert a built single-input, single-output Keras 3 model to an ``onnx.ModelProto``.
+
+    ``input_shape`` (without the batch) is only needed for a subclassed model, which has no
+    functional input to read it from.
 
     The graph has one input, ``input_name``: float32 in the model's layout (NHWC for the Keras
     image classifiers), batch dimension ``batch``, or the symbolic ``"batch"`` when ``None``.
     Its one output, ``output_name``, is the model's output with the same batch dimension. The
     weights are initializers, with the arithmetic TensorFlow does on them at run time (kernel
     transposes, batch-normalisation scale and offset) already computed.
+
+    Functional models made of the layers that ``keras_graph`` knows (those of the built-in
+    models) are emitted by it directly, without tracing (ResNet50: 0.3 s rather than 6 s); any
+    other model goes through TensorFlow and tf2onnx.
     """
+    from .keras_graph import UnsupportedLayer, keras_graph_to_onnx
+
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if inputs is None:  # a subclassed model
+        if input_shape is None:
+            raise ValueError(f"{model.name} is a subclassed model: give its input_shape")
+    elif len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            f"{model.name} has {len(inputs)} inputs and {len(outputs)} outputs; "
+            "only single-input, single-output models convert"
+        )
+    else:
+        input_shape = tuple(inputs[0].shape[1:])
+    try:
+        proto = keras_graph_to_onnx(model, opset, batch, input_name, output_name)
+    except UnsupportedLayer:
+        proto = _convert_with_tf2onnx(model, opset, batch, input_name, output_name, input_shape)
+    _check(proto)
+    return proto
+
+
+def _convert_with_tf2onnx(
+    model, opset: int, batch: int | None, input_name: str, output_name: str, input_shape: tuple
+):
+    """``keras_to_onnx`` for any model, through a traced ``tf.function`` and tf2onnx."""
     import onnx
     import tensorflow as tf
     import tf2onnx
 
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(
-            f"{model.name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-            "only single-input, single-output models convert"
-        )
     trainable, non_trainable = model.trainable_variables, model.non_trainable_variables
     variables = trainable + non_trainable
     weights = dict(zip(_unique_names([v.path for v in variables]), variables, strict=True))
-    signature = [tf.TensorSpec((batch, *model.inputs[0].shape[1:]), tf.float32, name=input_name)]
+    signature = [tf.TensorSpec((batch, *input_shape), tf.float32, name=input_name)]
     signature += [tf.TensorSpec(v.shape, v.dtype, name=name) for name, v in weights.items()]
+
+    # Keras's __call__ drops arguments call() does not take; stateless_call passes them on.
+    parameters = inspect.signature(model.call).parameters
+    takes_training = "training" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    options = {"training": False} if takes_training else {}
 
     @tf.function
     def forward(image, *values):
         split = len(trainable)
         outputs, _ = model.stateless_call(
-            list(values[:split]), list(values[split:]), image, training=False
+            list(values[:split]), list(values[split:]), image, **options
         )
         return {output_name: outputs}  # tf2onnx names outputs after the returned dict's keys
 
@@ -71,7 +111,6 @@ def keras_to_onnx(
             dim.dim_param = "batch"
         else:
             dim.dim_value = batch
-    _check(proto)
     return proto
 
 

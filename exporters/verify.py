@@ -161,6 +161,11 @@ def verify(
             f"the exported labels ({len(exported.labels)}) differ from the model's "
             f"({len(keras_labels)})"
         )
+    if exported.preprocessing != keras_preprocessing:
+        report.problems.append(
+            f"the exported preprocessing {exported.preprocessing.to_dict()} differs from the "
+            f"model's {keras_preprocessing.to_dict()}"
+        )
     decoded = [open_image(path) for path in images]
     pixels = np.stack([resize(i, exported.input_size, KERAS_INTERPOLATION) for i in decoded])
     names = [Path(path).name for path in images]

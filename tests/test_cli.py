@@ -62,13 +62,22 @@ def test_list_json(capsys):
     assert rows["mobilenet"]["plugin"] == "zoo.plugins.keras_applications"
 
 
-def test_plugins_json(capsys):
-    assert main(["plugins", "--json"]) == 0
+def test_plugins_all_json(capsys):
+    assert main(["plugins", "--all", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows["zoo.plugins.keras_applications"]["hooks"] == ["register_models"]
-    assert rows["zoo.plugins.keras_backend"]["hooks"] == ["register_backends"]
+    applications = rows["zoo.plugins.keras_applications"]
+    assert applications["hooks"] == ["register_models"]
+    assert applications["models"] == ["vgg16", "resnet50", "inception_v3", "mobilenet"]
+    assert rows["zoo.plugins.onnx_backend"]["backends"] == ["onnx"]
+    assert rows["zoo.exporters.onnx"]["hooks"] == ["register_commands", "register_exporters"]
+    assert rows["zoo.exporters.onnx"]["exporters"] == ["onnx"]
     builtins = [row for row in rows.values() if row["builtin"]]
     assert len(builtins) == 5 and all(row["error"] is None for row in builtins)
+
+
+def test_plugins_without_all_leaves_the_builtins_out(capsys):
+    assert main(["plugins", "--json"]) == 0
+    assert not any(row["builtin"] for row in json.loads(capsys.readouterr().out))
 
 
 def test_unknown_model_is_one_line_with_a_suggestion(capsys, photo):

@@ -188,7 +188,8 @@ def site_with_plugins(tmp_path):
         "    register(zoo.ModelSpec(name='extra', build=print, input_size=(8, 8),\n"
         "                           preprocess='tf', labels=['a', 'b']))\n",
     )
-    return {"PYTHONPATH": str(site)}
+    # Only these two: other plugins installed here (the example's) must not change the outcome.
+    return {"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "zoo-broken,zoo-extra"}
 
 
 def test_entry_point_plugins_load_and_a_broken_one_is_one_warning(site_with_plugins):
@@ -201,8 +202,11 @@ def test_entry_point_plugins_load_and_a_broken_one_is_one_warning(site_with_plug
     )
     plugins = run_zoo("plugins", "--json", env=site_with_plugins)
     rows = {row["name"]: row for row in json.loads(plugins.stdout)}
+    assert set(rows) == {"zoo_extra", "zoo_broken"}
     assert rows["zoo_extra"]["version"] == "1.2.3"
+    assert rows["zoo_extra"]["distribution"] == "zoo-extra"
     assert rows["zoo_extra"]["hooks"] == ["register_models"]
+    assert rows["zoo_extra"]["models"] == ["extra"]
     assert rows["zoo_broken"]["error"].startswith("ModuleNotFoundError")
 
 

@@ -85,3 +85,17 @@ def test_the_onnx_export_predicts_like_keras(mobilenet, mobilenet_weights, share
         assert [p["index"] for p in record["top"]] == [p.index for p in keras_top], image.name
         for p, q in zip(record["top"], keras_top, strict=True):
             assert p["score"] == pytest.approx(q.score, abs=1e-5)
+
+
+def test_the_bundled_samples_are_recognised(mobilenet):
+    from zoo.samples import sample_images
+
+    expected = {
+        "cat.jpg": "Egyptian_cat",
+        "chickadee.jpg": "chickadee",
+        "dragonfly.jpg": "dragonfly",
+        "grace_hopper.jpg": "military_uniform",
+        "parrot.jpg": "macaw",
+        "sunflower.jpg": "daisy",
+    }
+    assert {path.name: mobilenet.predict(path)[0].label for path in sample_images()} == expected
