@@ -34,35 +34,39 @@ EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
-        return 0
-    debug = args.debug or bool(os.environ.get("ZOO_DEBUG"))
-    # SIGTERM unwinds like Ctrl-C, so that half-written files are removed on the way out.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        try:
-            return args.run(args) or 0
-        except ZooError as error:
-            if debug:
-                raise
-            print(f"zoo: {error}", file=sys.stderr)
-        except KeyboardInterrupt:
-            print("zoo: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except Exception as error:
-            if debug:
-                raise
-            print(
-                f"zoo: unexpected error: {describe_exception(error)} "
-                "(run with --debug or ZOO_DEBUG=1 for the traceback)",
-                file=sys.stderr,
-            )
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        warnings.showwarning = _show_warning  # plugin problems as one "zoo: warning:" line
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help()
+            return 0
+        return _run(args, debug=args.debug or bool(os.environ.get("ZOO_DEBUG")))
+
+
+def _run(args, debug: bool) -> int:
+    """The command, with a user's errors as one line and SIGTERM unwinding like Ctrl-C (so
+    that half-written files are removed on the way out)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return args.run(args) or 0
+    except ZooError as error:
+        if debug:
+            raise
+        print(f"zoo: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"zoo: unexpected error: {describe_exception(error)} "
+            "(run with --debug or ZOO_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return EXIT_ERROR
 
 
@@ -364,6 +368,8 @@ def run_compare(args) -> int:
         if images
         else ([], [])
     )
+    for failure in failures:
+        print(f"zoo: {failure}", file=sys.stderr)
     results = iter(per_image)
     ordered = [
         result

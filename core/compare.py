@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,7 +48,6 @@ def compare(
             model = load(spec.name, backend=backend, weights=weights[spec.name])
         except ZooError as error:
             failures.append(str(error))
-            print(f"zoo: {error}", file=sys.stderr)
             continue
         pixels = np.stack([resize(image, spec.input_size, interpolation) for _, image in images])
         tops = model.top(model.probabilities(pixels), top)

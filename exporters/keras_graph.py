@@ -196,8 +196,9 @@ def _axis(x: _Value, axis: int) -> int:
 
 
 def _float32(variable) -> np.ndarray:
-    """A variable's value: one copy at most (``keras.ops.convert_to_numpy`` makes two)."""
-    return np.asarray(variable, dtype=np.float32)
+    """A variable's value: one copy at most (``keras.ops.convert_to_numpy`` makes two), read
+    from the backend tensor (``np.asarray(variable)`` trips NumPy 2's ``copy`` deprecation)."""
+    return np.asarray(variable.value, dtype=np.float32)
 
 
 def _same_layout(graph: _Graph, xs: list[_Value]) -> list[_Value]:

@@ -10,7 +10,7 @@ import pytest
 
 import zoo
 from zoo.plugin_manager import pm
-from zoo.registry import PluginWarning, get_registry
+from zoo.registry import KINDS, PluginWarning, get_registry
 
 from .conftest import run_zoo
 
@@ -99,19 +99,50 @@ def test_a_duplicate_alias_is_rejected(install_plugin):
     assert registry.model("resnet").name == "resnet50"
 
 
-def test_a_plugin_raising_in_a_hook_loses_only_its_own_registrations(install_plugin):
-    class Broken:
-        @zoo.hookimpl
-        def register_models(self, register):
-            raise RuntimeError("boom\nsecond line")
+REGISTER_HOOKS = (
+    "register_models",
+    "register_preprocessors",
+    "register_backends",
+    "register_exporters",
+)
 
-    before = set(get_registry(refresh=True).models)
-    install_plugin(Broken(), "zoo-broken")
+
+def raising_plugin(hook: str):
+    """A plugin object whose ``hook`` raises, after registering nothing."""
+
+    def broken(register):
+        raise RuntimeError("boom\nsecond line")
+
+    return type("Broken", (), {hook: staticmethod(zoo.hookimpl(broken))})()
+
+
+@pytest.mark.parametrize("hook", REGISTER_HOOKS)
+def test_a_plugin_raising_in_a_hook_loses_only_its_own_registrations(install_plugin, hook):
+    registry = get_registry(refresh=True)
+    before = {kind: set(registry.table(kind)) for kind in KINDS}
+    install_plugin(raising_plugin(hook), "zoo-broken")
     with pytest.warns(PluginWarning) as caught:
         registry = get_registry(refresh=True)
     [message] = [str(w.message) for w in caught]
-    assert message == "plugin 'zoo-broken' failed in register_models: RuntimeError: boom"
-    assert set(registry.models) == before
+    assert message == f"plugin 'zoo-broken' failed in {hook}: RuntimeError: boom"
+    assert {kind: set(registry.table(kind)) for kind in KINDS} == before
+
+
+def test_a_plugin_raising_in_register_commands_leaves_the_cli_working(install_plugin, capsys):
+    from zoo.cli import main
+
+    def broken(cli):
+        raise RuntimeError("no commands today")
+
+    plugin = type("Broken", (), {"register_commands": staticmethod(zoo.hookimpl(broken))})()
+    install_plugin(plugin, "zoo-broken-cli")
+    assert main(["list"]) == 0
+    captured = capsys.readouterr()
+    assert "mobilenet" in captured.out
+    assert captured.err == (
+        "zoo: warning: plugin 'zoo-broken-cli' failed in register_commands: "
+        "RuntimeError: no commands today\n"
+    )
 
 
 def test_a_malformed_registration_is_reported(install_plugin):
