@@ -10,9 +10,9 @@ Ctrl-C or SIGTERM at any step leaves nothing at the destination.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,14 @@ from zoo.samples import image_files, sample_images
 from zoo.specs import ExporterSpec, ModelSpec
 from zoo.weights import file_digest, resolve_weights
 
-from .verify import DEFAULT_BATCH_SIZES, VerificationReport, softmax_removed, verify
+from .verify import (
+    DEFAULT_BATCH_SIZES,
+    VerificationReport,
+    keras_reference,
+    load_photos,
+    softmax_removed,
+    verify,
+)
 
 DEFAULT_OPSET = 17
 """Well supported by tf2onnx and by every ONNX Runtime of the last years."""
@@ -105,20 +112,28 @@ def export_onnx(
         zoo_version=__version__,
         opset=opset,
     )
+    photos = [*sample_images(), *images] if verify_output else []
+    pixels = load_photos(photos, spec.input_size)  # a bad --images file fails now, not later
     status(f"building {spec.name} in Keras")
     keras_model = registry.backend("keras").load(spec, weights_path).model
-    with atomic_path(output) as temporary:
+    report = report_path = None
+    with (
+        atomic_path(output) as temporary,
+        softmax_removed(keras_model) as has_logits,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        # Keras's side of the verification runs while the graph is converted and written: the
+        # conversion is mostly Python, Keras's forward pass mostly outside the GIL.
+        reference = pool.submit(
+            keras_reference, keras_model, preprocessing, labels, photos, pixels, has_logits
+        )
         status(f"converting {spec.name} to ONNX (opset {opset})")
-        card = _write_onnx(keras_model, card, batch, temporary)
-        gc.collect()
-        report = report_path = None
+        # Verification loads the file into ONNX Runtime, which validates it: no onnx.checker then.
+        card = _write_onnx(keras_model, card, batch, temporary, has_logits, not verify_output)
         if verify_output:
-            photos = [*sample_images(), *images]
             status(f"verifying against Keras on {len(photos)} photos")
             exported = load_onnx(temporary, provider="cpu")  # Keras runs on CPU too
-            report = verify(
-                keras_model, preprocessing, labels, exported, photos, DEFAULT_BATCH_SIZES
-            )
+            report = verify(reference.result(), exported, DEFAULT_BATCH_SIZES)
             report.onnx = str(output)
             report_path = output.with_suffix(".verify.json")
             report.write(report_path)
@@ -132,23 +147,27 @@ def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
     return "imagenet" if requested in ("imagenet", "pretrained") else path.name
 
 
-def _write_onnx(keras_model, card: ModelCard, batch: int | None, path: Path) -> ModelCard:
-    """Convert, add the softmax and the metadata, save; returns the card as written."""
-    import onnx
+def _write_onnx(
+    keras_model, card: ModelCard, batch: int | None, path: Path, has_logits: bool, check: bool
+) -> ModelCard:
+    """Convert, add the softmax and the metadata, save; returns the card as written.
+
+    ``has_logits``: the caller removed the model's final softmax (``softmax_removed``), so the
+    graph computes logits and gets an ONNX Softmax here.
+    """
     from onnx import helper
 
     from .onnx_graph import keras_to_onnx
 
-    with softmax_removed(keras_model) as has_logits:
-        output_name = card.logits_name if has_logits else card.probabilities_name
-        proto = keras_to_onnx(
-            keras_model,
-            opset=card.opset,
-            batch=batch,
-            input_name=card.input_name,
-            output_name=output_name,
-            input_shape=(*card.input_size, 3),
-        )
+    proto = keras_to_onnx(
+        keras_model,
+        opset=card.opset,
+        batch=batch,
+        input_name=card.input_name,
+        output_name=card.logits_name if has_logits else card.probabilities_name,
+        input_shape=(*card.input_size, 3),
+        check=check,
+    )
     if has_logits:
         _append_softmax(proto, card.logits_name, card.probabilities_name)
     else:
@@ -156,7 +175,7 @@ def _write_onnx(keras_model, card: ModelCard, batch: int | None, path: Path) -> 
     proto.producer_name, proto.producer_version = "zoo", __version__
     proto.doc_string = f"{card.model}, exported by zoo {__version__}"
     helper.set_model_props(proto, {METADATA_KEY: card.to_json()})
-    onnx.save(proto, str(path))
+    path.write_bytes(proto.SerializeToString())  # onnx.save serialises twice
     return card
 
 
@@ -203,11 +222,16 @@ def verify_file(
             f"{path} was exported from other weights (sha256 {card.weights_sha256}) "
             f"than {weights_path or 'random init'} (sha256 {digest})"
         )
-    keras_model = registry.backend("keras").load(spec, weights_path).model
     photos = [*sample_images(), *images]
+    pixels = load_photos(photos, spec.input_size)
+    keras_model = registry.backend("keras").load(spec, weights_path).model
     status(f"verifying {path} against Keras on {len(photos)} photos")
     labels = resolve_labels(spec.labels)
-    report = verify(keras_model, registry.preprocessor(spec), labels, exported, photos)
+    with softmax_removed(keras_model) as has_logits:
+        reference = keras_reference(
+            keras_model, registry.preprocessor(spec), labels, photos, pixels, has_logits
+        )
+    report = verify(reference, exported)
     report.write(path.with_suffix(".verify.json"))
     return report
 

@@ -145,36 +145,79 @@ def _names(indices: list[int], labels: LabelList) -> str:
     return "[" + ", ".join(labels[i][1] for i in indices) + "]"
 
 
-def verify(
+@dataclass
+class KerasReference:
+    """What Keras makes of the photos: computed once, compared with every run of the export."""
+
+    names: list[str]
+    pixels: np.ndarray
+    """(N, height, width, 3) uint8: what both sides are fed."""
+    preprocessing: PreprocessSpec
+    labels: LabelList
+    probabilities: np.ndarray
+    logits: np.ndarray | None
+
+
+def load_photos(images: Sequence[Path], input_size: tuple[int, int]) -> np.ndarray:
+    """The photos as a model-sized uint8 batch; a bad file fails here, before any heavy work."""
+    decoded = [open_image(path) for path in images]
+    return np.stack([resize(image, input_size, KERAS_INTERPOLATION) for image in decoded])
+
+
+def keras_reference(
     keras_model,
-    keras_preprocessing: PreprocessSpec,
-    keras_labels: LabelList,
-    exported: Model,
+    preprocessing: PreprocessSpec,
+    labels: LabelList,
     images: Sequence[Path],
+    pixels: np.ndarray,
+    has_logits: bool,
+) -> KerasReference:
+    """Keras's outputs on ``pixels``; ``has_logits``: the caller removed the final softmax
+    (``softmax_removed``), so the model outputs logits and the probabilities are their softmax,
+    computed here in float64."""
+    outputs = np.asarray(keras_model(preprocess(pixels, preprocessing), training=False))
+    probabilities, logits = outputs, None
+    if has_logits:
+        shifted = np.exp(outputs.astype(np.float64) - outputs.max(axis=-1, keepdims=True))
+        probabilities, logits = shifted / shifted.sum(axis=-1, keepdims=True), outputs
+    names = [Path(path).name for path in images]
+    return KerasReference(names, pixels, preprocessing, labels, probabilities, logits)
+
+
+def verify(
+    reference: KerasReference,
+    exported: Model,
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> VerificationReport:
-    """Run both backends on ``images`` at each batch size and compare them."""
+    """Run the export on the reference's photos at each batch size and compare with Keras.
+
+    Keras ran once, on every photo: the batch size changes nothing there; in an exported graph
+    with a wrong batch dimension it may.
+    """
     report = VerificationReport(exported.name, exported.weights, tolerance)
-    if list(exported.labels) != list(keras_labels):
+    if list(exported.labels) != list(reference.labels):
         report.problems.append(
             f"the exported labels ({len(exported.labels)}) differ from the model's "
-            f"({len(keras_labels)})"
+            f"({len(reference.labels)})"
         )
-    if exported.preprocessing != keras_preprocessing:
+    if exported.preprocessing != reference.preprocessing:
         report.problems.append(
             f"the exported preprocessing {exported.preprocessing.to_dict()} differs from the "
-            f"model's {keras_preprocessing.to_dict()}"
+            f"model's {reference.preprocessing.to_dict()}"
         )
-    decoded = [open_image(path) for path in images]
-    pixels = np.stack([resize(i, exported.input_size, KERAS_INTERPOLATION) for i in decoded])
-    names = [Path(path).name for path in images]
-    # Keras once, on every image: batch size changes nothing in Keras, it may in an exported graph.
-    keras_probs, keras_logits = _keras_outputs(keras_model, preprocess(pixels, keras_preprocessing))
+    if exported.input_size != reference.pixels.shape[1:3]:
+        report.problems.append(
+            f"the exported input size {exported.input_size} differs from the model's "
+            f"{reference.pixels.shape[1:3]}"
+        )
+    if report.problems:
+        return report
+    keras_probs, keras_logits = reference.probabilities, reference.logits
     for batch in batch_sizes:
-        for index in _batches(len(names), batch):
+        for index in _batches(len(reference.names), batch):
             onnx_probs, onnx_logits = exported.runner.outputs(
-                preprocess(pixels[index], exported.preprocessing)
+                preprocess(reference.pixels[index], exported.preprocessing)
             )
             if onnx_probs.shape[1:] != keras_probs.shape[1:]:
                 report.problems.append(
@@ -182,11 +225,12 @@ def verify(
                 )
                 return report
             for row, i in enumerate(index):
+                name = reference.names[i]
                 report.checks.append(
-                    _check(names[i], len(index), keras_probs[i], onnx_probs[row])
+                    _check(name, len(index), keras_probs[i], onnx_probs[row])
                     if onnx_logits is None or keras_logits is None
                     else _check(
-                        names[i],
+                        name,
                         len(index),
                         keras_probs[i],
                         onnx_probs[row],
@@ -227,17 +271,6 @@ def _top(scores: np.ndarray) -> list[int]:
 
 def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
-
-
-def _keras_outputs(model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Keras's probabilities, and its logits when the model ends in a softmax (then the
-    probabilities are that softmax, computed here in float64 from the same logits)."""
-    with softmax_removed(model) as has_logits:
-        outputs = np.asarray(model(batch, training=False))
-    if not has_logits:
-        return outputs, None
-    shifted = np.exp(outputs.astype(np.float64) - outputs.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True), outputs
 
 
 @contextlib.contextmanager
