@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="keras", help="inference backend (keras)")
+    parser.add_argument(
+        "--backend", default="keras", help="inference backend: keras (default), onnx, a plugin's"
+    )
     parser.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
     parser.add_argument("--top", type=_positive_int, default=5, help="classes per image (5)")
     parser.add_argument(

@@ -113,7 +113,7 @@ def export_onnx(
         opset=opset,
     )
     photos = [*sample_images(), *images] if verify_output else []
-    pixels = load_photos(photos, spec.input_size)  # a bad --images file fails now, not later
+    pixels = load_photos(photos, spec.input_size) if photos else None  # bad files fail now
     status(f"building {spec.name} in Keras")
     keras_model = registry.backend("keras").load(spec, weights_path).model
     report = report_path = None
@@ -124,9 +124,10 @@ def export_onnx(
     ):
         # Keras's side of the verification runs while the graph is converted and written: the
         # conversion is mostly Python, Keras's forward pass mostly outside the GIL.
-        reference = pool.submit(
-            keras_reference, keras_model, preprocessing, labels, photos, pixels, has_logits
-        )
+        if verify_output:
+            reference = pool.submit(
+                keras_reference, keras_model, preprocessing, labels, photos, pixels, has_logits
+            )
         status(f"converting {spec.name} to ONNX (opset {opset})")
         # Verification loads the file into ONNX Runtime, which validates it: no onnx.checker then.
         card = _write_onnx(keras_model, card, batch, temporary, has_logits, not verify_output)

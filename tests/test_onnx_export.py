@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import zoo
+import zoo.samples
 from zoo.artifact import METADATA_KEY, ModelCard
 from zoo.cli import main
 from zoo.labels import imagenet_labels
@@ -138,6 +139,18 @@ def test_verify_fails_on_a_perturbed_model(exported, tmp_path):
     assert line.startswith("zoo: mobilenet: ONNX Runtime disagrees with Keras on ")
     assert "Keras top-5 [" in line and "ONNX top-5 [" in line and "tolerance" in line
     assert json.loads((tmp_path / "perturbed.verify.json").read_text())["passed"] is False
+
+
+@pytest.mark.slow
+def test_export_without_verification(capsys, tmp_path):
+    destination = tmp_path / "mobilenet.onnx"
+    assert (
+        main(["export", "mobilenet", "--weights", "none", "--no-verify", "-o", str(destination)])
+        == 0
+    )
+    assert capsys.readouterr().out.strip().endswith(", not verified (--no-verify)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mobilenet.onnx"]
+    assert zoo.load(destination, provider="cpu").predict(zoo.samples.sample_images()[0], top=1)
 
 
 @pytest.mark.slow
