@@ -50,10 +50,6 @@ class OnnxRunner(Runner):
     def _feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return {self.card.input_name: batch.astype(self.card.input_dtype, copy=False)}
 
-    @property
-    def providers(self) -> list[str]:
-        return self.session.get_providers()
-
 
 def load_onnx(path: str | os.PathLike, provider: str = "auto") -> Model:
     """A zoo-exported .onnx file as a ``Model``; any problem is a one-line ``ZooError``."""
