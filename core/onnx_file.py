@@ -17,6 +17,7 @@ import numpy as np
 from .api import Model
 from .artifact import METADATA_KEY, ModelCard
 from .errors import BackendUnavailable, ZooError
+from .plugin_manager import describe_exception
 from .specs import Runner
 from .stdio import filtered_stderr
 
@@ -86,7 +87,7 @@ def open_session(path: str | os.PathLike, provider: str = "auto"):
         with filtered_stderr(_ORT_LOG_LINE) as dropped:
             session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # ONNX Runtime raises its own Fail/InvalidProtobuf types
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = describe_exception(error)
         raise ModelFileError(f"{path}: not a model ONNX Runtime can load ({message})") from None
     wanted = providers[0]
     if wanted != "CPUExecutionProvider" and wanted not in session.get_providers():
