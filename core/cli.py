@@ -25,6 +25,7 @@ from .output import (
     record,
 )
 from .plugin_manager import describe_exception, hooks_implemented, load_plugins, pm
+from .progress import status
 from .registry import PluginWarning, get_registry
 from .samples import image_files
 from .weights import WEIGHTS_HELP
@@ -133,6 +134,30 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-verify", action="store_true", help="skip the verification")
     export.add_argument("--json", action="store_true", help="print JSON")
     export.set_defaults(run=run_export, format="onnx")
+
+    bench = commands.add_parser("bench", help="inference latency and throughput per backend")
+    bench.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
+    bench.add_argument(
+        "--backend",
+        type=_comma_list,
+        default=["keras", "onnx"],
+        help="comma-separated backends (default: keras,onnx)",
+    )
+    bench.add_argument(
+        "--batch",
+        type=lambda text: [_positive_int(part) for part in _comma_list(text)],
+        default=[1, 32],
+        help="comma-separated batch sizes (default: 1,32)",
+    )
+    bench.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
+    bench.add_argument(
+        "--runs", type=_positive_int, default=20, help="timed runs per batch size, at least (20)"
+    )
+    bench.add_argument(
+        "--provider", default="auto", help="execution provider for the onnx backend (auto)"
+    )
+    bench.add_argument("--json", action="store_true", help="print JSON")
+    bench.set_defaults(run=run_bench)
 
     check = commands.add_parser(
         "check-plugin", help="conformance check for a plugin's models (for plugin authors)"
@@ -269,6 +294,45 @@ def _plugin_summary(row: dict) -> list[str]:
     kinds = ("models", "preprocessors", "backends", "exporters")
     provides = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in kinds if row[kind])
     return [", ".join(row["hooks"]), provides]
+
+
+def run_bench(args) -> int:
+    from .api import load
+    from .bench import bench, machine
+
+    backends = ["onnx"] if args.model.endswith(".onnx") else args.backend
+    results = []
+    for backend in backends:
+        status(f"loading {args.model} on {backend}")
+        provider = args.provider if backend == "onnx" else "auto"  # --provider is ORT's
+        model = load(args.model, backend, args.weights, provider)
+        results += bench(model, args.batch, runs=args.runs, progress=status)
+        del model
+    report = {"machine": machine(), "results": [r.to_dict() for r in results]}
+    if args.json:
+        print_json(report)
+        return 0
+    info = report["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in info["libraries"].items())
+    print(f"{info['cpu']} ({info['cores']} cores); {versions}")
+    keras = {r.batch: r.p50_ms for r in results if r.backend == "keras"}
+    print_table(
+        ["MODEL", "BACKEND", "PRECISION", "BATCH", "P50 MS", "P95 MS", "IMAGES/S", "VS KERAS"],
+        [
+            [
+                r.model,
+                r.backend,
+                r.precision,
+                str(r.batch),
+                f"{r.p50_ms:.1f}",
+                f"{r.p95_ms:.1f}",
+                f"{r.images_per_s:.1f}",
+                f"{keras[r.batch] / r.p50_ms:.2f}x" if r.batch in keras else "",
+            ]
+            for r in results
+        ],
+    )
+    return 0
 
 
 def run_check_plugin(args) -> int:
