@@ -7,6 +7,7 @@ timeout, writes nothing to stdout, and never leaves a partial file in the cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import urllib.request
@@ -71,6 +72,14 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The file's hex digest, computed once per process while its size and mtime stay the
+    same: loading and exporting a model ask for it several times (VGG16's file is 528 MB)."""
+    stat = path.stat()
+    return _digest(path.resolve(), algorithm, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(path: Path, algorithm: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.new(algorithm)
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):

@@ -10,7 +10,7 @@ import pytest
 import zoo
 from zoo.errors import WeightsUnavailable
 from zoo.specs import WeightsSpec
-from zoo.weights import keras_home, resolve_weights
+from zoo.weights import file_digest, keras_home, resolve_weights
 
 from .conftest import run_zoo
 
@@ -117,3 +117,12 @@ def test_cli_weights_for_another_model_is_one_line(photo, tmp_path):
 
 def _no_network(*args, **kwargs):
     raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+
+def test_a_file_digest_follows_the_file(tmp_path):
+    path = tmp_path / "weights.h5"
+    path.write_bytes(b"first")
+    first = file_digest(path)
+    assert first == hashlib.sha256(b"first").hexdigest() and file_digest(path) == first
+    path.write_bytes(b"second, longer")
+    assert file_digest(path) == hashlib.sha256(b"second, longer").hexdigest()
