@@ -81,9 +81,9 @@ def machine() -> dict:
         "python": platform.python_version(),
         "onnxruntime_providers": _onnxruntime_providers(),
         "libraries": {
-            name: _version(name)
+            name: version
             for name in ("zoo", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorflow", "keras")
-            if _version(name)
+            if (version := _version(name))
         },
     }
 
