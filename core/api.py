@@ -33,6 +33,7 @@ class Model:
         runner: Runner,
         backend: str,
         weights: str,
+        precision: str = "fp32",
     ):
         self.name = name
         self.input_size = input_size
@@ -42,6 +43,8 @@ class Model:
         self.backend = backend
         self.weights = weights
         """Where the weights came from: a file, or "none" for random init."""
+        self.precision = precision
+        """What the model computes in: fp32, or a lower-precision export's fp16 or int8."""
 
     def __repr__(self) -> str:
         return f"<zoo.Model {self.name} on {self.backend}, weights {self.weights}>"
@@ -83,17 +86,19 @@ def load(
     backend: str = "keras",
     weights: str | os.PathLike = "imagenet",
     provider: str = "auto",
+    threads: int = 0,
 ) -> Model:
     """Load a registered model (by name or alias) into a backend, or an exported .onnx file.
 
     ``weights``: ``"imagenet"`` (Keras's cache, downloaded when missing), ``"none"`` (seeded
     random init) or the path of a weights file; a .onnx file carries its own. ``provider``:
     the device or ONNX Runtime execution provider (``"auto"``, ``"cpu"``, ``"cuda"``).
+    ``threads``: CPU threads one inference may use (0: the backend's default, all cores).
     """
     if str(name).endswith(".onnx"):
         from .onnx_file import load_onnx
 
-        return load_onnx(name, provider)
+        return load_onnx(name, provider, threads)
     registry = get_registry()
     spec = registry.model(name)
     preprocessing = registry.preprocessor(spec)
@@ -101,6 +106,7 @@ def load(
     labels = resolve_labels(spec.labels)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    runner = runtime.load(spec, weights_path, provider=provider)
+    tuning = {"threads": threads} if threads else {}  # backends older than the option lack it
+    runner = runtime.load(spec, weights_path, provider=provider, **tuning)
     source = str(weights_path) if weights_path else "none"
     return Model(spec.name, spec.input_size, preprocessing, labels, runner, backend, source)

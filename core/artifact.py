@@ -1,8 +1,8 @@
 """What a zoo-exported ONNX file says about itself, in its ``metadata_props``.
 
-One key, ``zoo``, holds a JSON document: the model's name, input (name, layout, size), outputs,
-the preprocessing spec as data, the labels, and where the weights came from. It is everything
-``zoo predict model.onnx photo.jpg`` needs: no registry, no plugin, no TensorFlow.
+One key, ``zoo``, holds a JSON document: the model's name, input (name, layout, dtype, size),
+outputs, the preprocessing spec as data, the labels, and where the weights came from. It is
+everything ``zoo predict model.onnx photo.jpg`` needs: no registry, no plugin, no TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,8 +15,24 @@ from .labels import LabelList
 from .specs import PreprocessSpec
 
 METADATA_KEY = "zoo"
-FORMAT_VERSION = 1
-"""Bumped when the document changes incompatibly; a reader refuses versions it does not know."""
+FORMAT_VERSION = 2
+"""Bumped when an older reader would misread the document; a reader refuses versions it does
+not know. 2: an input of dtype uint8 takes raw pixels, the preprocessing is in the graph (a
+version-1 reader would feed it preprocessed floats cast to uint8). A card is written with the
+lowest version that describes it, so plain float32 exports stay readable by version-1 zoo."""
+READABLE_VERSIONS = (1, 2)
+
+RAW_PIXELS = PreprocessSpec("raw")
+"""The identity: what the host does to the pixels when the graph preprocesses them itself."""
+
+
+@dataclass(frozen=True)
+class TopKOutputs:
+    """The optional ``TopK`` outputs on the probabilities: the k best scores and their classes."""
+
+    k: int
+    scores_name: str = "top_k_scores"
+    indices_name: str = "top_k_indices"
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,8 @@ class ModelCard:
     """The sha256 of the source weights file; None for random init."""
     zoo_version: str
     opset: int
+    precision: str = "fp32"
+    """What the graph computes in: fp32, or a lower-precision variant (fp16, int8)."""
     input_name: str = "image"
     input_layout: str = "NHWC"
     input_dtype: str = "float32"
@@ -41,20 +59,36 @@ class ModelCard:
     probabilities_name: str = "probabilities"
     logits_name: str | None = "logits"
     """The pre-softmax output, when the exporter could expose it."""
+    top_k: TopKOutputs | None = None
+
+    @property
+    def embeds_preprocessing(self) -> bool:
+        return self.input_dtype == "uint8"
+
+    @property
+    def host_preprocess(self) -> PreprocessSpec:
+        """What a caller does to the pixels before the graph: ``preprocess``, or nothing when
+        the graph does it (uint8 input)."""
+        return RAW_PIXELS if self.embeds_preprocessing else self.preprocess
 
     def to_json(self) -> str:
         document = {
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if self.embeds_preprocessing else 1,
             "model": self.model,
             "zoo_version": self.zoo_version,
             "opset": self.opset,
+            "precision": self.precision,
             "input": {
                 "name": self.input_name,
                 "layout": self.input_layout,
                 "dtype": self.input_dtype,
                 "size": list(self.input_size),
             },
-            "outputs": {"probabilities": self.probabilities_name, "logits": self.logits_name},
+            "outputs": {
+                "probabilities": self.probabilities_name,
+                "logits": self.logits_name,
+                "top_k": _top_k_to_dict(self.top_k),
+            },
             "preprocess": self.preprocess.to_dict(),
             "weights": {"source": self.weights, "sha256": self.weights_sha256},
             "labels": [list(pair) for pair in self.labels],
@@ -69,8 +103,9 @@ class ModelCard:
             version = document.get("format_version")
         except (ValueError, AttributeError) as error:
             raise ValueError(f"malformed zoo metadata ({type(error).__name__}: {error})") from None
-        if version != FORMAT_VERSION:
-            raise ValueError(f"zoo metadata format {version!r}; this zoo reads {FORMAT_VERSION}")
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
+            raise ValueError(f"zoo metadata format {version!r}; this zoo reads {readable}")
         try:
             inputs, outputs = document["input"], document["outputs"]
             return cls(
@@ -82,11 +117,25 @@ class ModelCard:
                 weights_sha256=document["weights"]["sha256"],
                 zoo_version=document["zoo_version"],
                 opset=document["opset"],
+                precision=document.get("precision", "fp32"),  # absent before int8 and fp16 existed
                 input_name=inputs["name"],
                 input_layout=inputs["layout"],
                 input_dtype=inputs["dtype"],
                 probabilities_name=outputs["probabilities"],
                 logits_name=outputs["logits"],
+                top_k=_top_k_from_dict(outputs.get("top_k")),  # absent before version 2
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed zoo metadata ({type(error).__name__}: {error})") from None
+
+
+def _top_k_to_dict(top_k: TopKOutputs | None) -> dict | None:
+    if top_k is None:
+        return None
+    return {"k": top_k.k, "scores": top_k.scores_name, "indices": top_k.indices_name}
+
+
+def _top_k_from_dict(data: dict | None) -> TopKOutputs | None:
+    if data is None:
+        return None
+    return TopKOutputs(int(data["k"]), data["scores"], data["indices"])

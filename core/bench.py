@@ -22,8 +22,6 @@ from .api import Model
 from .preprocessing import preprocess
 
 WARMUP_RUNS = 2
-PRECISION = "fp32"
-"""zoo's backends all run the model in float32."""
 
 
 @dataclass
@@ -66,7 +64,7 @@ def bench(
         p95 = float(np.percentile(timings, 95))
         results.append(
             BenchResult(
-                model.name, model.backend, PRECISION, batch, p50 * 1e3, p95 * 1e3, batch / p50
+                model.name, model.backend, model.precision, batch, p50 * 1e3, p95 * 1e3, batch / p50
             )
         )
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ from PIL import Image
 
 from . import __version__
 from .errors import ImageError, ZooError
-from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image, resize
+from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image
 from .output import (
     error_record,
     print_comparison,
@@ -25,7 +26,7 @@ from .output import (
     record,
 )
 from .plugin_manager import describe_exception, hooks_implemented, load_plugins, pm
-from .progress import status
+from .progress import Bar, status
 from .registry import PluginWarning, get_registry
 from .samples import image_files
 from .weights import WEIGHTS_HELP
@@ -103,12 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(run=run_plugins)
 
-    predict = commands.add_parser("predict", help="classify images with one model")
+    predict = commands.add_parser(
+        "predict",
+        help="classify images with one model",
+        description="Classify image files, folders (searched recursively) or glob patterns. "
+        "Files are decoded in threads while the model runs; a file that cannot be read is "
+        "reported and skipped, and the exit status is then 1.",
+    )
     predict.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
+    )
     _add_model_options(predict)
     predict.add_argument(
+        "--jsonl", action="store_true", help="print one JSON object per image as results come"
+    )
+    predict.add_argument(
         "--batch-size", type=_positive_int, default=32, help="images per backend run (32)"
+    )
+    predict.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="image decoding threads (default: one per CPU core)",
+    )
+    predict.add_argument(
+        "--fast-decode",
+        action="store_true",
+        help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
+        "pixels differ slightly from Keras's",
     )
     predict.set_defaults(run=run_predict)
 
@@ -131,7 +155,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="batch dimension: dynamic (default) or a fixed size",
     )
     export.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
+    export.add_argument(
+        "--precision",
+        default="fp32",
+        metavar="fp32|fp16|int8",
+        help="fp32 (default, verified exact); int8 (static quantization, for CPUs) or fp16 "
+        "(for GPUs), with their agreement with Keras measured and reported",
+    )
+    export.add_argument(
+        "--quantize",
+        dest="precision",
+        choices=["int8"],
+        help="the same as --precision int8",
+    )
+    export.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="photos to calibrate int8 on (default: zoo's sample photos); a few hundred "
+        "like those the model will see work best",
+    )
     export.add_argument("--no-verify", action="store_true", help="skip the verification")
+    export.add_argument(
+        "--embed-preprocessing",
+        action="store_true",
+        help="take raw uint8 RGB pixels and preprocess inside the graph",
+    )
+    export.add_argument(
+        "--top-k",
+        type=_positive_int,
+        metavar="K",
+        help="add top_k_scores and top_k_indices outputs (the K best classes)",
+    )
+    export.add_argument(
+        "--triton",
+        metavar="DIR",
+        type=Path,
+        help="write a Triton model repository entry DIR/MODEL instead of -o",
+    )
     export.add_argument("--json", action="store_true", help="print JSON")
     export.set_defaults(run=run_export, format="onnx")
 
@@ -156,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--provider", default="auto", help="execution provider for the onnx backend (auto)"
     )
+    _add_threads_option(bench)
     bench.add_argument("--json", action="store_true", help="print JSON")
     bench.set_defaults(run=run_bench)
 
@@ -211,7 +272,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="ONNX Runtime execution provider: auto (CUDA if usable, else CPU), cpu, cuda",
     )
+    _add_threads_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=0,
+        help="CPU threads per inference (default: the backend's, all cores)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -305,7 +376,7 @@ def run_bench(args) -> int:
     for backend in backends:
         status(f"loading {args.model} on {backend}")
         provider = args.provider if backend == "onnx" else "auto"  # --provider is ORT's
-        model = load(args.model, backend, args.weights, provider)
+        model = load(args.model, backend, args.weights, provider, args.threads)
         results += bench(model, args.batch, runs=args.runs, progress=status)
         del model
     report = {"machine": machine(), "results": [r.to_dict() for r in results]}
@@ -368,37 +439,53 @@ def _decoded(paths: Sequence[str]) -> Iterator[tuple[str, Image.Image | ImageErr
 
 def run_predict(args) -> int:
     from .api import load
+    from .pipeline import decoded_batches, expand_inputs
 
     if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
-        model = load(args.model, provider=args.provider)
+        model = load(args.model, provider=args.provider, threads=args.threads)
         name, backend, input_size = model.name, model.backend, model.input_size
-    else:
+    else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         spec = get_registry().model(args.model)
         model, name, backend, input_size = None, spec.name, args.backend, spec.input_size
+    files = expand_inputs(args.images)
+    bar = Bar(name, len(files), " images", enabled=args.json or not sys.stdout.isatty())
     results: list[dict] = []
-    for start in range(0, len(args.images), args.batch_size):
-        decoded = list(_decoded(args.images[start : start + args.batch_size]))
-        good = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
+    errors = 0
+    batches = decoded_batches(
+        files, input_size, args.batch_size, args.interpolation, args.workers, args.fast_decode
+    )
+    for batch in batches:
+        good = [item for item in batch if item.error is None]
         if good:
-            model = model or load(name, args.backend, args.weights, args.provider)
-            pixels = np.stack([resize(image, input_size, args.interpolation) for _, image in good])
-            tops = iter(model.top(model.probabilities(pixels), args.top))
-        for path, image in decoded:
-            if isinstance(image, ImageError):
-                results.append(error_record(path, image.reason))
-                continue
-            results.append(record(path, name, backend, next(tops)))
-            if not args.json:
-                print_predictions(results[-1])
+            model = model or load(name, backend, args.weights, args.provider, args.threads)
+            probabilities = model.probabilities(np.stack([item.pixels for item in good]))
+            tops = iter(model.top(probabilities, args.top))
+        for item in batch:
+            if item.error is not None:
+                errors += 1
+                bar.note(f"zoo: {item.error}")
+                result = error_record(item.path, item.error.reason)
+            else:
+                result = record(item.path, name, backend, next(tops))
+            if args.jsonl:
+                print(json.dumps(result), flush=True)
+            elif args.json:
+                results.append(result)
+            elif "top" in result:
+                print_predictions(result)
+        bar.update(len(batch))
+    bar.close()
     if args.json:
         print_json(results)
-    return EXIT_ERROR if any("error" in result for result in results) else 0
+    return EXIT_ERROR if errors else 0
 
 
 def run_export(args) -> int:
     registry = get_registry()
     spec = registry.model(args.model)
     exporter = registry.exporter(args.format)
+    if args.triton and args.output:
+        raise ZooError("give -o or --triton, not both: --triton DIR decides where the model goes")
     output = Path(args.output or f"{spec.name}.{args.format}")
     result = exporter.export(
         spec,
@@ -408,6 +495,11 @@ def run_export(args) -> int:
         batch=args.batch,
         images=image_files(Path(args.images)) if args.images else [],
         verify_output=not args.no_verify,
+        embed_preprocessing=args.embed_preprocessing,
+        top_k=args.top_k,
+        triton=args.triton,
+        precision=args.precision,
+        calibration=image_files(Path(args.calibration)) if args.calibration else [],
     )
     if args.json:
         print_json(result.to_dict())

@@ -31,34 +31,53 @@ class ModelFileError(ZooError):
 
 
 class OnnxRunner(Runner):
-    """An ONNX Runtime session with a zoo model card: float32 batch in, probabilities out."""
+    """An ONNX Runtime session with a zoo model card: a batch in, probabilities out.
+
+    The batch is what ``card.host_preprocess`` makes of the pixels: preprocessed float32, or,
+    for a graph that preprocesses itself (uint8 input), the pixel values, fed as uint8.
+    """
 
     def __init__(self, session, card: ModelCard):
         self.session = session
         self.card = card
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.card.probabilities_name], self._feed(batch))[0]
+        return self.run([self.card.probabilities_name], batch)[0]
 
     def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities and, when the file has them, logits (pre-softmax), in one run."""
         if self.card.logits_name is None:
             return self(batch), None
-        names = [self.card.probabilities_name, self.card.logits_name]
-        probabilities, logits = self.session.run(names, self._feed(batch))
+        probabilities, logits = self.run(
+            [self.card.probabilities_name, self.card.logits_name], batch
+        )
         return probabilities, logits
 
-    def _feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
+        """The graph outputs ``names`` for one batch."""
+        return self.session.run(names, self.feed(batch))
+
+    def feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """What ONNX Runtime is given for one batch: the input, in the graph's dtype."""
+        if self.card.embeds_preprocessing and batch.dtype != np.uint8:
+            batch = np.clip(np.rint(batch), 0, 255)  # pixel values as floats: exact in uint8
         return {self.card.input_name: batch.astype(self.card.input_dtype, copy=False)}
 
 
-def load_onnx(path: str | os.PathLike, provider: str = "auto") -> Model:
+def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0) -> Model:
     """A zoo-exported .onnx file as a ``Model``; any problem is a one-line ``ZooError``."""
-    session = open_session(path, provider)
+    session = open_session(path, provider, threads)
     card = read_card(session, path)
     runner = OnnxRunner(session, card)
     return Model(
-        card.model, card.input_size, card.preprocess, card.labels, runner, "onnx", str(path)
+        card.model,
+        card.input_size,
+        card.host_preprocess,
+        card.labels,
+        runner,
+        "onnx",
+        str(path),
+        card.precision,
     )
 
 
@@ -75,14 +94,18 @@ def read_card(session, path: str | os.PathLike) -> ModelCard:
         raise ModelFileError(f"{path}: {error}") from None
 
 
-def open_session(path: str | os.PathLike, provider: str = "auto"):
-    """An ``onnxruntime.InferenceSession`` on the best (or the requested) execution provider."""
+def open_session(path: str | os.PathLike, provider: str = "auto", threads: int = 0):
+    """An ``onnxruntime.InferenceSession`` on the best (or the requested) execution provider.
+
+    ``threads``: ONNX Runtime's intra-op threads (0: one per physical core).
+    """
     ort = import_onnxruntime()
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such file")
     providers = _providers(ort, provider)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
     try:
         with filtered_stderr(_ORT_LOG_LINE) as dropped:
             session = ort.InferenceSession(str(path), options, providers=providers)

@@ -15,11 +15,11 @@ def status(message: str) -> None:
 class Bar:
     """A one-line progress bar with a rate and an ETA; ``total`` may be unknown (None)."""
 
-    def __init__(self, label: str, total: int | None, unit: str = ""):
+    def __init__(self, label: str, total: int | None, unit: str = "", enabled: bool = True):
         self.label, self.total, self.unit = label, total, unit
         self.done = 0
         self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty()
+        self.enabled = enabled and sys.stderr.isatty()
         self._last_draw = 0.0
 
     def update(self, amount: int) -> None:
@@ -38,6 +38,14 @@ class Bar:
                 f" / {_human(self.total, self.unit)} ({self.done / self.total:.0%}, ETA {eta:.0f}s)"
             )
         print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
+
+    def note(self, message: str) -> None:
+        """A line of its own on stderr, above the bar."""
+        if self.enabled:
+            print("\r\x1b[K", end="", file=sys.stderr)
+        print(message, file=sys.stderr, flush=True)
+        if self.enabled and self.done:
+            self._draw(time.monotonic() - self.started)
 
     def close(self) -> None:
         if self.enabled:

@@ -127,11 +127,15 @@ class Backend:
     name: ClassVar[str]
     description: ClassVar[str] = ""
 
-    def load(self, spec: ModelSpec, weights: Path | None, provider: str = "auto") -> Runner:
+    def load(
+        self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
+    ) -> Runner:
         """Build ``spec`` with a weights file (``None``: seeded random init); return its runner.
 
         ``provider`` names the device or execution provider to run on; ``"auto"`` lets the
-        backend choose.
+        backend choose. ``threads``: CPU threads one inference may use (0: the runtime's
+        default). zoo passes ``threads`` only when a user sets it, so a backend written before
+        it existed keeps working.
         """
         raise NotImplementedError
 
@@ -140,9 +144,12 @@ class Backend:
 class ExporterSpec:
     """A way to turn a registered model into a deployable artifact (e.g. ONNX).
 
-    ``export(spec, output, weights=..., opset=..., batch=..., images=..., verify_output=...)``
-    writes ``output`` and returns a result with ``to_dict()`` (for ``--json``) and
-    ``summary()`` (for people); options an exporter has no use for, it ignores.
+    ``export(spec, output, weights=..., opset=..., batch=..., images=..., verify_output=...,
+    embed_preprocessing=..., top_k=..., triton=...)`` writes ``output`` (or, given ``triton``,
+    a folder, the model's entry in that Triton model repository) and returns a result with
+    ``to_dict()`` (for ``--json``) and ``summary()`` (for people). ``embed_preprocessing``:
+    the artifact takes raw uint8 pixels; ``top_k``: it also outputs the K best classes. Options
+    an exporter has no use for, it ignores (take ``**options``).
     """
 
     name: str

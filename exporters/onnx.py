@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import __version__, hookimpl
-from zoo.artifact import METADATA_KEY, ModelCard
+from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
 from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.labels import resolve_labels
 from zoo.onnx_file import load_onnx
+from zoo.preprocessing import preprocess
 from zoo.progress import status
 from zoo.registry import get_registry
 from zoo.samples import image_files, sample_images
 from zoo.specs import ExporterSpec, ModelSpec
 from zoo.weights import file_digest, resolve_weights
 
+from .agreement import AgreementReport, agreement
+from .precision import PRECISIONS, lower_precision
 from .verify import (
     DEFAULT_BATCH_SIZES,
     VerificationReport,
@@ -39,6 +43,8 @@ from .verify import (
 
 DEFAULT_OPSET = 17
 """Well supported by tf2onnx and by every ONNX Runtime of the last years."""
+TOP_K_MIN_OPSET = 11
+"""``TopK`` with k as an input and a defined order for ties."""
 
 
 class ExportError(ZooError):
@@ -51,6 +57,10 @@ class ExportResult:
     card: ModelCard
     report: VerificationReport | None
     report_path: Path | None
+    triton: Path | None = None
+    """The Triton model repository entry holding the file, when exported into one."""
+    agreement: AgreementReport | None = None
+    """How a lower-precision (int8, fp16) export agrees with Keras."""
 
     def to_dict(self) -> dict:
         return {
@@ -64,15 +74,41 @@ class ExportResult:
             "verification_report": str(self.report_path) if self.report_path else None,
             "max_abs_diff_logits": self.report.max_abs_diff_logits if self.report else None,
             "max_relative_diff": self.report.max_relative_diff if self.report else None,
+            "input_dtype": self.card.input_dtype,
+            "embedded_preprocessing": self.card.embeds_preprocessing,
+            "top_k": self.card.top_k.k if self.card.top_k else None,
+            "triton": str(self.triton) if self.triton else None,
+            "precision": self.card.precision,
+            "agreement": _agreement_figures(self.agreement) if self.agreement else None,
         }
 
     def summary(self) -> str:
         size = self.path.stat().st_size
         size = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
-        written = f"wrote {self.path} ({size}, opset {self.card.opset})"
+        facts = [size, f"opset {self.card.opset}"]
+        if self.card.embeds_preprocessing:
+            facts.append(f"uint8 input, {self.card.preprocess.name} preprocessing inside")
+        if self.card.top_k:
+            facts.append(f"top-{self.card.top_k.k} outputs")
+        if self.card.precision != "fp32":
+            facts.append(self.card.precision)
+        lines = [f"wrote {self.path} ({', '.join(facts)})"]
         if self.report is None:
-            return f"{written}, not verified (--no-verify)"
-        return f"{written}\n{self.report.summary()}\nreport: {self.report_path}"
+            lines[0] += ", not verified (--no-verify)"
+        else:
+            exact = ("float32 graph " if self.agreement else "") + self.report.summary()
+            lines += [exact, f"report: {self.report_path}"]
+        if self.agreement:
+            lines.insert(2, self.agreement.summary())
+        if self.triton:
+            lines.append(f"Triton model repository entry: {self.triton}")
+        return "\n".join(lines)
+
+
+def _agreement_figures(report: AgreementReport) -> dict:
+    figures = ("passed", "top1_agreement", "top5_overlap", "max_probability_diff", "thresholds")
+    document = report.to_dict()
+    return {name: document[name] for name in figures}
 
 
 def check_destination(path: Path) -> None:
@@ -94,13 +130,30 @@ def export_onnx(
     batch: int | None = None,
     images: Sequence[Path] = (),
     verify_output: bool = True,
+    embed_preprocessing: bool = False,
+    top_k: int | None = None,
+    precision: str = "fp32",
+    calibration: Sequence[Path] = (),
 ) -> ExportResult:
-    """Export ``spec`` to ``output``; verified on the sample photos plus ``images``."""
+    """Export ``spec`` to ``output``; verified on the sample photos plus ``images``.
+
+    ``embed_preprocessing``: the graph takes raw uint8 pixels and preprocesses them itself.
+    ``top_k``: add ``top_k_scores`` and ``top_k_indices`` outputs (``TopK`` on probabilities).
+    ``precision``: ``fp32``, or ``int8`` (calibrated on ``calibration``, default the sample
+    photos) or ``fp16``; the float32 graph is verified exactly first, then the variant's
+    agreement with Keras is measured against reported thresholds.
+    """
     opset = opset or DEFAULT_OPSET
     check_destination(output)
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if top_k is not None and opset < TOP_K_MIN_OPSET:
+        raise ExportError(f"--top-k needs opset {TOP_K_MIN_OPSET} or newer, not {opset}")
     registry = get_registry()
     preprocessing = registry.preprocessor(spec)
     labels = resolve_labels(spec.labels)
+    if top_k is not None and not 1 <= top_k <= len(labels):
+        raise ExportError(f"--top-k must be between 1 and {len(labels)} (the classes), not {top_k}")
     weights_path = resolve_weights(spec, weights)
     card = ModelCard(
         model=spec.name,
@@ -111,14 +164,20 @@ def export_onnx(
         weights_sha256=file_digest(weights_path) if weights_path else None,
         zoo_version=__version__,
         opset=opset,
+        input_dtype="uint8" if embed_preprocessing else "float32",
+        top_k=TopKOutputs(top_k) if top_k else None,
     )
     photos = [*sample_images(), *images] if verify_output else []
     pixels = load_photos(photos, spec.input_size) if photos else None  # bad files fail now
+    if precision == "int8":
+        calibration = calibration or sample_images()
+        calibration_pixels = load_photos(calibration, spec.input_size)
     status(f"building {spec.name} in Keras")
     keras_model = registry.backend("keras").load(spec, weights_path).model
-    report = report_path = None
+    report = report_path = agreement_report = None
     with (
         atomic_path(output) as temporary,
+        tempfile.TemporaryDirectory(dir=output.parent) as scratch,
         softmax_removed(keras_model) as has_logits,
         ThreadPoolExecutor(1) as pool,
     ):
@@ -130,16 +189,37 @@ def export_onnx(
             )
         status(f"converting {spec.name} to ONNX (opset {opset})")
         # Verification loads the file into ONNX Runtime, which validates it: no onnx.checker then.
-        card = _write_onnx(keras_model, card, batch, temporary, has_logits, not verify_output)
+        float32 = temporary if precision == "fp32" else Path(scratch) / "float32.onnx"
+        card = _write_onnx(keras_model, card, batch, float32, has_logits, not verify_output)
         if verify_output:
             status(f"verifying against Keras on {len(photos)} photos")
-            exported = load_onnx(temporary, provider="cpu")  # Keras runs on CPU too
+            exported = load_onnx(float32, provider="cpu")  # Keras runs on CPU too
             report = verify(reference.result(), exported, DEFAULT_BATCH_SIZES)
             report.onnx = str(output)
             report_path = output.with_suffix(".verify.json")
             report.write(report_path)
             report.raise_for_failure(labels)
-    return ExportResult(output, card, report, report_path)
+        if precision != "fp32":
+            card = dataclasses.replace(card, precision=precision)
+            status(f"making the {precision} model")
+            feeds = _calibration_feeds(float32, calibration_pixels) if precision == "int8" else ()
+            lower_precision(float32, temporary, card, feeds)
+            if verify_output:
+                status(f"measuring {precision}'s agreement with Keras on {len(photos)} photos")
+                variant = load_onnx(temporary, provider="cpu")
+                agreement_report = agreement(
+                    reference.result(), variant, precision, DEFAULT_BATCH_SIZES, calibration
+                )
+                report.write(report_path, agreement=agreement_report)
+                agreement_report.raise_for_failure(labels)
+    return ExportResult(output, card, report, report_path, agreement=agreement_report)
+
+
+def _calibration_feeds(model_path: Path, pixels) -> Iterator[dict]:
+    """int8's calibration inputs: each photo fed to the float32 graph as at inference."""
+    model = load_onnx(model_path, provider="cpu")
+    for i in range(len(pixels)):
+        yield model.runner.feed(preprocess(pixels[i : i + 1], model.preprocessing))
 
 
 def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
@@ -158,6 +238,7 @@ def _write_onnx(
     """
     from onnx import helper
 
+    from .embed import add_top_k, embed_preprocessing
     from .onnx_graph import keras_to_onnx
 
     proto = keras_to_onnx(
@@ -173,6 +254,10 @@ def _write_onnx(
         _append_softmax(proto, card.logits_name, card.probabilities_name)
     else:
         card = dataclasses.replace(card, logits_name=None)
+    if card.embeds_preprocessing:
+        embed_preprocessing(proto, card.preprocess, card.input_name)
+    if card.top_k:
+        add_top_k(proto, card.probabilities_name, card.top_k)
     proto.producer_name, proto.producer_version = "zoo", __version__
     proto.doc_string = f"{card.model}, exported by zoo {__version__}"
     helper.set_model_props(proto, {METADATA_KEY: card.to_json()})
@@ -192,11 +277,23 @@ def _append_softmax(proto, logits: str, probabilities: str) -> None:
     probabilities_output.name = probabilities
 
 
+def export(spec: ModelSpec, output: Path, triton: Path | None = None, **options) -> ExportResult:
+    """The registered ``onnx`` exporter: ``export_onnx`` to ``output``, or with ``triton`` (a
+    Triton model repository) into the entry ``triton/MODEL`` instead."""
+    if triton is None:
+        return export_onnx(spec, output, **options)
+    from .triton import export_to_triton
+
+    return export_to_triton(
+        spec.name, Path(triton), lambda path: export_onnx(spec, path, **options)
+    )
+
+
 @hookimpl
 def register_exporters(register):
     register(
         ExporterSpec(
-            "onnx", export=export_onnx, description="ONNX, verified against Keras on real photos"
+            "onnx", export=export, description="ONNX, verified against Keras on real photos"
         )
     )
 

@@ -2,7 +2,9 @@
 
 In the spirit of Optimum's ``validate_model_outputs``: both backends get the same uint8 pixels,
 each preprocesses them its own way (Keras with the registry's spec, ONNX with the one stored
-in the file, so a wrong spec in the metadata is caught), at batch 1 and at a larger batch. The
+in the file, so a wrong spec in the metadata is caught, or, when the file embeds its
+preprocessing, with its own nodes on the raw pixels, so wrong nodes are), at batch 1 and at a
+larger batch. The
 top-5 must be identical, order included, and the logits must agree within a tolerance relative
 to their scale. Both use the logits (pre-softmax) when the model has them: with random-init
 weights the softmax is uniform to float32 precision (MobileNet's logits are ~1e-19), which
@@ -17,15 +19,20 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.api import Model
+from zoo.artifact import TopKOutputs
 from zoo.errors import ZooError
 from zoo.images import KERAS_INTERPOLATION, open_image, resize
 from zoo.labels import LabelList
 from zoo.preprocessing import preprocess
 from zoo.specs import PreprocessSpec
+
+if TYPE_CHECKING:
+    from .agreement import AgreementReport
 
 TOP = 5
 DEFAULT_BATCH_SIZES = (1, 8)
@@ -123,8 +130,12 @@ class VerificationReport:
             f"{closeness}, tolerance {self.tolerance:g}"
         )
 
-    def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+    def write(self, path: Path, agreement: AgreementReport | None = None) -> None:
+        """The report as JSON; with a lower-precision variant's agreement when there is one."""
+        document = self.to_dict()
+        if agreement is not None:
+            document["agreement"] = agreement.to_dict()
+        path.write_text(json.dumps(document, indent=2) + "\n")
 
     def raise_for_failure(self, labels: LabelList) -> None:
         if self.problems:
@@ -201,9 +212,10 @@ def verify(
             f"the exported labels ({len(exported.labels)}) differ from the model's "
             f"({len(reference.labels)})"
         )
-    if exported.preprocessing != reference.preprocessing:
+    card = exported.runner.card
+    if card.preprocess != reference.preprocessing:  # for an embedding graph: what it describes
         report.problems.append(
-            f"the exported preprocessing {exported.preprocessing.to_dict()} differs from the "
+            f"the exported preprocessing {card.preprocess.to_dict()} differs from the "
             f"model's {reference.preprocessing.to_dict()}"
         )
     if exported.input_size != reference.pixels.shape[1:3]:
@@ -213,6 +225,8 @@ def verify(
         )
     if report.problems:
         return report
+    if card.top_k:
+        report.problems += _top_k_problems(exported, reference.pixels, card.top_k)
     keras_probs, keras_logits = reference.probabilities, reference.logits
     for batch in batch_sizes:
         for index in _batches(len(reference.names), batch):
@@ -239,6 +253,24 @@ def verify(
                     )
                 )
     return report
+
+
+def _top_k_problems(exported: Model, pixels: np.ndarray, top_k: TopKOutputs) -> list[str]:
+    """The top-k outputs must be the k largest probabilities, in order, and where they are.
+
+    Checked against the graph's own probabilities (which the rest compares with Keras), so
+    that ties, as in a random-init model's uniform softmax, cannot fail it.
+    """
+    names = [exported.runner.card.probabilities_name, top_k.scores_name, top_k.indices_name]
+    probabilities, scores, indices = exported.runner.run(
+        names, preprocess(pixels, exported.preprocessing)
+    )
+    largest = -np.sort(-probabilities, axis=-1)[:, : top_k.k]
+    if indices.shape != largest.shape or not np.array_equal(scores, largest):
+        return [f"the top-{top_k.k} scores are not the {top_k.k} largest probabilities in order"]
+    if not np.array_equal(np.take_along_axis(probabilities, indices, axis=-1), scores):
+        return [f"the top-{top_k.k} indices do not point at the top-{top_k.k} scores"]
+    return []
 
 
 def _batches(count: int, batch: int) -> Iterator[list[int]]:

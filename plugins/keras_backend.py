@@ -62,12 +62,16 @@ class KerasBackend(Backend):
     name = "keras"
     description = "Keras 3 (TensorFlow), model.predict"
 
-    def load(self, spec: ModelSpec, weights: Path | None, provider: str = "auto") -> KerasRunner:
+    def load(
+        self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
+    ) -> KerasRunner:
         if provider != "auto":
             raise BackendUnavailable(
                 "the keras backend runs where TensorFlow puts it; --provider is for onnx"
             )
         keras = import_keras()
+        if threads:
+            _limit_threads(threads)
         if weights is None:
             keras.utils.set_random_seed(RANDOM_INIT_SEED)
         try:
@@ -78,6 +82,21 @@ class KerasBackend(Backend):
                 raise
             raise WeightsUnavailable(
                 f"cannot load {weights} into {spec.name}: {describe_exception(error)}"
+            ) from None
+
+
+def _limit_threads(threads: int) -> None:
+    """TensorFlow's thread pools are made once, when its runtime starts: set them before."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            raise BackendUnavailable(
+                "TensorFlow has already started in this process with other thread settings; "
+                f"cannot limit it to {threads} threads now"
             ) from None
 
 

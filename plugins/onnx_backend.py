@@ -34,7 +34,9 @@ class OnnxBackend(Backend):
     name = "onnx"
     description = "ONNX Runtime (CUDA when usable, else CPU), on a cached verified export"
 
-    def load(self, spec: ModelSpec, weights: Path | None, provider: str = "auto") -> OnnxRunner:
+    def load(
+        self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
+    ) -> OnnxRunner:
         from zoo.exporters.onnx import DEFAULT_OPSET, export_onnx
 
         path = cached_export_path(spec, weights, DEFAULT_OPSET)
@@ -42,7 +44,7 @@ class OnnxBackend(Backend):
             status(f"first use of {spec.name} on ONNX Runtime: exporting to {path}")
             path.parent.mkdir(parents=True, exist_ok=True)
             export_onnx(spec, path, weights=weights or "none", opset=DEFAULT_OPSET)
-        return load_onnx(path, provider).runner
+        return load_onnx(path, provider, threads).runner
 
 
 @hookimpl

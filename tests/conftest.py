@@ -65,6 +65,17 @@ def expected_top5() -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.fixture(scope="session")
+def mobilenet_onnx(tmp_path_factory) -> Path:
+    """MobileNet with seeded random-init weights, exported once per session, unverified."""
+    path = tmp_path_factory.mktemp("mobilenet-onnx") / "mobilenet.onnx"
+    result = run_zoo(
+        "export", "mobilenet", "--onnx", "--weights", "none", "-o", str(path), "--no-verify"
+    )
+    assert result.returncode == 0, result.stderr
+    return path
+
+
 @pytest.fixture
 def photo(tmp_path) -> Path:
     """A photo-like JPEG (smooth colours plus noise), not square, so that it gets resized."""

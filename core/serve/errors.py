@@ -1,0 +1,40 @@
+"""The errors a request can cause, each answered with its status and ``{"error": message}``."""
+
+from __future__ import annotations
+
+
+class RequestError(Exception):
+    """A request the server refuses. ``kind`` is the short name counted in ``/metrics``."""
+
+    status = 400
+    kind = "bad_request"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class UnknownServedModel(RequestError):
+    status = 404
+    kind = "unknown_model"
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    kind = "payload_too_large"
+
+
+class UnsupportedMediaType(RequestError):
+    status = 415
+    kind = "unsupported_media_type"
+
+
+class InvalidImage(RequestError):
+    status = 422
+    kind = "invalid_image"
+
+
+class Overloaded(RequestError):
+    status = 503
+    kind = "overloaded"

@@ -1,0 +1,94 @@
+"""Loading the models to serve and running uvicorn until SIGINT or SIGTERM.
+
+On either signal uvicorn stops accepting connections, lets every request it has accepted get
+its answer (the batchers keep running until then), and only then stops the batchers.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+import zoo
+from zoo.api import Model
+from zoo.errors import ZooError
+
+from .settings import MODEL_NAME, ServeSettings
+
+
+def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str, Model]:
+    """``MODEL``, ``FILE.onnx`` or ``NAME=MODEL_OR_FILE`` items, loaded on ONNX Runtime, by the
+    name clients use (the model's own name unless one is given)."""
+    models: dict[str, Model] = {}
+    for source in sources:
+        name, given, target = source.partition("=")
+        if not given:
+            name, target = "", source
+        model = zoo.load(target, backend="onnx", provider=provider, threads=threads)
+        name = name or model.name
+        if not MODEL_NAME.fullmatch(name):
+            raise ZooError(f"cannot serve a model named {name!r}: use letters, digits, _ . -")
+        if name in models:
+            raise ZooError(f"two models named {name!r}; name one of them: NAME={target}")
+        models[name] = model
+    return models
+
+
+def run_server(
+    models: dict[str, Model],
+    settings: ServeSettings,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    access_log: bool = False,
+) -> None:
+    import uvicorn
+
+    from .app import build_app
+
+    listener = _listen(host, port)
+    config = uvicorn.Config(
+        build_app(models, settings),
+        log_level="warning",
+        access_log=access_log,
+        timeout_graceful_shutdown=shutdown_timeout,
+    )
+    address = listener.getsockname()
+    print(
+        f"zoo: serving {', '.join(models)} at http://{_url_host(host)}:{address[1]}/ "
+        f"(batches of up to {settings.max_batch_size} within {settings.batch_timeout_ms:g} ms); "
+        "Ctrl-C or SIGTERM stops after answering what was accepted",
+        file=sys.stderr,
+        flush=True,
+    )
+    with _signals_left_to_uvicorn():
+        uvicorn.Server(config).run(sockets=[listener])
+    print("zoo: stopped", file=sys.stderr)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as error:
+        raise ZooError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@contextmanager
+def _signals_left_to_uvicorn():
+    """uvicorn handles SIGINT and SIGTERM itself (a graceful drain), then raises the signal again
+    for the handlers it found; ignoring it there makes a drained shutdown exit 0, not 130."""
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

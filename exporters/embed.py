@@ -1,0 +1,91 @@
+"""Graph transforms that make an exported model callable without zoo: ``--embed-preprocessing``
+and ``--top-k``.
+
+``embed_preprocessing`` puts the model's preprocessing in front of the graph, so that it takes
+raw uint8 RGB pixels: any client that can decode and resize an image can call it, in any
+language. The nodes do ``zoo.preprocessing.preprocess``'s float32 operations in its order
+(cast, channel flip, divide, subtract the mean, divide by the std), so the graph sees the very
+values the host-side path would feed it. ``add_top_k`` adds ONNX ``TopK`` outputs on the
+probabilities.
+
+Both edit an ``onnx.ModelProto`` in place; onnx is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.artifact import TopKOutputs
+from zoo.specs import PreprocessSpec
+
+PREFIX = "zoo_preprocess"
+"""Names of the tensors added in front of the graph, apart from the model's own."""
+
+
+def embed_preprocessing(proto, spec: PreprocessSpec, input_name: str) -> None:
+    """Make the graph input ``input_name`` take uint8 pixels, preprocessed as ``spec`` says.
+
+    The input keeps its name and shape; what the graph read from it, it now reads from the
+    preprocessed tensor. The channel axis is the last one (NHWC, as the Keras models are).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    [image] = [value for value in graph.input if value.name == input_name]
+    channel_axis = len(image.type.tensor_type.shape.dim) - 1
+    steps: list[tuple[str, np.ndarray | None, dict]] = [("Cast", None, {"to": TensorProto.FLOAT})]
+    if spec.channel_order == "BGR":
+        steps.append(("Gather", np.array([2, 1, 0], np.int64), {"axis": channel_axis}))
+    if spec.divisor != 1:
+        steps.append(("Div", np.array(spec.divisor, np.float32), {}))
+    if any(spec.mean):
+        steps.append(("Sub", np.array(spec.mean, np.float32), {}))
+    if any(s != 1 for s in spec.std):
+        steps.append(("Div", np.array(spec.std, np.float32), {}))
+
+    preprocessed = f"{PREFIX}/output"
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == input_name:
+                node.input[i] = preprocessed
+    nodes, source = [], input_name
+    for i, (op, constant, attributes) in enumerate(steps):
+        inputs = [source]
+        if constant is not None:
+            inputs.append(f"{PREFIX}/{i}_{op.lower()}_operand")
+            graph.initializer.append(numpy_helper.from_array(constant, inputs[-1]))
+        source = preprocessed if i == len(steps) - 1 else f"{PREFIX}/{i}_{op.lower()}"
+        nodes.append(helper.make_node(op, inputs, [source], name=f"{PREFIX}/{i}", **attributes))
+    model_nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + model_nodes)  # topologically sorted: the new nodes come first
+    image.type.tensor_type.elem_type = TensorProto.UINT8
+
+
+def add_top_k(proto, probabilities: str, top_k: TopKOutputs) -> None:
+    """Add ``top_k.scores_name, top_k.indices_name = TopK(probabilities, k)`` as graph outputs:
+    the k largest probabilities per row, in descending order (ties: the lower index first)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    [output] = [value for value in graph.output if value.name == probabilities]
+    k = f"{top_k.scores_name}/k"
+    graph.initializer.append(numpy_helper.from_array(np.array([top_k.k], np.int64), k))
+    graph.node.append(
+        helper.make_node(
+            "TopK",
+            [probabilities, k],
+            [top_k.scores_name, top_k.indices_name],
+            name=top_k.scores_name,
+            axis=-1,
+        )
+    )
+    batch = output.type.tensor_type.shape.dim[0]
+    shape = [batch.dim_param or batch.dim_value or None, top_k.k]
+    scores_type = output.type.tensor_type.elem_type  # the probabilities' own
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info(top_k.scores_name, scores_type, shape),
+            helper.make_tensor_value_info(top_k.indices_name, TensorProto.INT64, shape),
+        ]
+    )

@@ -1,0 +1,128 @@
+"""The ``zoo serve`` command: exported models behind an HTTP API (see ``zoo.serve``).
+
+Its dependencies (Starlette, uvicorn) are imported only when the command runs, so ``zoo`` and
+``zoo --help`` stay light and work without the ``serve`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo import hookimpl
+from zoo.errors import BackendUnavailable
+from zoo.serve.settings import ServeSettings
+
+
+@hookimpl
+def register_commands(cli):
+    defaults = ServeSettings()
+    command = cli.add_parser(
+        "serve",
+        help="serve models over HTTP on ONNX Runtime, with dynamic micro-batching",
+        description="Serve exported models over HTTP: POST an image to "
+        "/v1/models/NAME:predict; the page at / classifies a photo you drop on it. "
+        "Needs the serve extra: pip install 'zoo[serve]'.",
+    )
+    command.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL_OR_ONNX",
+        help="a .onnx file exported by zoo, or a model name (exported on first use, which needs "
+        "TensorFlow); NAME=... serves it under another name",
+    )
+    command.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    command.add_argument(
+        "--port", type=_count(0), default=8000, help="port to listen on (8000; 0: any free one)"
+    )
+    command.add_argument(
+        "--max-batch-size",
+        type=_count(1),
+        default=defaults.max_batch_size,
+        help=f"images per ONNX Runtime run, at most ({defaults.max_batch_size}; 1: no batching)",
+    )
+    command.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=defaults.batch_timeout_ms,
+        help="how long a batch waits for more requests after its first, at most "
+        f"({defaults.batch_timeout_ms:g})",
+    )
+    command.add_argument(
+        "--max-queue",
+        type=_count(1),
+        default=defaults.max_queue,
+        help="images accepted and not yet answered per model; beyond it requests get 503 "
+        f"({defaults.max_queue})",
+    )
+    command.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=defaults.max_body_bytes / 2**20,
+        help=f"largest request body in MiB; larger get 413 ({defaults.max_body_bytes // 2**20})",
+    )
+    command.add_argument(
+        "--workers",
+        type=_count(1),
+        default=defaults.workers,
+        help=f"batches of one model running at once ({defaults.workers})",
+    )
+    command.add_argument(
+        "--threads",
+        type=_count(0),
+        default=0,
+        help="ONNX Runtime threads per run (0: its default, one per core)",
+    )
+    command.add_argument(
+        "--decode-threads",
+        type=_count(0),
+        default=defaults.decode_threads,
+        help="threads decoding images (0: one per CPU)",
+    )
+    command.add_argument(
+        "--provider", default="auto", help="ONNX Runtime execution provider: auto, cpu, cuda"
+    )
+    command.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGINT/SIGTERM, seconds to wait for accepted requests before cancelling (30)",
+    )
+    command.add_argument("--access-log", action="store_true", help="log every request")
+    command.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    try:
+        import python_multipart  # noqa: F401  (Starlette parses uploads with it)
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as error:
+        raise BackendUnavailable(
+            f"zoo serve needs the serve extra ({error.name} is missing): pip install 'zoo[serve]'"
+        ) from None
+    from zoo.serve.server import load_models, run_server
+
+    settings = ServeSettings(
+        max_batch_size=args.max_batch_size,
+        batch_timeout_ms=args.batch_timeout_ms,
+        max_queue=args.max_queue,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        workers=args.workers,
+        decode_threads=args.decode_threads,
+    )
+    models = load_models(args.models, args.provider, args.threads)
+    run_server(models, settings, args.host, args.port, args.shutdown_timeout, args.access_log)
+    return 0
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, not {text!r}")
+        return value
+
+    return parse
