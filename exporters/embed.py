@@ -4,9 +4,9 @@ and ``--top-k``.
 ``embed_preprocessing`` puts the model's preprocessing in front of the graph, so that it takes
 raw uint8 RGB pixels: any client that can decode and resize an image can call it, in any
 language. The nodes do ``zoo.preprocessing.preprocess``'s float32 operations in its order
-(cast, channel flip, divide, subtract the mean, divide by the std), so the graph sees the very
-values the host-side path would feed it. ``add_top_k`` adds ONNX ``TopK`` outputs on the
-probabilities.
+(channel flip, divide, subtract the mean, divide by the std; the flip is done on the uint8
+pixels, which changes no value), so the graph sees the very values the host-side path would
+feed it. ``add_top_k`` adds ONNX ``TopK`` outputs on the probabilities.
 
 Both edit an ``onnx.ModelProto`` in place; onnx is imported inside the functions.
 """
@@ -33,29 +33,39 @@ def embed_preprocessing(proto, spec: PreprocessSpec, input_name: str) -> None:
     graph = proto.graph
     [image] = [value for value in graph.input if value.name == input_name]
     channel_axis = len(image.type.tensor_type.shape.dim) - 1
-    steps: list[tuple[str, np.ndarray | None, dict]] = [("Cast", None, {"to": TensorProto.FLOAT})]
-    if spec.channel_order == "BGR":
-        steps.append(("Gather", np.array([2, 1, 0], np.int64), {"axis": channel_axis}))
-    if spec.divisor != 1:
-        steps.append(("Div", np.array(spec.divisor, np.float32), {}))
-    if any(spec.mean):
-        steps.append(("Sub", np.array(spec.mean, np.float32), {}))
-    if any(s != 1 for s in spec.std):
-        steps.append(("Div", np.array(spec.std, np.float32), {}))
+    opset = max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    nodes = []
 
-    preprocessed = f"{PREFIX}/output"
+    def step(op: str, source: str, output: str, operand: np.ndarray | None = None, **attributes):
+        inputs = [source]
+        if operand is not None:
+            inputs.append(f"{PREFIX}/{output}_operand")
+            graph.initializer.append(numpy_helper.from_array(operand, inputs[-1]))
+        nodes.append(helper.make_node(op, inputs, [f"{PREFIX}/{output}"], **attributes))
+        return f"{PREFIX}/{output}"
+
+    x = input_name
+    if spec.channel_order == "BGR":
+        # On the uint8 pixels, with Split and Concat: ONNX Runtime runs a Gather on the
+        # channel axis several times slower (caffe's whole preprocessing of a 32x224x224
+        # batch, on 2 cores: 13 ms this way, 25 to 95 ms with a Gather).
+        rgb = [f"{PREFIX}/{channel}" for channel in "rgb"]
+        equal_parts = {"num_outputs": 3} if opset >= 18 else {}  # required from opset 18
+        nodes.append(helper.make_node("Split", [x], rgb, axis=channel_axis, **equal_parts))
+        nodes.append(helper.make_node("Concat", rgb[::-1], [f"{PREFIX}/bgr"], axis=channel_axis))
+        x = f"{PREFIX}/bgr"
+    x = step("Cast", x, "float", to=TensorProto.FLOAT)
+    if spec.divisor != 1:
+        x = step("Div", x, "divided", np.array(spec.divisor, np.float32))
+    if any(spec.mean):
+        x = step("Sub", x, "centred", np.array(spec.mean, np.float32))
+    if any(s != 1 for s in spec.std):
+        x = step("Div", x, "scaled", np.array(spec.std, np.float32))
+
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name == input_name:
-                node.input[i] = preprocessed
-    nodes, source = [], input_name
-    for i, (op, constant, attributes) in enumerate(steps):
-        inputs = [source]
-        if constant is not None:
-            inputs.append(f"{PREFIX}/{i}_{op.lower()}_operand")
-            graph.initializer.append(numpy_helper.from_array(constant, inputs[-1]))
-        source = preprocessed if i == len(steps) - 1 else f"{PREFIX}/{i}_{op.lower()}"
-        nodes.append(helper.make_node(op, inputs, [source], name=f"{PREFIX}/{i}", **attributes))
+                node.input[i] = x
     model_nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + model_nodes)  # topologically sorted: the new nodes come first

@@ -22,7 +22,7 @@ from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
 from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.labels import resolve_labels
-from zoo.onnx_file import load_onnx
+from zoo.onnx_file import import_onnxruntime, load_onnx
 from zoo.preprocessing import preprocess
 from zoo.progress import status
 from zoo.registry import get_registry
@@ -174,13 +174,13 @@ def export_onnx(
         calibration_pixels = load_photos(calibration, spec.input_size)
     status(f"building {spec.name} in Keras")
     keras_model = registry.backend("keras").load(spec, weights_path).model
+    if verify_output:
+        # Imported now rather than once the temporary file exists: Ctrl-C or SIGTERM in the
+        # middle of importing a C extension can crash the interpreter on its way out, leaving
+        # the file behind.
+        import_onnxruntime()
     report = report_path = agreement_report = None
-    with (
-        atomic_path(output) as temporary,
-        tempfile.TemporaryDirectory(dir=output.parent) as scratch,
-        softmax_removed(keras_model) as has_logits,
-        ThreadPoolExecutor(1) as pool,
-    ):
+    with softmax_removed(keras_model) as has_logits, ThreadPoolExecutor(1) as pool:
         # Keras's side of the verification runs while the graph is converted and written: the
         # conversion is mostly Python, Keras's forward pass mostly outside the GIL.
         if verify_output:
@@ -189,29 +189,37 @@ def export_onnx(
             )
         status(f"converting {spec.name} to ONNX (opset {opset})")
         # Verification loads the file into ONNX Runtime, which validates it: no onnx.checker then.
-        float32 = temporary if precision == "fp32" else Path(scratch) / "float32.onnx"
-        card = _write_onnx(keras_model, card, batch, float32, has_logits, not verify_output)
-        if verify_output:
-            status(f"verifying against Keras on {len(photos)} photos")
-            exported = load_onnx(float32, provider="cpu")  # Keras runs on CPU too
-            report = verify(reference.result(), exported, DEFAULT_BATCH_SIZES)
-            report.onnx = str(output)
-            report_path = output.with_suffix(".verify.json")
-            report.write(report_path)
-            report.raise_for_failure(labels)
-        if precision != "fp32":
-            card = dataclasses.replace(card, precision=precision)
-            status(f"making the {precision} model")
-            feeds = _calibration_feeds(float32, calibration_pixels) if precision == "int8" else ()
-            lower_precision(float32, temporary, card, feeds)
+        proto, card = _convert(keras_model, card, batch, has_logits, not verify_output)
+        with (
+            atomic_path(output) as temporary,
+            tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch,
+        ):
+            float32 = temporary if precision == "fp32" else Path(scratch) / "float32.onnx"
+            float32.write_bytes(proto.SerializeToString())  # onnx.save serialises twice
+            del proto
             if verify_output:
-                status(f"measuring {precision}'s agreement with Keras on {len(photos)} photos")
-                variant = load_onnx(temporary, provider="cpu")
-                agreement_report = agreement(
-                    reference.result(), variant, precision, DEFAULT_BATCH_SIZES, calibration
+                status(f"verifying against Keras on {len(photos)} photos")
+                exported = load_onnx(float32, provider="cpu")  # Keras runs on CPU too
+                report = verify(reference.result(), exported, DEFAULT_BATCH_SIZES)
+                report.onnx = str(output)
+                report_path = output.with_suffix(".verify.json")
+                report.write(report_path)
+                report.raise_for_failure(labels)
+            if precision != "fp32":
+                card = dataclasses.replace(card, precision=precision)
+                status(f"making the {precision} model")
+                feeds = (
+                    _calibration_feeds(float32, calibration_pixels) if precision == "int8" else ()
                 )
-                report.write(report_path, agreement=agreement_report)
-                agreement_report.raise_for_failure(labels)
+                lower_precision(float32, temporary, card, feeds)
+                if verify_output:
+                    status(f"measuring {precision}'s agreement with Keras on {len(photos)} photos")
+                    variant = load_onnx(temporary, provider="cpu")
+                    agreement_report = agreement(
+                        reference.result(), variant, precision, DEFAULT_BATCH_SIZES, calibration
+                    )
+                    report.write(report_path, agreement=agreement_report)
+                    agreement_report.raise_for_failure(labels)
     return ExportResult(output, card, report, report_path, agreement=agreement_report)
 
 
@@ -228,10 +236,11 @@ def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
     return "imagenet" if requested in ("imagenet", "pretrained") else path.name
 
 
-def _write_onnx(
-    keras_model, card: ModelCard, batch: int | None, path: Path, has_logits: bool, check: bool
-) -> ModelCard:
-    """Convert, add the softmax and the metadata, save; returns the card as written.
+def _convert(
+    keras_model, card: ModelCard, batch: int | None, has_logits: bool, check: bool
+) -> tuple:
+    """The ONNX graph, with the softmax, the requested extras and the metadata; and the card
+    as written in it.
 
     ``has_logits``: the caller removed the model's final softmax (``softmax_removed``), so the
     graph computes logits and gets an ONNX Softmax here.
@@ -261,8 +270,7 @@ def _write_onnx(
     proto.producer_name, proto.producer_version = "zoo", __version__
     proto.doc_string = f"{card.model}, exported by zoo {__version__}"
     helper.set_model_props(proto, {METADATA_KEY: card.to_json()})
-    path.write_bytes(proto.SerializeToString())  # onnx.save serialises twice
-    return card
+    return proto, card
 
 
 def _append_softmax(proto, logits: str, probabilities: str) -> None:

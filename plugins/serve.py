@@ -30,18 +30,26 @@ def register_commands(cli):
         help="a .onnx file exported by zoo, or a model name (exported on first use, which needs "
         "TensorFlow); NAME=... serves it under another name",
     )
-    command.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     command.add_argument(
-        "--port", type=_count(0), default=8000, help="port to listen on (8000; 0: any free one)"
+        "--host", metavar="ADDRESS", default="127.0.0.1", help="address to listen on (127.0.0.1)"
+    )
+    command.add_argument(
+        "--port",
+        metavar="N",
+        type=_count(0),
+        default=8000,
+        help="port to listen on (8000; 0: any free one)",
     )
     command.add_argument(
         "--max-batch-size",
+        metavar="N",
         type=_count(1),
         default=defaults.max_batch_size,
         help=f"images per ONNX Runtime run, at most ({defaults.max_batch_size}; 1: no batching)",
     )
     command.add_argument(
         "--batch-timeout-ms",
+        metavar="MS",
         type=float,
         default=defaults.batch_timeout_ms,
         help="how long a batch waits for more requests after its first, at most "
@@ -49,6 +57,7 @@ def register_commands(cli):
     )
     command.add_argument(
         "--max-queue",
+        metavar="N",
         type=_count(1),
         default=defaults.max_queue,
         help="images accepted and not yet answered per model; beyond it requests get 503 "
@@ -56,33 +65,41 @@ def register_commands(cli):
     )
     command.add_argument(
         "--max-body-mb",
+        metavar="MIB",
         type=float,
         default=defaults.max_body_bytes / 2**20,
         help=f"largest request body in MiB; larger get 413 ({defaults.max_body_bytes // 2**20})",
     )
     command.add_argument(
         "--workers",
+        metavar="N",
         type=_count(1),
         default=defaults.workers,
         help=f"batches of one model running at once ({defaults.workers})",
     )
     command.add_argument(
         "--threads",
+        metavar="N",
         type=_count(0),
         default=0,
         help="ONNX Runtime threads per run (0: its default, one per core)",
     )
     command.add_argument(
         "--decode-threads",
+        metavar="N",
         type=_count(0),
         default=defaults.decode_threads,
         help="threads decoding images (0: one per CPU)",
     )
     command.add_argument(
-        "--provider", default="auto", help="ONNX Runtime execution provider: auto, cpu, cuda"
+        "--provider",
+        metavar="NAME",
+        default="auto",
+        help="ONNX Runtime execution provider: auto, cpu, cuda",
     )
     command.add_argument(
         "--shutdown-timeout",
+        metavar="SECONDS",
         type=float,
         default=30.0,
         help="on SIGINT/SIGTERM, seconds to wait for accepted requests before cancelling (30)",

@@ -71,8 +71,9 @@ def test_plugins_all_json(capsys):
     assert rows["zoo.plugins.onnx_backend"]["backends"] == ["onnx"]
     assert rows["zoo.exporters.onnx"]["hooks"] == ["register_commands", "register_exporters"]
     assert rows["zoo.exporters.onnx"]["exporters"] == ["onnx"]
+    assert rows["zoo.plugins.serve"]["hooks"] == ["register_commands"]
     builtins = [row for row in rows.values() if row["builtin"]]
-    assert len(builtins) == 5 and all(row["error"] is None for row in builtins)
+    assert len(builtins) == 6 and all(row["error"] is None for row in builtins)
 
 
 def test_plugins_without_all_leaves_the_builtins_out(capsys):

@@ -267,3 +267,22 @@ def test_help_imports_no_server_or_runtime(args):
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.slow
+@pytest.mark.real_weights
+def test_real_mobilenet_served_agrees_with_keras(mobilenet_weights, shared_images, tmp_path):
+    path = tmp_path / "mobilenet.onnx"
+    weights = ("--weights", str(mobilenet_weights))
+    exported = run_zoo("export", "mobilenet", "--onnx", *weights, "-o", str(path), "--no-verify")
+    assert exported.returncode == 0, exported.stderr
+    keras = run_zoo("predict", "mobilenet", *map(str, shared_images), *weights, "--json")
+    assert keras.returncode == 0, keras.stderr
+    with ServeProcess(str(path), "--provider", "cpu", log=tmp_path / "serve.log") as server:
+        for image, want in zip(shared_images, json.loads(keras.stdout), strict=True):
+            status, _, answer = server.post_image(PREDICT, image.read_bytes())
+            assert status == 200, answer
+            got = answer[0]["top"]
+            assert [p["class_id"] for p in got] == [p["class_id"] for p in want["top"]], image
+            for served, reference in zip(got, want["top"], strict=True):
+                assert served["score"] == pytest.approx(reference["score"], abs=1e-3)

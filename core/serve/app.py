@@ -26,6 +26,7 @@ from zoo.api import Model
 from zoo.errors import ImageError
 from zoo.images import KERAS_INTERPOLATION, decode_image, resize
 from zoo.output import record
+from zoo.plugin_manager import describe_exception
 
 from . import metrics as prometheus
 from .batcher import Batcher
@@ -86,7 +87,7 @@ class Service:
             response = error_response(error.status, error.message, error.headers)
         except Exception as error:  # not the client's fault: count it and say so
             self.metrics.errors.inc(model=model_label, kind="internal")
-            response = error_response(500, f"inference failed: {type(error).__name__}: {error}")
+            response = error_response(500, f"internal error: {describe_exception(error)}")
         self.metrics.requests.inc(model=model_label, status=str(response.status_code))
         self.metrics.latency.observe(time.perf_counter() - started, model=model_label)
         return response

@@ -73,8 +73,10 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return socket.create_server((host, port), family=family, backlog=2048)
-    except OSError as error:
-        raise ZooError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    except (OSError, OverflowError) as error:  # OverflowError: a port above 65535
+        raise ZooError(
+            f"cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}"
+        ) from None
 
 
 def _url_host(host: str) -> str:
