@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .specs import PreprocessSpec
@@ -13,11 +15,25 @@ def preprocess(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     The operations and their order are Keras's ``imagenet_utils.preprocess_input`` (flip,
     divide, subtract, divide), so the result equals Keras's for its caffe/tf/torch modes.
     """
-    x = np.asarray(pixels, dtype=np.float32)
+    x = np.asarray(pixels)
     if spec.channel_order == "BGR":
         x = x[..., ::-1]
-    x = x / np.float32(spec.divisor) if spec.divisor != 1 else x.copy()
-    x -= np.asarray(spec.mean, dtype=np.float32)
+    x = x.astype(np.float32)  # a new contiguous array, which the steps below change in place
+    if spec.divisor != 1:
+        x /= np.float32(spec.divisor)
+    if any(spec.mean):
+        _per_channel(np.subtract, x, spec.mean)
     if any(s != 1 for s in spec.std):
-        x /= np.asarray(spec.std, dtype=np.float32)
+        _per_channel(np.divide, x, spec.std)
     return x
+
+
+def _per_channel(operation: Callable, x: np.ndarray, values: tuple[float, float, float]) -> None:
+    """``x[..., c] = operation(x[..., c], values[c])`` in place. NumPy broadcasts over a last
+    axis of length 3 slowly: one scalar pass when the values are equal (5x faster), else one
+    pass per channel."""
+    if len(set(values)) == 1:
+        operation(x, np.float32(values[0]), out=x)
+        return
+    for channel, value in enumerate(values):
+        operation(x[..., channel], np.float32(value), out=x[..., channel])
