@@ -441,13 +441,13 @@ def run_predict(args) -> int:
     from .api import load
     from .pipeline import decoded_batches, expand_inputs
 
+    files = expand_inputs(args.images)
     if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
         model = load(args.model, provider=args.provider, threads=args.threads)
         name, backend, input_size = model.name, model.backend, model.input_size
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         spec = get_registry().model(args.model)
         model, name, backend, input_size = None, spec.name, args.backend, spec.input_size
-    files = expand_inputs(args.images)
     bar = Bar(name, len(files), " images", enabled=args.json or not sys.stdout.isatty())
     results: list[dict] = []
     errors = 0

@@ -34,6 +34,7 @@ from .agreement import AgreementReport, agreement
 from .precision import PRECISIONS, lower_precision
 from .verify import (
     DEFAULT_BATCH_SIZES,
+    VerificationError,
     VerificationReport,
     keras_reference,
     load_photos,
@@ -219,8 +220,20 @@ def export_onnx(
                         reference.result(), variant, precision, DEFAULT_BATCH_SIZES, calibration
                     )
                     report.write(report_path, agreement=agreement_report)
-                    agreement_report.raise_for_failure(labels)
+                    _raise_for_disagreement(agreement_report, labels, random_init=not weights_path)
     return ExportResult(output, card, report, report_path, agreement=agreement_report)
+
+
+def _raise_for_disagreement(report: AgreementReport, labels, random_init: bool) -> None:
+    try:
+        report.raise_for_failure(labels)
+    except VerificationError as error:
+        if not random_init:
+            raise
+        raise VerificationError(
+            f"{error}; random-init weights say little about {report.precision}'s agreement "
+            "(their logits can be too small for it): export trained weights, or pass --no-verify"
+        ) from None
 
 
 def _calibration_feeds(model_path: Path, pixels) -> Iterator[dict]:

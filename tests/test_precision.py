@@ -176,3 +176,17 @@ def test_fp16_mobilenet_keeps_float_io_and_passes_its_tighter_thresholds(
         int(np.prod(t.dims)) for t in initializers if t.data_type == onnx.TensorProto.FLOAT16
     )
     assert fp16 > 4_000_000  # MobileNet's 4.2M weights are stored in float16
+
+
+def test_fp16_of_random_weights_fails_saying_why_and_writes_no_model(tmp_path):
+    # MobileNet's random-init logits (about 1e-19) are below float16's smallest normal number.
+    path = tmp_path / "mobilenet.fp16.onnx"
+    result = run_zoo(
+        "export", "mobilenet", "--onnx", "--precision", "fp16", "--weights", "none", "-o", str(path)
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "the fp16 model does not agree with Keras enough" in line
+    assert line.endswith("export trained weights, or pass --no-verify")
+    assert not path.exists()
+    assert path.with_suffix(".verify.json").exists()  # the evidence stays
