@@ -104,7 +104,7 @@ def test_models_health_and_page(server):
         "size": [224, 224],
     }
     assert model["preprocessing"]["name"] == "tf"
-    assert model["labels"] == 1000
+    assert model["labels"] == 1000 and model["precision"] == "fp32"
     assert model["providers"] == ["CPUExecutionProvider"]
     assert server.request("GET", "/v1/models/mobilenet")[2] == model
     assert server.request("GET", "/healthz")[:3:2] == (

@@ -184,6 +184,7 @@ def describe(name: str, model: Model) -> dict:
         "labels": len(model.labels),
         "weights": card.weights,
         "opset": card.opset,
+        "precision": card.precision,
         "providers": session.get_providers(),
     }
 
