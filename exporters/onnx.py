@@ -2,9 +2,11 @@
 
 Steps: check the destination (before any heavy work), build the Keras model, convert it with
 the final softmax removed (so the graph outputs ``logits`` and, through an ONNX ``Softmax``,
-``probabilities``), store the model card in ``metadata_props``, write to a temporary file
-beside the destination, verify it against Keras, and only then rename it into place. Failure,
-Ctrl-C or SIGTERM at any step leaves nothing at the destination.
+``probabilities``), add what was asked for (preprocessing for uint8 input, top-k outputs),
+store the model card in ``metadata_props``, write to a temporary file beside the destination,
+verify it against Keras; for int8 or fp16, make that variant from the verified float32 graph
+and measure its agreement with Keras; only then rename it into place. Failure, Ctrl-C or
+SIGTERM at any step leaves nothing at the destination.
 """
 
 from __future__ import annotations
