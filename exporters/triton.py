@@ -53,7 +53,7 @@ def export_to_triton(
         result = export(staging / VERSION / MODEL_FILE)
         if result.report is not None:  # it names the file where it will be, not the staging
             result.report.onnx = str(final_model)
-            result.report.write(result.report_path)
+            result.report.write(result.report_path, agreement=result.agreement)
         labels = "".join(f"{label}\n" for _, label in result.card.labels)
         (staging / LABELS_FILE).write_text(labels)
         (staging / CONFIG_FILE).write_text(model_config(name, result.path, result.card))

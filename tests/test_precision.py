@@ -190,3 +190,16 @@ def test_fp16_of_random_weights_fails_saying_why_and_writes_no_model(tmp_path):
     assert line.endswith("export trained weights, or pass --no-verify")
     assert not path.exists()
     assert path.with_suffix(".verify.json").exists()  # the evidence stays
+
+
+def test_an_int8_triton_entry_keeps_the_agreement_in_its_report(tmp_path):
+    result = run_zoo(
+        "export", "mobilenet", "--onnx", "--quantize", "int8", "--weights", "none",
+        "--triton", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    version = tmp_path / "mobilenet" / "1"
+    report = json.loads((version / "model.verify.json").read_text())
+    assert report["onnx"] == str(version / "model.onnx")
+    assert report["agreement"]["precision"] == "int8" and report["agreement"]["passed"]
+    assert zoo.load(version / "model.onnx", provider="cpu").precision == "int8"
