@@ -12,6 +12,7 @@ SIGTERM at any step leaves nothing at the destination.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -323,8 +324,9 @@ def register_exporters(register):
 
 def verify_file(
     spec: ModelSpec, path: Path, weights: str | None = None, images: Sequence[Path] = ()
-) -> VerificationReport:
-    """Verify an existing export of ``spec`` against Keras with the weights it was made from."""
+) -> VerificationReport | AgreementReport:
+    """Verify an existing export of ``spec`` against Keras with the weights it was made from:
+    exactly for float32, by its agreement for an int8 or fp16 file."""
     registry = get_registry()
     exported = load_onnx(path, provider="cpu")
     card = exported.runner.card
@@ -352,8 +354,14 @@ def verify_file(
         reference = keras_reference(
             keras_model, registry.preprocessor(spec), labels, photos, pixels, has_logits
         )
-    report = verify(reference, exported)
-    report.write(path.with_suffix(".verify.json"))
+    report_path = path.with_suffix(".verify.json")
+    if card.precision == "fp32":
+        report = verify(reference, exported)
+        report.write(report_path)
+        return report
+    report = agreement(reference, exported, card.precision, DEFAULT_BATCH_SIZES)
+    document = {"model": card.model, "onnx": str(path), "agreement": report.to_dict()}
+    report_path.write_text(json.dumps(document, indent=2) + "\n")
     return report
 
 

@@ -203,3 +203,12 @@ def test_an_int8_triton_entry_keeps_the_agreement_in_its_report(tmp_path):
     assert report["onnx"] == str(version / "model.onnx")
     assert report["agreement"]["precision"] == "int8" and report["agreement"]["passed"]
     assert zoo.load(version / "model.onnx", provider="cpu").precision == "int8"
+
+
+def test_zoo_verify_measures_an_int8_file_by_its_agreement(int8_random):
+    path, _ = int8_random
+    result = run_zoo("verify", "mobilenet", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: int8 against float32 Keras on 6 photos: passes")
+    report = json.loads(path.with_suffix(".verify.json").read_text())
+    assert report["onnx"] == str(path) and report["agreement"]["precision"] == "int8"
