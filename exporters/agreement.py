@@ -18,9 +18,8 @@ import numpy as np
 
 from zoo.api import Model
 from zoo.labels import LabelList
-from zoo.preprocessing import preprocess
 
-from .verify import TOP, KerasReference, VerificationError, _batches, _names, _top
+from .verify import TOP, KerasReference, VerificationError, _names, _top, exported_runs
 
 
 @dataclass(frozen=True)
@@ -175,32 +174,26 @@ def agreement(
         THRESHOLDS[precision],
         calibration_images=[Path(path).name for path in calibration_images],
     )
-    for batch in batch_sizes:
-        seen: set[int] = set()
-        for index in _batches(len(reference.names), batch):
-            inputs = preprocess(reference.pixels[index], exported.preprocessing)
-            probabilities, logits = exported.runner.outputs(inputs)
-            # Ranked by the logits when both sides have them, as in ``verify``: a random-init
-            # model's softmax is uniform, and would agree with anything.
-            keras_scores, scores = (
-                (reference.probabilities, probabilities)
-                if logits is None or reference.logits is None
-                else (reference.logits, logits)
-            )
-            for row, i in enumerate(index):
-                if i in seen:  # a batch larger than the set repeats photos
-                    continue
-                seen.add(i)
-                keras = reference.probabilities[i]
-                report.photos.append(
-                    PhotoAgreement(
-                        image=reference.names[i],
-                        batch=len(index),
-                        keras_top5=_top(keras_scores[i]),
-                        onnx_top5=_top(scores[row]),
-                        max_probability_diff=float(
-                            np.max(np.abs(keras - probabilities[row].astype(np.float64)))
-                        ),
-                    )
+    for index, probabilities, logits in exported_runs(reference, exported, batch_sizes):
+        # Ranked by the logits when both sides have them, as in ``verify``: a random-init
+        # model's softmax is uniform, and would agree with anything.
+        keras_scores, scores = (
+            (reference.probabilities, probabilities)
+            if logits is None or reference.logits is None
+            else (reference.logits, logits)
+        )
+        # A batch larger than the set repeats the photos after the first pass: count each once.
+        for row, i in enumerate(index[: len(reference.names)]):
+            keras = reference.probabilities[i]
+            report.photos.append(
+                PhotoAgreement(
+                    image=reference.names[i],
+                    batch=len(index),
+                    keras_top5=_top(keras_scores[i]),
+                    onnx_top5=_top(scores[row]),
+                    max_probability_diff=float(
+                        np.max(np.abs(keras - probabilities[row].astype(np.float64)))
+                    ),
                 )
+            )
     return report

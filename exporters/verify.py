@@ -4,12 +4,12 @@ In the spirit of Optimum's ``validate_model_outputs``: both backends get the sam
 each preprocesses them its own way (Keras with the registry's spec, ONNX with the one stored
 in the file, so a wrong spec in the metadata is caught, or, when the file embeds its
 preprocessing, with its own nodes on the raw pixels, so wrong nodes are), at batch 1 and at a
-larger batch. The
-top-5 must be identical, order included, and the logits must agree within a tolerance relative
-to their scale. Both use the logits (pre-softmax) when the model has them: with random-init
-weights the softmax is uniform to float32 precision (MobileNet's logits are ~1e-19), which
-would make any graph pass. A failure is a ``VerificationError`` naming the image, both top-5
-lists and the difference.
+larger batch.
+The top-5 must be identical, order included, and the logits must agree within a tolerance
+relative to their scale. Both use the logits (pre-softmax) when the model has them: with
+random-init weights the softmax is uniform to float32 precision (MobileNet's logits are
+~1e-19), which would make any graph pass. A failure is a ``VerificationError`` naming the
+image, both top-5 lists and the difference.
 """
 
 from __future__ import annotations
@@ -228,31 +228,38 @@ def verify(
     if card.top_k:
         report.problems += _top_k_problems(exported, reference.pixels, card.top_k)
     keras_probs, keras_logits = reference.probabilities, reference.logits
+    for index, onnx_probs, onnx_logits in exported_runs(reference, exported, batch_sizes):
+        if onnx_probs.shape[1:] != keras_probs.shape[1:]:
+            report.problems.append(
+                f"output shapes differ: Keras {keras_probs.shape}, ONNX {onnx_probs.shape}"
+            )
+            return report
+        for row, i in enumerate(index):
+            name = reference.names[i]
+            report.checks.append(
+                _check(name, len(index), keras_probs[i], onnx_probs[row])
+                if onnx_logits is None or keras_logits is None
+                else _check(
+                    name,
+                    len(index),
+                    keras_probs[i],
+                    onnx_probs[row],
+                    keras_logits[i],
+                    onnx_logits[row],
+                )
+            )
+    return report
+
+
+def exported_runs(
+    reference: KerasReference, exported: Model, batch_sizes: Sequence[int]
+) -> Iterator[tuple[list[int], np.ndarray, np.ndarray | None]]:
+    """The export run on the reference's photos, ``batch_size`` at a time for each size:
+    per run, the photos' indices, the probabilities and the logits (None if it has none)."""
     for batch in batch_sizes:
         for index in _batches(len(reference.names), batch):
-            onnx_probs, onnx_logits = exported.runner.outputs(
-                preprocess(reference.pixels[index], exported.preprocessing)
-            )
-            if onnx_probs.shape[1:] != keras_probs.shape[1:]:
-                report.problems.append(
-                    f"output shapes differ: Keras {keras_probs.shape}, ONNX {onnx_probs.shape}"
-                )
-                return report
-            for row, i in enumerate(index):
-                name = reference.names[i]
-                report.checks.append(
-                    _check(name, len(index), keras_probs[i], onnx_probs[row])
-                    if onnx_logits is None or keras_logits is None
-                    else _check(
-                        name,
-                        len(index),
-                        keras_probs[i],
-                        onnx_probs[row],
-                        keras_logits[i],
-                        onnx_logits[row],
-                    )
-                )
-    return report
+            inputs = preprocess(reference.pixels[index], exported.preprocessing)
+            yield index, *exported.runner.outputs(inputs)
 
 
 def _top_k_problems(exported: Model, pixels: np.ndarray, top_k: TopKOutputs) -> list[str]:
