@@ -522,7 +522,16 @@ def run_compare(args) -> int:
     decoded = list(_decoded(args.images))
     images = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
     per_image, failures = (
-        compare(images, specs, args.backend, weights, args.top, args.interpolation)
+        compare(
+            images,
+            specs,
+            args.backend,
+            weights,
+            args.top,
+            args.interpolation,
+            args.provider,
+            args.threads,
+        )
         if images
         else ([], [])
     )

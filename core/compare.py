@@ -39,13 +39,15 @@ def compare(
     weights: dict[str, str],
     top: int,
     interpolation: str,
+    provider: str = "auto",
+    threads: int = 0,
 ) -> tuple[list[list[dict]], list[str]]:
     """Per image, one result per model; and the one-line errors of models that failed to load."""
     results: list[list[dict]] = [[] for _ in images]
     failures = []
     for spec in specs:
         try:
-            model = load(spec.name, backend=backend, weights=weights[spec.name])
+            model = load(spec.name, backend, weights[spec.name], provider, threads)
         except ZooError as error:
             failures.append(str(error))
             continue

@@ -90,3 +90,21 @@ def test_an_unwritable_plot_fails_before_any_model_loads(capsys, photo, tmp_path
     folder = tmp_path / "missing"
     expected = f"zoo: --plot {folder / 'grid.png'}: folder {folder} does not exist\n"
     assert capsys.readouterr().err == expected
+
+
+def test_provider_and_threads_reach_each_model(capsys, photo, monkeypatch):
+    import zoo.compare
+
+    loads = []
+
+    def load(*args):
+        loads.append(args)
+        raise ZooError("not loading in this test")
+
+    monkeypatch.setattr(zoo.compare, "load", load)
+    options = ["--backend", "onnx", "--provider", "cpu", "--threads", "1", "--weights", "none"]
+    assert main(["compare", str(photo), "--models", "mobilenet,resnet50", *options]) == 1
+    assert loads == [
+        ("mobilenet", "onnx", "none", "cpu", 1),
+        ("resnet50", "onnx", "none", "cpu", 1),
+    ]
