@@ -39,7 +39,9 @@ class Decoded:
 
 def default_workers() -> int:
     """Decoding threads: one per core the process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def expand_inputs(arguments: Sequence[str]) -> list[str]:

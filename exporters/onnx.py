@@ -100,10 +100,10 @@ class ExportResult:
         if self.report is None:
             lines[0] += ", not verified (--no-verify)"
         else:
-            exact = ("float32 graph " if self.agreement else "") + self.report.summary()
-            lines += [exact, f"report: {self.report_path}"]
-        if self.agreement:
-            lines.insert(2, self.agreement.summary())
+            lines.append(("float32 graph " if self.agreement else "") + self.report.summary())
+            if self.agreement:  # measured only after the float32 graph passed
+                lines.append(self.agreement.summary())
+            lines.append(f"report: {self.report_path}")
         if self.triton:
             lines.append(f"Triton model repository entry: {self.triton}")
         return "\n".join(lines)

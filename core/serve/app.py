@@ -8,7 +8,6 @@ the server itself.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from zoo.api import Model
 from zoo.errors import ImageError
 from zoo.images import KERAS_INTERPOLATION, decode_image, resize
 from zoo.output import record
+from zoo.pipeline import default_workers
 from zoo.plugin_manager import describe_exception
 
 from . import metrics as prometheus
@@ -62,7 +62,7 @@ class Service:
             name: Batcher(model, settings, self.metrics) for name, model in models.items()
         }
         self.decoder = ThreadPoolExecutor(
-            settings.decode_threads or os.cpu_count() or 1, thread_name_prefix="zoo-decode"
+            settings.decode_threads or default_workers(), thread_name_prefix="zoo-decode"
         )
 
     @asynccontextmanager
