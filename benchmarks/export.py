@@ -31,9 +31,9 @@ KERAS_EXPORT = """
 import sys
 import numpy as np
 from zoo.registry import get_registry
-from zoo.plugins.keras_backend import KerasBackend
+from zoo.keras_model import build_keras_model
 spec = get_registry().model(sys.argv[1])
-model = KerasBackend().load(spec, None).model
+model = build_keras_model(spec, None)
 model(np.zeros((1, *spec.input_size, 3), np.float32))  # export refuses a never-called model
 model.export(sys.argv[2], format="onnx", verbose=False)
 """

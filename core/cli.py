@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
-from .errors import ImageError, ZooError
+from .errors import ImageError, ZooError, describe_exception
 from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image
 from .output import (
     error_record,
@@ -25,7 +25,7 @@ from .output import (
     print_table,
     record,
 )
-from .plugin_manager import describe_exception, hooks_implemented, load_plugins, pm
+from .plugin_manager import hooks_implemented, load_plugins, pm
 from .progress import Bar, status
 from .registry import PluginWarning, get_registry
 from .samples import image_files

@@ -5,6 +5,12 @@ from __future__ import annotations
 import difflib
 
 
+def describe_exception(error: BaseException) -> str:
+    """One line: the exception's type and the first line of its message."""
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+
+
 class ZooError(Exception):
     """Base class: the message is one line, written for the person at the terminal."""
 

@@ -16,8 +16,7 @@ import numpy as np
 
 from .api import Model
 from .artifact import METADATA_KEY, ModelCard
-from .errors import BackendUnavailable, ZooError
-from .plugin_manager import describe_exception
+from .errors import BackendUnavailable, ZooError, describe_exception
 from .specs import Runner
 from .stdio import filtered_stderr
 

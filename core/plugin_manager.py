@@ -19,6 +19,7 @@ from importlib import metadata
 import pluggy
 
 from . import __version__, hookspecs
+from .errors import describe_exception
 
 DEFAULT_PLUGINS = (
     "zoo.plugins.preprocessors",
@@ -54,12 +55,6 @@ def _names_from_env(variable: str) -> set[str] | None:
     if value is None:
         return None
     return {part.strip() for part in value.split(",") if part.strip()}
-
-
-def describe_exception(error: BaseException) -> str:
-    """One line: the exception's type and the first line of its message."""
-    message = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
 
 
 def load_plugins() -> dict[str, PluginInfo]:

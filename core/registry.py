@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import plugin_manager
-from .errors import UnknownModel, UnknownName
+from .errors import UnknownModel, UnknownName, describe_exception
 from .specs import Backend, ExporterSpec, ModelSpec, PreprocessSpec
 
 
@@ -130,7 +130,7 @@ def _call_register_hook(registry: Registry, kind: str, hook_name: str, impl) -> 
     try:
         impl.function(register)
     except Exception as error:  # a plugin's bug must not break zoo
-        message = plugin_manager.describe_exception(error)
+        message = describe_exception(error)
         registry.problems.append(f"plugin {plugin!r} failed in {hook_name}: {message}")
 
 

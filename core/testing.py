@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .api import Model, load
-from .errors import ZooError
+from .errors import ZooError, describe_exception
 from .labels import resolve_labels
 from .onnx_file import load_onnx
-from .plugin_manager import describe_exception, load_plugins, pm
+from .plugin_manager import load_plugins, pm
 from .registry import get_registry
 from .samples import sample_images
 from .specs import ModelSpec

@@ -24,6 +24,7 @@ from zoo import __version__, hookimpl
 from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
 from zoo.errors import ZooError
 from zoo.files import atomic_path
+from zoo.keras_model import build_keras_model
 from zoo.labels import resolve_labels
 from zoo.onnx_file import import_onnxruntime, load_onnx
 from zoo.preprocessing import preprocess
@@ -177,7 +178,7 @@ def export_onnx(
         calibration = calibration or sample_images()
         calibration_pixels = load_photos(calibration, spec.input_size)
     status(f"building {spec.name} in Keras")
-    keras_model = registry.backend("keras").load(spec, weights_path).model
+    keras_model = build_keras_model(spec, weights_path)
     if verify_output:
         # Imported now rather than once the temporary file exists: Ctrl-C or SIGTERM in the
         # middle of importing a C extension can crash the interpreter on its way out, leaving
@@ -264,7 +265,7 @@ def _convert(
     from onnx import helper
 
     from .embed import add_top_k, embed_preprocessing
-    from .onnx_graph import keras_to_onnx
+    from .convert import keras_to_onnx
 
     proto = keras_to_onnx(
         keras_model,
@@ -347,7 +348,7 @@ def verify_file(
         )
     photos = [*sample_images(), *images]
     pixels = load_photos(photos, spec.input_size)
-    keras_model = registry.backend("keras").load(spec, weights_path).model
+    keras_model = build_keras_model(spec, weights_path)
     status(f"verifying {path} against Keras on {len(photos)} photos")
     labels = resolve_labels(spec.labels)
     with softmax_removed(keras_model) as has_logits:

@@ -319,7 +319,7 @@ def softmax_removed(model) -> Iterator[bool]:
     Yields whether it could: Keras's classifiers end in a layer whose ``activation`` is the
     softmax (``Dense`` or ``Activation``). Eager calls and new traces see the change.
     """
-    from zoo.plugins.keras_backend import import_keras
+    from zoo.keras_model import import_keras
 
     keras = import_keras()
     last = model.layers[-1]

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from zoo import hookimpl
+from zoo.keras_model import keras_application
 from zoo.specs import ModelSpec, WeightsSpec
 
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
-
-def keras_application(factory: str, **options):
-    """A ``build(weights)`` for ``keras.applications.<factory>`` (imports Keras when called)."""
-
-    def build(weights: str | None):
-        from zoo.plugins.keras_backend import import_keras
-
-        return getattr(import_keras().applications, factory)(weights=weights, **options)
-
-    build.__qualname__ = f"keras.applications.{factory}"
-    return build
 
 
 MODELS = (

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from zoo.errors import ImageError
 from zoo.images import INTERPOLATIONS, load_image
-from zoo.plugins.keras_backend import import_keras
+from zoo.keras_model import import_keras
 
 from .conftest import run_zoo
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.plugins.keras_backend import import_keras
+from zoo.keras_model import import_keras
 from zoo.preprocessing import preprocess
 from zoo.registry import get_registry
 

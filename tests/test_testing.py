@@ -20,7 +20,7 @@ PAIRS = ("pair-a", "pair-b")
 
 def two_class_model(name: str, classes: int = 2, preprocess: str = "tf") -> zoo.ModelSpec:
     def build(weights):
-        from zoo.plugins.keras_backend import import_keras
+        from zoo.keras_model import import_keras
 
         keras = import_keras()
         inputs = keras.Input((32, 32, 3))

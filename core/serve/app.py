@@ -22,11 +22,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from zoo.api import Model
-from zoo.errors import ImageError
+from zoo.errors import ImageError, describe_exception
 from zoo.images import KERAS_INTERPOLATION, decode_image, resize
 from zoo.output import record
 from zoo.pipeline import default_workers
-from zoo.plugin_manager import describe_exception
 
 from . import metrics as prometheus
 from .batcher import Batcher

@@ -99,7 +99,7 @@ class _Graph:
         return _Value(self.add("Transpose", [x.name], f"{x.name}/nhwc", perm=TO_NHWC), x.shape)
 
 
-def keras_graph_to_onnx(
+def emit_onnx(
     model, opset: int, batch: int | None, input_name: str, output_name: str
 ) -> onnx.ModelProto:
     """``model`` as ONNX, for ``keras_to_onnx`` (which documents the interface).

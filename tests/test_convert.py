@@ -18,7 +18,7 @@ MODELS = {"mobilenet": "MobileNet", "resnet50": "ResNet50"}
 
 
 def build(name: str):
-    from zoo.plugins.keras_backend import import_keras
+    from zoo.keras_model import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
@@ -40,7 +40,7 @@ def images(batch: int, size: int = 224) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def converted(request):
-    from zoo.exporters.onnx_graph import keras_to_onnx
+    from zoo.exporters.convert import keras_to_onnx
 
     model = build(request.param)
     return model, keras_to_onnx(model)
@@ -89,7 +89,7 @@ def test_the_image_is_the_only_input_and_weights_are_folded(converted):
 
 @pytest.mark.slow
 def test_a_fixed_batch_is_static():
-    from zoo.exporters.onnx_graph import keras_to_onnx
+    from zoo.exporters.convert import keras_to_onnx
 
     model = build("mobilenet")
     proto = keras_to_onnx(model, batch=1, input_name="pixels", output_name="logits")
@@ -106,7 +106,7 @@ def test_a_fixed_batch_is_static():
 def test_models_over_2_gib_are_checked_through_a_file(converted, monkeypatch):
     import onnx
 
-    from zoo.exporters.onnx_graph import _check
+    from zoo.exporters.convert import _check
 
     _, proto = converted
     checked = onnx.ModelProto()
@@ -122,8 +122,8 @@ def test_models_over_2_gib_are_checked_through_a_file(converted, monkeypatch):
 
 @pytest.mark.slow
 def test_multi_output_models_are_refused():
-    from zoo.exporters.onnx_graph import keras_to_onnx
-    from zoo.plugins.keras_backend import import_keras
+    from zoo.exporters.convert import keras_to_onnx
+    from zoo.keras_model import import_keras
 
     keras = import_keras()
     x = keras.Input((4,))
@@ -134,7 +134,7 @@ def test_multi_output_models_are_refused():
 
 def test_importing_the_converter_loads_no_tensorflow():
     code = (
-        "import sys, zoo.exporters.onnx_graph; "
+        "import sys, zoo.exporters.convert; "
         "print(sorted({'tensorflow', 'tf2onnx', 'onnx', 'keras'} & set(sys.modules)))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""keras_graph: the direct Keras-layer -> ONNX emitter gives Keras's outputs on ONNX Runtime.
+"""emitter: the direct Keras-layer -> ONNX emitter gives Keras's outputs on ONNX Runtime.
 
 Compared on logits (the last layer's activation set to linear, as the exporter does): with
 random-init weights the softmax is near uniform and would hide errors. The small model uses
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow  # every test builds Keras models
 
 @pytest.fixture(scope="module")
 def keras():
-    from zoo.plugins.keras_backend import import_keras
+    from zoo.keras_model import import_keras
 
     return import_keras()
 
@@ -34,13 +34,13 @@ def keras():
 @pytest.fixture
 def direct_only(monkeypatch):
     """keras_to_onnx, failing the test if it falls back to tf2onnx."""
-    from zoo.exporters import onnx_graph
+    from zoo.exporters import convert, tf2onnx_fallback
 
     def refuse(*args, **kwargs):
         raise AssertionError("fell back to tf2onnx")
 
-    monkeypatch.setattr(onnx_graph, "_convert_with_tf2onnx", refuse)
-    return onnx_graph.keras_to_onnx
+    monkeypatch.setattr(tf2onnx_fallback, "convert_with_tf2onnx", refuse)
+    return convert.keras_to_onnx
 
 
 def run(proto, x: np.ndarray) -> np.ndarray:
@@ -160,8 +160,8 @@ def test_a_fixed_batch_is_static(keras, direct_only):
 
 
 def test_an_unsupported_layer_falls_back_to_tf2onnx(keras, monkeypatch):
-    from zoo.exporters import onnx_graph
-    from zoo.exporters.keras_graph import UnsupportedLayer, keras_graph_to_onnx
+    from zoo.exporters import convert, tf2onnx_fallback
+    from zoo.exporters.emitter import UnsupportedLayer, emit_onnx
 
     layers = keras.layers
     keras.utils.set_random_seed(0)
@@ -170,16 +170,16 @@ def test_an_unsupported_layer_falls_back_to_tf2onnx(keras, monkeypatch):
     x = layers.LayerNormalization()(x)
     model = keras.Model(image, layers.Dense(5)(layers.Flatten()(x)))
     with pytest.raises(UnsupportedLayer, match="LayerNormalization"):
-        keras_graph_to_onnx(model, 17, None, "image", "probabilities")
+        emit_onnx(model, 17, None, "image", "probabilities")
 
     fallbacks = []
-    convert = onnx_graph._convert_with_tf2onnx
+    original = tf2onnx_fallback.convert_with_tf2onnx
 
     def spy(*args):
         fallbacks.append(args)
-        return convert(*args)
+        return original(*args)
 
-    monkeypatch.setattr(onnx_graph, "_convert_with_tf2onnx", spy)
-    proto = onnx_graph.keras_to_onnx(model)
+    monkeypatch.setattr(tf2onnx_fallback, "convert_with_tf2onnx", spy)
+    proto = convert.keras_to_onnx(model)
     assert len(fallbacks) == 1
     check(model, proto, (9, 9, 3))
