@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
+from .cli_options import add_model_options, add_threads, comma_list, positive_int
 from .errors import ImageError, ZooError, describe_exception
-from .images import INTERPOLATIONS, KERAS_INTERPOLATION, open_image
+from .images import open_image
 from .output import (
     error_record,
     print_comparison,
@@ -115,16 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
-    _add_model_options(predict)
+    add_model_options(predict)
     predict.add_argument(
         "--jsonl", action="store_true", help="print one JSON object per image as results come"
     )
     predict.add_argument(
-        "--batch-size", type=_positive_int, default=32, help="images per backend run (32)"
+        "--batch-size", type=positive_int, default=32, help="images per backend run (32)"
     )
     predict.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="image decoding threads (default: one per CPU core)",
     )
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", help="where to write it (default: ./MODEL.onnx)")
     export.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
     export.add_argument(
-        "--opset", type=_positive_int, default=None, help="ONNX opset (default: the exporter's)"
+        "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
     )
     export.add_argument(
         "--batch",
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--top-k",
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help="add top_k_scores and top_k_indices outputs (the K best classes)",
     )
@@ -199,24 +200,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
     bench.add_argument(
         "--backend",
-        type=_comma_list,
+        type=comma_list,
         default=["keras", "onnx"],
         help="comma-separated backends (default: keras,onnx)",
     )
     bench.add_argument(
         "--batch",
-        type=lambda text: [_positive_int(part) for part in _comma_list(text)],
+        type=lambda text: [positive_int(part) for part in comma_list(text)],
         default=[1, 32],
         help="comma-separated batch sizes (default: 1,32)",
     )
     bench.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
     bench.add_argument(
-        "--runs", type=_positive_int, default=20, help="timed runs per batch size, at least (20)"
+        "--runs", type=positive_int, default=20, help="timed runs per batch size, at least (20)"
     )
     bench.add_argument(
         "--provider", default="auto", help="execution provider for the onnx backend (auto)"
     )
-    _add_threads_option(bench)
+    add_threads(bench)
     bench.add_argument("--json", action="store_true", help="print JSON")
     bench.set_defaults(run=run_bench)
 
@@ -235,9 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     compare.add_argument(
-        "--models", type=_comma_list, help="comma-separated model names (default: every model)"
+        "--models", type=comma_list, help="comma-separated model names (default: every model)"
     )
-    _add_model_options(compare)
+    add_model_options(compare)
     compare.add_argument("--plot", metavar="OUT.png", help="also draw a PNG grid of top-K bars")
     compare.set_defaults(run=run_compare)
 
@@ -255,49 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--backend", default="keras", help="inference backend: keras (default), onnx, a plugin's"
-    )
-    parser.add_argument("--weights", default="imagenet", help=WEIGHTS_HELP)
-    parser.add_argument("--top", type=_positive_int, default=5, help="classes per image (5)")
-    parser.add_argument(
-        "--interpolation",
-        choices=list(INTERPOLATIONS),
-        default=KERAS_INTERPOLATION,
-        help="resize filter (default: nearest, as keras.utils.load_img)",
-    )
-    parser.add_argument(
-        "--provider",
-        default="auto",
-        help="ONNX Runtime execution provider: auto (CUDA if usable, else CPU), cpu, cuda",
-    )
-    _add_threads_option(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def _add_threads_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=0,
-        help="CPU threads per inference (default: the backend's, all cores)",
-    )
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def _batch_size(text: str) -> int | None:
-    return None if text == "dynamic" else _positive_int(text)
-
-
-def _comma_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    return None if text == "dynamic" else positive_int(text)
 
 
 def run_list(args) -> int:

@@ -264,8 +264,8 @@ def _convert(
     """
     from onnx import helper
 
-    from .embed import add_top_k, embed_preprocessing
     from .convert import keras_to_onnx
+    from .embed import add_top_k, embed_preprocessing
 
     proto = keras_to_onnx(
         keras_model,

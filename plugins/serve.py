@@ -6,9 +6,8 @@ Its dependencies (Starlette, uvicorn) are imported only when the command runs, s
 
 from __future__ import annotations
 
-import argparse
-
 from zoo import hookimpl
+from zoo.cli_options import add_provider, add_threads, integer_at_least
 from zoo.errors import BackendUnavailable
 from zoo.serve.settings import ServeSettings
 
@@ -36,14 +35,14 @@ def register_commands(cli):
     command.add_argument(
         "--port",
         metavar="N",
-        type=_count(0),
+        type=integer_at_least(0),
         default=8000,
         help="port to listen on (8000; 0: any free one)",
     )
     command.add_argument(
         "--max-batch-size",
         metavar="N",
-        type=_count(1),
+        type=integer_at_least(1),
         default=defaults.max_batch_size,
         help=f"images per ONNX Runtime run, at most ({defaults.max_batch_size}; 1: no batching)",
     )
@@ -58,7 +57,7 @@ def register_commands(cli):
     command.add_argument(
         "--max-queue",
         metavar="N",
-        type=_count(1),
+        type=integer_at_least(1),
         default=defaults.max_queue,
         help="images accepted and not yet answered per model; beyond it requests get 503 "
         f"({defaults.max_queue})",
@@ -73,30 +72,19 @@ def register_commands(cli):
     command.add_argument(
         "--workers",
         metavar="N",
-        type=_count(1),
+        type=integer_at_least(1),
         default=defaults.workers,
         help=f"batches of one model running at once ({defaults.workers})",
     )
-    command.add_argument(
-        "--threads",
-        metavar="N",
-        type=_count(0),
-        default=0,
-        help="ONNX Runtime threads per run (0: its default, one per core)",
-    )
+    add_threads(command)
     command.add_argument(
         "--decode-threads",
         metavar="N",
-        type=_count(0),
+        type=integer_at_least(0),
         default=defaults.decode_threads,
         help="threads decoding images (0: one per CPU)",
     )
-    command.add_argument(
-        "--provider",
-        metavar="NAME",
-        default="auto",
-        help="ONNX Runtime execution provider: auto, cpu, cuda",
-    )
+    add_provider(command)
     command.add_argument(
         "--shutdown-timeout",
         metavar="SECONDS",
@@ -130,16 +118,3 @@ def _run_serve(args) -> int:
     models = load_models(args.models, args.provider, args.threads)
     run_server(models, settings, args.host, args.port, args.shutdown_timeout, args.access_log)
     return 0
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, not {text!r}")
-        return value
-
-    return parse

@@ -1,0 +1,82 @@
+"""Options shared by zoo's commands, built-in or a plugin's: declare them once, read them alike.
+
+A command's parser is made next to its runner (``zoo.commands.*``, or a plugin's
+``register_commands``); these helpers add the options several commands share, with one type
+check and one help text each.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .images import INTERPOLATIONS, KERAS_INTERPOLATION
+from .weights import WEIGHTS_HELP
+
+
+def integer_at_least(minimum: int):
+    """An argparse ``type``: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = integer_at_least(1)
+
+
+def comma_list(text: str) -> list[str]:
+    """An argparse ``type``: ``a,b, c`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_json(parser: argparse.ArgumentParser, what: str = "print JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=what)
+
+
+def add_weights(parser: argparse.ArgumentParser, default: str = "imagenet") -> None:
+    parser.add_argument("--weights", default=default, help=f"{WEIGHTS_HELP} (default: {default})")
+
+
+def add_provider(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        default="auto",
+        help="ONNX Runtime execution provider: auto (CUDA if usable, else CPU), cpu, cuda",
+    )
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        metavar="N",
+        type=integer_at_least(0),
+        default=0,
+        help="CPU threads per inference (0, the default: the backend's, all cores)",
+    )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that classifies images takes: backend, weights, top, resize, device."""
+    parser.add_argument(
+        "--backend", default="keras", help="inference backend: keras (default), onnx, a plugin's"
+    )
+    add_weights(parser)
+    parser.add_argument("--top", type=positive_int, default=5, help="classes per image (5)")
+    parser.add_argument(
+        "--interpolation",
+        choices=list(INTERPOLATIONS),
+        default=KERAS_INTERPOLATION,
+        help="resize filter (default: nearest, as keras.utils.load_img)",
+    )
+    add_provider(parser)
+    add_threads(parser)
+    add_json(parser)
