@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import ZooError
+from .specs import ModelSpec
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -13,6 +14,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 def sample_images() -> list[Path]:
     folder = Path(str(resources.files("zoo").joinpath("data/samples")))
     return image_files(folder)
+
+
+def verification_images(spec: ModelSpec) -> list[Path]:
+    """The photos an export of ``spec`` is verified on: its own, or zoo's ImageNet samples."""
+    return [Path(p) for p in spec.verification_images] or sample_images()
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -102,6 +102,9 @@ class ModelSpec:
     """The published weights ``--weights imagenet`` fetches; None if there are none."""
     aliases: tuple[str, ...] = ()
     description: str = ""
+    verification_images: tuple[str, ...] = ()
+    """Photos an export is verified (and int8 calibrated) on instead of zoo's ImageNet samples:
+    for a model of other classes, e.g. a trained model's own validation images."""
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.lower() or any(c.isspace() for c in self.name):

@@ -30,7 +30,7 @@ from zoo.onnx_file import import_onnxruntime, load_onnx
 from zoo.preprocessing import preprocess
 from zoo.progress import status
 from zoo.registry import get_registry
-from zoo.samples import image_files, sample_images
+from zoo.samples import image_files, verification_images
 from zoo.specs import ExporterSpec, ModelSpec
 from zoo.weights import file_digest, resolve_weights
 
@@ -172,10 +172,10 @@ def export_onnx(
         input_dtype="uint8" if embed_preprocessing else "float32",
         top_k=TopKOutputs(top_k) if top_k else None,
     )
-    photos = [*sample_images(), *images] if verify_output else []
+    photos = [*verification_images(spec), *images] if verify_output else []
     pixels = load_photos(photos, spec.input_size) if photos else None  # bad files fail now
     if precision == "int8":
-        calibration = calibration or sample_images()
+        calibration = calibration or verification_images(spec)
         calibration_pixels = load_photos(calibration, spec.input_size)
     status(f"building {spec.name} in Keras")
     keras_model = build_keras_model(spec, weights_path)
@@ -346,7 +346,7 @@ def verify_file(
             f"{path} was exported from other weights (sha256 {card.weights_sha256}) "
             f"than {weights_path or 'random init'} (sha256 {digest})"
         )
-    photos = [*sample_images(), *images]
+    photos = [*verification_images(spec), *images]
     pixels = load_photos(photos, spec.input_size)
     keras_model = build_keras_model(spec, weights_path)
     status(f"verifying {path} against Keras on {len(photos)} photos")
