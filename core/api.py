@@ -3,82 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
-import numpy as np
-
-from .errors import PluginError, ZooError
-from .images import KERAS_INTERPOLATION, ImageSource, load_image
-from .labels import LabelList, Prediction, resolve_labels, top_k
-from .preprocessing import preprocess
+from .labels import resolve_labels
+from .model import Model
+from .onnx_file import load_onnx
 from .progress import status
 from .registry import get_registry
-from .specs import PreprocessSpec, Runner
+from .specs import LoadOptions
 from .weights import resolve_weights
-
-
-class Model:
-    """A classifier loaded into a backend: images in, top-K predictions out.
-
-    Everything it needs besides the runner is data: input size, preprocessing, labels. That is
-    what lets a registered model and an exported .onnx file behave the same.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        input_size: tuple[int, int],
-        preprocessing: PreprocessSpec,
-        labels: LabelList,
-        runner: Runner,
-        backend: str,
-        weights: str,
-        precision: str = "fp32",
-    ):
-        self.name = name
-        self.input_size = input_size
-        self.preprocessing = preprocessing
-        self.labels = labels
-        self.runner = runner
-        self.backend = backend
-        self.weights = weights
-        """Where the weights came from: a file, or "none" for random init."""
-        self.precision = precision
-        """What the model computes in: fp32, or a lower-precision export's fp16 or int8."""
-
-    def __repr__(self) -> str:
-        return f"<zoo.Model {self.name} on {self.backend}, weights {self.weights}>"
-
-    def predict(
-        self, image: ImageSource, top: int = 5, interpolation: str = KERAS_INTERPOLATION
-    ) -> list[Prediction]:
-        """The top-``top`` classes of one image (a path, a Pillow image or a uint8 RGB array)."""
-        return self.predict_batch([image], top, interpolation)[0]
-
-    def predict_batch(
-        self,
-        images: Sequence[ImageSource],
-        top: int = 5,
-        interpolation: str = KERAS_INTERPOLATION,
-    ) -> list[list[Prediction]]:
-        """The top-``top`` classes of each image, in one backend run."""
-        pixels = np.stack([load_image(image, self.input_size, interpolation) for image in images])
-        return self.top(self.probabilities(pixels), top)
-
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, height, width, 3) RGB values in 0..255 -> (N, classes) probabilities."""
-        probabilities = self.runner(preprocess(pixels, self.preprocessing))
-        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.labels):
-            raise PluginError(
-                f"model {self.name!r} gives outputs of shape {probabilities.shape} "
-                f"but has {len(self.labels)} labels"
-            )
-        return probabilities
-
-    def top(self, probabilities: np.ndarray, k: int = 5) -> list[list[Prediction]]:
-        if k < 1:
-            raise ZooError(f"top must be at least 1, not {k}")
-        return [top_k(row, self.labels, min(k, len(self.labels))) for row in probabilities]
 
 
 def load(
@@ -96,8 +28,6 @@ def load(
     ``threads``: CPU threads one inference may use (0: the backend's default, all cores).
     """
     if str(name).endswith(".onnx"):
-        from .onnx_file import load_onnx
-
         return load_onnx(name, provider, threads)
     registry = get_registry()
     spec = registry.model(name)
@@ -106,7 +36,6 @@ def load(
     labels = resolve_labels(spec.labels)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    tuning = {"threads": threads} if threads else {}  # backends older than the option lack it
-    runner = runtime.load(spec, weights_path, provider=provider, **tuning)
+    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads))
     source = str(weights_path) if weights_path else "none"
     return Model(spec.name, spec.input_size, preprocessing, labels, runner, backend, source)

@@ -30,6 +30,7 @@ from .plugin_manager import hooks_implemented, load_plugins, pm
 from .progress import Bar, status
 from .registry import PluginWarning, get_registry
 from .samples import image_files
+from .specs import ExportOptions
 from .weights import WEIGHTS_HELP
 
 EXIT_ERROR = 1
@@ -447,20 +448,19 @@ def run_export(args) -> int:
     if args.triton and args.output:
         raise ZooError("give -o or --triton, not both: --triton DIR decides where the model goes")
     output = Path(args.output or f"{spec.name}.{args.format}")
-    result = exporter.export(
-        spec,
-        output,
+    options = ExportOptions(
         weights=args.weights,
         opset=args.opset,
         batch=args.batch,
-        images=image_files(Path(args.images)) if args.images else [],
-        verify_output=not args.no_verify,
+        images=tuple(image_files(Path(args.images))) if args.images else (),
+        verify=not args.no_verify,
         embed_preprocessing=args.embed_preprocessing,
         top_k=args.top_k,
-        triton=args.triton,
         precision=args.precision,
-        calibration=image_files(Path(args.calibration)) if args.calibration else [],
+        calibration=tuple(image_files(Path(args.calibration))) if args.calibration else (),
+        triton=args.triton,
     )
+    result = exporter.export(spec, output, options)
     if args.json:
         print_json(result.to_dict())
     else:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import Model
 from .artifact import METADATA_KEY, ModelCard
 from .errors import BackendUnavailable, ZooError, describe_exception
+from .model import Model
 from .specs import Runner
 from .stdio import filtered_stderr
 

@@ -26,7 +26,7 @@ DEFAULT_PLUGINS = (
     "zoo.plugins.keras_applications",
     "zoo.plugins.keras_backend",
     "zoo.plugins.onnx_backend",
-    "zoo.exporters.onnx",
+    "zoo.plugins.onnx_exporter",
     "zoo.plugins.serve",
 )
 ENTRY_POINT_GROUP = "zoo"

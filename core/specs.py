@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import numpy as np
 
 
@@ -124,37 +123,79 @@ class Runner:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a backend is asked to run a model (``zoo.load``'s and the CLI's options)."""
+
+    provider: str = "auto"
+    """The device or ONNX Runtime execution provider: ``"auto"`` lets the backend choose."""
+    threads: int = 0
+    """CPU threads one inference may use; 0: the runtime's default."""
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"threads must be 0 or more, not {self.threads}")
+
+
 class Backend:
-    """An inference runtime. Subclass it, set ``name``, implement ``load``."""
+    """An inference runtime. Subclass it, set ``name``, implement ``load``; register an instance."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
 
-    def load(
-        self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
-    ) -> Runner:
+    def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> Runner:
         """Build ``spec`` with a weights file (``None``: seeded random init); return its runner.
 
-        ``provider`` names the device or execution provider to run on; ``"auto"`` lets the
-        backend choose. ``threads``: CPU threads one inference may use (0: the runtime's
-        default). zoo passes ``threads`` only when a user sets it, so a backend written before
-        it existed keeps working.
+        A backend that cannot honour an option (a provider it has no use for) raises
+        ``zoo.errors.BackendUnavailable`` with one line saying so.
         """
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``zoo export`` asks of an exporter. An option an exporter has no use for, it
+    ignores; one it cannot honour, it refuses with ``zoo.errors.ZooError``."""
+
+    weights: str = "imagenet"
+    """``imagenet``, ``none`` (seeded random init) or a weights file's path."""
+    opset: int | None = None
+    """The format's version (ONNX opset); None: the exporter's default."""
+    batch: int | None = None
+    """A fixed batch dimension; None: dynamic."""
+    images: tuple[Path, ...] = ()
+    """Photos to verify on, besides the model's own verification photos."""
+    verify: bool = True
+    embed_preprocessing: bool = False
+    """The artifact takes raw uint8 pixels and preprocesses them itself."""
+    top_k: int | None = None
+    """Also output the K best classes."""
+    precision: str = "fp32"
+    """``fp32``, or a lower precision (``int8``, ``fp16``) with its agreement measured."""
+    calibration: tuple[Path, ...] = ()
+    """Photos to calibrate int8 on; empty: the model's verification photos."""
+    triton: Path | None = None
+    """A Triton model repository: write the entry ``triton/MODEL`` instead of ``output``."""
+
+
+class ExportResult(Protocol):
+    """What an exporter returns."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """For ``--json``."""
+
+    def summary(self) -> str:
+        """For people: what was written, and how it was checked."""
 
 
 @dataclass(frozen=True)
 class ExporterSpec:
     """A way to turn a registered model into a deployable artifact (e.g. ONNX).
 
-    ``export(spec, output, weights=..., opset=..., batch=..., images=..., verify_output=...,
-    embed_preprocessing=..., top_k=..., triton=...)`` writes ``output`` (or, given ``triton``,
-    a folder, the model's entry in that Triton model repository) and returns a result with
-    ``to_dict()`` (for ``--json``) and ``summary()`` (for people). ``embed_preprocessing``:
-    the artifact takes raw uint8 pixels; ``top_k``: it also outputs the K best classes. Options
-    an exporter has no use for, it ignores (take ``**options``).
+    ``export(spec, output, options)`` writes ``output`` (or, given ``options.triton``, the
+    model's entry in that Triton model repository) and returns an ``ExportResult``.
     """
 
     name: str
-    export: Callable[..., Any]
+    export: Callable[[ModelSpec, Path, ExportOptions], ExportResult]
     description: str = ""

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.api import Model
 from zoo.labels import LabelList
+from zoo.model import Model
 
-from .verify import TOP, KerasReference, VerificationError, _names, _top, exported_runs
+from .errors import VerificationError
+from .reference import TOP, KerasReference, exported_runs, label_names, top_indices
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,8 @@ class AgreementReport:
             return
         worst = next((p for p in self.photos if not p.top1_agrees), None)
         example = (
-            f"; e.g. {worst.image}: Keras top-5 {_names(worst.keras_top5, labels)}, "
-            f"{self.precision} top-5 {_names(worst.onnx_top5, labels)}"
+            f"; e.g. {worst.image}: Keras top-5 {label_names(worst.keras_top5, labels)}, "
+            f"{self.precision} top-5 {label_names(worst.onnx_top5, labels)}"
             if worst
             else ""
         )
@@ -189,8 +190,8 @@ def agreement(
                 PhotoAgreement(
                     image=reference.names[i],
                     batch=len(index),
-                    keras_top5=_top(keras_scores[i]),
-                    onnx_top5=_top(scores[row]),
+                    keras_top5=top_indices(keras_scores[i]),
+                    onnx_top5=top_indices(scores[row]),
                     max_probability_diff=float(
                         np.max(np.abs(keras - probabilities[row].astype(np.float64)))
                     ),

@@ -26,7 +26,8 @@ from pathlib import Path
 from zoo.artifact import ModelCard
 from zoo.files import atomic_directory
 
-from .onnx import ExportError, ExportResult
+from .errors import ExportError
+from .results import OnnxExportResult, write_report
 
 MAX_BATCH_SIZE = 32
 """The largest batch Triton forms for a model with a dynamic batch dimension."""
@@ -39,8 +40,8 @@ CONFIG_FILE = "config.pbtxt"
 
 
 def export_to_triton(
-    name: str, repository: Path, export: Callable[[Path], ExportResult]
-) -> ExportResult:
+    name: str, repository: Path, export: Callable[[Path], OnnxExportResult]
+) -> OnnxExportResult:
     """Lay out the model ``export(path)`` writes as ``repository/name``; returns its result
     with the final paths."""
     check_repository(repository)
@@ -53,7 +54,7 @@ def export_to_triton(
         result = export(staging / VERSION / MODEL_FILE)
         if result.report is not None:  # it names the file where it will be, not the staging
             result.report.onnx = str(final_model)
-            result.report.write(result.report_path, agreement=result.agreement)
+            write_report(result.report_path, result.report, result.agreement)
         labels = "".join(f"{label}\n" for _, label in result.card.labels)
         (staging / LABELS_FILE).write_text(labels)
         (staging / CONFIG_FILE).write_text(model_config(name, result.path, result.card))

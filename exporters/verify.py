@@ -14,34 +14,27 @@ image, both top-5 lists and the difference.
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zoo.api import Model
 from zoo.artifact import TopKOutputs
-from zoo.errors import ZooError
-from zoo.images import KERAS_INTERPOLATION, open_image, resize
 from zoo.labels import LabelList
+from zoo.model import Model
 from zoo.preprocessing import preprocess
-from zoo.specs import PreprocessSpec
 
-if TYPE_CHECKING:
-    from .agreement import AgreementReport
+from .errors import VerificationError
+from .reference import (
+    DEFAULT_BATCH_SIZES,
+    KerasReference,
+    exported_runs,
+    label_names,
+    top_indices,
+)
 
-TOP = 5
-DEFAULT_BATCH_SIZES = (1, 8)
 DEFAULT_TOLERANCE = 1e-4
 """Max |logits(Keras) - logits(ONNX)| / max |logits(Keras)|, per image."""
-
-
-class VerificationError(ZooError):
-    """The exported model does not agree with Keras."""
 
 
 @dataclass
@@ -130,13 +123,6 @@ class VerificationReport:
             f"{closeness}, tolerance {self.tolerance:g}"
         )
 
-    def write(self, path: Path, agreement: AgreementReport | None = None) -> None:
-        """The report as JSON; with a lower-precision variant's agreement when there is one."""
-        document = self.to_dict()
-        if agreement is not None:
-            document["agreement"] = agreement.to_dict()
-        path.write_text(json.dumps(document, indent=2) + "\n")
-
     def raise_for_failure(self, labels: LabelList) -> None:
         if self.problems:
             raise VerificationError(f"{self.model}: {self.problems[0]}")
@@ -146,53 +132,10 @@ class VerificationReport:
             what = "probabilities" if worst.max_abs_diff_logits is None else "logits"
             raise VerificationError(
                 f"{self.model}: ONNX Runtime disagrees with Keras on {worst.image} "
-                f"(batch {worst.batch}): Keras top-5 {_names(worst.keras_top5, labels)}, "
-                f"ONNX top-5 {_names(worst.onnx_top5, labels)}, max |diff| of {what} "
+                f"(batch {worst.batch}): Keras top-5 {label_names(worst.keras_top5, labels)}, "
+                f"ONNX top-5 {label_names(worst.onnx_top5, labels)}, max |diff| of {what} "
                 f"{worst.relative_diff:.3g} of their scale (tolerance {self.tolerance:g})"
             )
-
-
-def _names(indices: list[int], labels: LabelList) -> str:
-    return "[" + ", ".join(labels[i][1] for i in indices) + "]"
-
-
-@dataclass
-class KerasReference:
-    """What Keras makes of the photos: computed once, compared with every run of the export."""
-
-    names: list[str]
-    pixels: np.ndarray
-    """(N, height, width, 3) uint8: what both sides are fed."""
-    preprocessing: PreprocessSpec
-    labels: LabelList
-    probabilities: np.ndarray
-    logits: np.ndarray | None
-
-
-def load_photos(images: Sequence[Path], input_size: tuple[int, int]) -> np.ndarray:
-    """The photos as a model-sized uint8 batch; a bad file fails here, before any heavy work."""
-    decoded = [open_image(path) for path in images]
-    return np.stack([resize(image, input_size, KERAS_INTERPOLATION) for image in decoded])
-
-
-def keras_reference(
-    keras_model,
-    preprocessing: PreprocessSpec,
-    labels: LabelList,
-    images: Sequence[Path],
-    pixels: np.ndarray,
-    has_logits: bool,
-) -> KerasReference:
-    """Keras's outputs on ``pixels``; ``has_logits``: the caller removed the final softmax
-    (``softmax_removed``), so the model outputs logits and the probabilities are their softmax,
-    computed here in float64."""
-    outputs = np.asarray(keras_model(preprocess(pixels, preprocessing), training=False))
-    probabilities, logits = outputs, None
-    if has_logits:
-        shifted = np.exp(outputs.astype(np.float64) - outputs.max(axis=-1, keepdims=True))
-        probabilities, logits = shifted / shifted.sum(axis=-1, keepdims=True), outputs
-    names = [Path(path).name for path in images]
-    return KerasReference(names, pixels, preprocessing, labels, probabilities, logits)
 
 
 def verify(
@@ -251,17 +194,6 @@ def verify(
     return report
 
 
-def exported_runs(
-    reference: KerasReference, exported: Model, batch_sizes: Sequence[int]
-) -> Iterator[tuple[list[int], np.ndarray, np.ndarray | None]]:
-    """The export run on the reference's photos, ``batch_size`` at a time for each size:
-    per run, the photos' indices, the probabilities and the logits (None if it has none)."""
-    for batch in batch_sizes:
-        for index in _batches(len(reference.names), batch):
-            inputs = preprocess(reference.pixels[index], exported.preprocessing)
-            yield index, *exported.runner.outputs(inputs)
-
-
 def _top_k_problems(exported: Model, pixels: np.ndarray, top_k: TopKOutputs) -> list[str]:
     """The top-k outputs must be the k largest probabilities, in order, and where they are.
 
@@ -280,55 +212,19 @@ def _top_k_problems(exported: Model, pixels: np.ndarray, top_k: TopKOutputs) -> 
     return []
 
 
-def _batches(count: int, batch: int) -> Iterator[list[int]]:
-    """Indices into the images, ``batch`` at a time; images repeat to fill a batch larger than
-    the set, so that the larger batch size really runs."""
-    if batch >= count:
-        yield [i % count for i in range(batch)]
-        return
-    for start in range(0, count, batch):
-        yield list(range(start, min(start + batch, count)))
-
-
 def _check(image, batch, keras_probs, onnx_probs, keras_logits=None, onnx_logits=None):
     """One image's comparison; ranked by the logits when there are some."""
     has_logits = keras_logits is not None
     return ImageCheck(
         image=image,
         batch=batch,
-        keras_top5=_top(keras_logits if has_logits else keras_probs),
-        onnx_top5=_top(onnx_logits if has_logits else onnx_probs),
+        keras_top5=top_indices(keras_logits if has_logits else keras_probs),
+        onnx_top5=top_indices(onnx_logits if has_logits else onnx_probs),
         max_abs_diff_probabilities=_max_diff(keras_probs, onnx_probs),
         max_abs_diff_logits=_max_diff(keras_logits, onnx_logits) if has_logits else None,
         logits_scale=float(np.max(np.abs(keras_logits))) if has_logits else None,
     )
 
 
-def _top(scores: np.ndarray) -> list[int]:
-    return [int(i) for i in np.argsort(scores)[-TOP:][::-1]]
-
-
 def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
-
-
-@contextlib.contextmanager
-def softmax_removed(model) -> Iterator[bool]:
-    """Make the model's final softmax an identity for a while, so that it outputs logits.
-
-    Yields whether it could: Keras's classifiers end in a layer whose ``activation`` is the
-    softmax (``Dense`` or ``Activation``). Eager calls and new traces see the change.
-    """
-    from zoo.keras_model import import_keras
-
-    keras = import_keras()
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    if activation is not keras.activations.softmax:
-        yield False
-        return
-    last.activation = keras.activations.linear
-    try:
-        yield True
-    finally:
-        last.activation = activation

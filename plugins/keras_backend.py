@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from zoo import hookimpl
 from zoo.errors import BackendUnavailable
 from zoo.keras_model import build_keras_model
-from zoo.specs import Backend, ModelSpec, Runner
+from zoo.specs import Backend, LoadOptions, ModelSpec, Runner
 
 
 class KerasRunner(Runner):
     def __init__(self, model):
         self.model = model
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch):
+        import numpy as np
+
         return np.asarray(self.model.predict(batch, verbose=0))
 
 
@@ -24,14 +24,12 @@ class KerasBackend(Backend):
     name = "keras"
     description = "Keras 3 (TensorFlow), model.predict"
 
-    def load(
-        self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
-    ) -> KerasRunner:
-        if provider != "auto":
+    def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> KerasRunner:
+        if options.provider != "auto":
             raise BackendUnavailable(
                 "the keras backend runs where TensorFlow puts it; --provider is for onnx"
             )
-        return KerasRunner(build_keras_model(spec, weights, threads))
+        return KerasRunner(build_keras_model(spec, weights, options.threads))
 
 
 @hookimpl

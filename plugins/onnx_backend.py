@@ -3,25 +3,18 @@
 The first use of a model exports it with zoo's ONNX exporter (which needs TensorFlow), verifies
 it against Keras, and keeps it in zoo's cache; later uses only need ONNX Runtime. The cache key
 holds everything that changes the file: model, weights (sha256), opset and zoo's version.
+ONNX Runtime and the exporter are imported when a model is loaded, not when zoo starts.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from zoo import __version__, hookimpl
-from zoo.onnx_file import OnnxRunner, load_onnx
+from zoo.paths import zoo_home
 from zoo.progress import status
-from zoo.specs import Backend, ModelSpec
+from zoo.specs import Backend, ExportOptions, LoadOptions, ModelSpec, Runner
 from zoo.weights import file_digest
-
-
-def zoo_home() -> Path:
-    """zoo's own cache: $ZOO_HOME, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo."""
-    if "ZOO_HOME" in os.environ:
-        return Path(os.environ["ZOO_HOME"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "zoo"
 
 
 def cached_export_path(spec: ModelSpec, weights: Path | None, opset: int) -> Path:
@@ -34,17 +27,16 @@ class OnnxBackend(Backend):
     name = "onnx"
     description = "ONNX Runtime (CUDA when usable, else CPU), on a cached verified export"
 
-    def load(
-        self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
-    ) -> OnnxRunner:
+    def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> Runner:
         from zoo.exporters.onnx import DEFAULT_OPSET, export_onnx
+        from zoo.onnx_file import load_onnx
 
         path = cached_export_path(spec, weights, DEFAULT_OPSET)
         if not path.is_file():
             status(f"first use of {spec.name} on ONNX Runtime: exporting to {path}")
             path.parent.mkdir(parents=True, exist_ok=True)
-            export_onnx(spec, path, weights=weights or "none", opset=DEFAULT_OPSET)
-        return load_onnx(path, provider, threads).runner
+            export_onnx(spec, path, ExportOptions(weights=str(weights or "none")))
+        return load_onnx(path, options.provider, options.threads).runner
 
 
 @hookimpl

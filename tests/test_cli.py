@@ -69,8 +69,8 @@ def test_plugins_all_json(capsys):
     assert applications["hooks"] == ["register_models"]
     assert applications["models"] == ["vgg16", "resnet50", "inception_v3", "mobilenet"]
     assert rows["zoo.plugins.onnx_backend"]["backends"] == ["onnx"]
-    assert rows["zoo.exporters.onnx"]["hooks"] == ["register_commands", "register_exporters"]
-    assert rows["zoo.exporters.onnx"]["exporters"] == ["onnx"]
+    assert rows["zoo.plugins.onnx_exporter"]["hooks"] == ["register_commands", "register_exporters"]
+    assert rows["zoo.plugins.onnx_exporter"]["exporters"] == ["onnx"]
     assert rows["zoo.plugins.serve"]["hooks"] == ["register_commands"]
     builtins = [row for row in rows.values() if row["builtin"]]
     assert len(builtins) == 6 and all(row["error"] is None for row in builtins)

@@ -12,10 +12,11 @@ import pytest
 
 import zoo
 from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
-from zoo.exporters.verify import load_photos
+from zoo.exporters.reference import load_photos
 from zoo.preprocessing import preprocess
 from zoo.registry import get_registry
 from zoo.samples import sample_images
+from zoo.specs import ExportOptions
 
 from .conftest import run_zoo
 from .test_onnx_export import CARD
@@ -115,9 +116,11 @@ def exports(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("embed")
     spec = get_registry().model("mobilenet")
-    plain = export_onnx(spec, folder / "plain.onnx", weights="none")
+    plain = export_onnx(spec, folder / "plain.onnx", ExportOptions(weights="none"))
     embedded = export_onnx(
-        spec, folder / "embedded.onnx", weights="none", embed_preprocessing=True, top_k=5
+        spec,
+        folder / "embedded.onnx",
+        ExportOptions(weights="none", embed_preprocessing=True, top_k=5),
     )
     assert plain.report.passed and embedded.report.passed
     return {"plain": plain.path, "embedded": embedded.path}

@@ -59,9 +59,10 @@ def test_a_bad_model_card_is_a_value_error(text, message):
 def exported(tmp_path_factory) -> Path:
     """MobileNet, random init, exported and verified once for this module."""
     from zoo.exporters.onnx import export_onnx
+    from zoo.specs import ExportOptions
 
     path = tmp_path_factory.mktemp("export") / "mobilenet.onnx"
-    result = export_onnx(get_registry().model("mobilenet"), path, weights="none")
+    result = export_onnx(get_registry().model("mobilenet"), path, ExportOptions(weights="none"))
     assert result.report.passed
     return path
 

@@ -14,7 +14,7 @@ import pytest
 import zoo
 from zoo.artifact import ModelCard
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
-from zoo.exporters.verify import VerificationError
+from zoo.exporters.errors import VerificationError
 from zoo.labels import imagenet_labels
 
 from .conftest import run_zoo

@@ -1,0 +1,115 @@
+"""What both checks of an export compare with: Keras's outputs on real photos, and the export's
+own outputs on the same pixels at each batch size.
+
+``verify`` (a float32 export: exact) and ``agreement`` (int8, fp16: how often the answer stays
+the same) both build on this module; neither imports the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.images import KERAS_INTERPOLATION, open_image, resize
+from zoo.keras_model import import_keras
+from zoo.labels import LabelList
+from zoo.model import Model
+from zoo.preprocessing import preprocess
+from zoo.specs import PreprocessSpec
+
+TOP = 5
+DEFAULT_BATCH_SIZES = (1, 8)
+
+
+@dataclass
+class KerasReference:
+    """What Keras makes of the photos: computed once, compared with every run of the export."""
+
+    names: list[str]
+    pixels: np.ndarray
+    """(N, height, width, 3) uint8: what both sides are fed."""
+    preprocessing: PreprocessSpec
+    labels: LabelList
+    probabilities: np.ndarray
+    logits: np.ndarray | None
+
+
+def load_photos(images: Sequence[Path], input_size: tuple[int, int]) -> np.ndarray:
+    """The photos as a model-sized uint8 batch; a bad file fails here, before any heavy work."""
+    decoded = [open_image(path) for path in images]
+    return np.stack([resize(image, input_size, KERAS_INTERPOLATION) for image in decoded])
+
+
+def keras_reference(
+    keras_model,
+    preprocessing: PreprocessSpec,
+    labels: LabelList,
+    images: Sequence[Path],
+    pixels: np.ndarray,
+    has_logits: bool,
+) -> KerasReference:
+    """Keras's outputs on ``pixels``; ``has_logits``: the caller removed the final softmax
+    (``softmax_removed``), so the model outputs logits and the probabilities are their softmax,
+    computed here in float64."""
+    outputs = np.asarray(keras_model(preprocess(pixels, preprocessing), training=False))
+    probabilities, logits = outputs, None
+    if has_logits:
+        shifted = np.exp(outputs.astype(np.float64) - outputs.max(axis=-1, keepdims=True))
+        probabilities, logits = shifted / shifted.sum(axis=-1, keepdims=True), outputs
+    names = [Path(path).name for path in images]
+    return KerasReference(names, pixels, preprocessing, labels, probabilities, logits)
+
+
+def exported_runs(
+    reference: KerasReference, exported: Model, batch_sizes: Sequence[int]
+) -> Iterator[tuple[list[int], np.ndarray, np.ndarray | None]]:
+    """The export run on the reference's photos, ``batch_size`` at a time for each size:
+    per run, the photos' indices, the probabilities and the logits (None if it has none)."""
+    for batch in batch_sizes:
+        for index in batches(len(reference.names), batch):
+            inputs = preprocess(reference.pixels[index], exported.preprocessing)
+            yield index, *exported.runner.outputs(inputs)
+
+
+def batches(count: int, batch: int) -> Iterator[list[int]]:
+    """Indices into the images, ``batch`` at a time; images repeat to fill a batch larger than
+    the set, so that the larger batch size really runs."""
+    if batch >= count:
+        yield [i % count for i in range(batch)]
+        return
+    for start in range(0, count, batch):
+        yield list(range(start, min(start + batch, count)))
+
+
+def top_indices(scores: np.ndarray) -> list[int]:
+    """The indices of the ``TOP`` largest scores, largest first."""
+    return [int(i) for i in np.argsort(scores)[-TOP:][::-1]]
+
+
+def label_names(indices: list[int], labels: LabelList) -> str:
+    """``[tabby, tiger_cat, ...]``: the labels of ``indices``, for a one-line message."""
+    return "[" + ", ".join(labels[i][1] for i in indices) + "]"
+
+
+@contextlib.contextmanager
+def softmax_removed(model) -> Iterator[bool]:
+    """Make the model's final softmax an identity for a while, so that it outputs logits.
+
+    Yields whether it could: Keras's classifiers end in a layer whose ``activation`` is the
+    softmax (``Dense`` or ``Activation``). Eager calls and new traces see the change.
+    """
+    keras = import_keras()
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    if activation is not keras.activations.softmax:
+        yield False
+        return
+    last.activation = keras.activations.linear
+    try:
+        yield True
+    finally:
+        last.activation = activation

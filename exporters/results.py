@@ -1,0 +1,89 @@
+"""What an ONNX export produced: the file, its card, and how it was checked.
+
+The verification report written beside the file (``MODEL.verify.json``) combines the exact
+float32 check and, for int8 or fp16, the variant's agreement: ``write_report`` builds it from
+both, so neither report type needs to know the other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.artifact import ModelCard
+from zoo.files import atomic_path
+
+from .agreement import AgreementReport
+from .verify import VerificationReport
+
+
+@dataclass
+class OnnxExportResult:
+    path: Path
+    card: ModelCard
+    report: VerificationReport | None
+    report_path: Path | None
+    triton: Path | None = None
+    """The Triton model repository entry holding the file, when exported into one."""
+    agreement: AgreementReport | None = None
+    """How a lower-precision (int8, fp16) export agrees with Keras."""
+
+    def to_dict(self) -> dict:
+        return {
+            "onnx": str(self.path),
+            "model": self.card.model,
+            "opset": self.card.opset,
+            "weights": self.card.weights,
+            "weights_sha256": self.card.weights_sha256,
+            "size_bytes": self.path.stat().st_size,
+            "verified": self.report.passed if self.report else None,
+            "verification_report": str(self.report_path) if self.report_path else None,
+            "max_abs_diff_logits": self.report.max_abs_diff_logits if self.report else None,
+            "max_relative_diff": self.report.max_relative_diff if self.report else None,
+            "input_dtype": self.card.input_dtype,
+            "embedded_preprocessing": self.card.embeds_preprocessing,
+            "top_k": self.card.top_k.k if self.card.top_k else None,
+            "triton": str(self.triton) if self.triton else None,
+            "precision": self.card.precision,
+            "agreement": _agreement_figures(self.agreement) if self.agreement else None,
+        }
+
+    def summary(self) -> str:
+        size = self.path.stat().st_size
+        size = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+        facts = [size, f"opset {self.card.opset}"]
+        if self.card.embeds_preprocessing:
+            facts.append(f"uint8 input, {self.card.preprocess.name} preprocessing inside")
+        if self.card.top_k:
+            facts.append(f"top-{self.card.top_k.k} outputs")
+        if self.card.precision != "fp32":
+            facts.append(self.card.precision)
+        lines = [f"wrote {self.path} ({', '.join(facts)})"]
+        if self.report is None:
+            lines[0] += ", not verified (--no-verify)"
+        else:
+            lines.append(("float32 graph " if self.agreement else "") + self.report.summary())
+            if self.agreement:  # measured only after the float32 graph passed
+                lines.append(self.agreement.summary())
+            lines.append(f"report: {self.report_path}")
+        if self.triton:
+            lines.append(f"Triton model repository entry: {self.triton}")
+        return "\n".join(lines)
+
+
+def _agreement_figures(report: AgreementReport) -> dict:
+    figures = ("passed", "top1_agreement", "top5_overlap", "max_probability_diff", "thresholds")
+    document = report.to_dict()
+    return {name: document[name] for name in figures}
+
+
+def write_report(
+    path: Path, verification: VerificationReport, agreement: AgreementReport | None = None
+) -> None:
+    """``MODEL.verify.json``: the float32 check, with the variant's agreement when there is one."""
+    document = verification.to_dict()
+    if agreement is not None:
+        document["agreement"] = agreement.to_dict()
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(document, indent=2) + "\n")

@@ -1,0 +1,68 @@
+"""``zoo verify MODEL FILE``: check an existing export against Keras, with the weights it was
+made from: exactly for a float32 file, by its agreement for an int8 or fp16 one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from zoo.files import atomic_path
+from zoo.keras_model import build_keras_model
+from zoo.labels import resolve_labels
+from zoo.onnx_file import load_onnx
+from zoo.progress import status
+from zoo.registry import get_registry
+from zoo.samples import verification_images
+from zoo.specs import ModelSpec
+from zoo.weights import file_digest, resolve_weights
+
+from .agreement import AgreementReport, agreement
+from .errors import ExportError
+from .reference import DEFAULT_BATCH_SIZES, keras_reference, load_photos, softmax_removed
+from .results import write_report
+from .verify import VerificationReport, verify
+
+
+def verify_file(
+    spec: ModelSpec, path: Path, weights: str | None = None, images: Sequence[Path] = ()
+) -> VerificationReport | AgreementReport:
+    """Verify an existing export of ``spec`` against Keras with the weights it was made from:
+    exactly for float32, by its agreement for an int8 or fp16 file."""
+    registry = get_registry()
+    exported = load_onnx(path, provider="cpu")
+    card = exported.runner.card
+    if card.model != spec.name:
+        raise ExportError(f"{path} holds {card.model!r}, not {spec.name!r}")
+    if weights is None:
+        if card.weights not in ("imagenet", "none"):
+            raise ExportError(
+                f"{path} was exported from the weights file {card.weights}; pass --weights PATH"
+            )
+        weights = card.weights
+    weights_path = resolve_weights(spec, weights)
+    digest = file_digest(weights_path) if weights_path else None
+    if digest != card.weights_sha256:
+        raise ExportError(
+            f"{path} was exported from other weights (sha256 {card.weights_sha256}) "
+            f"than {weights_path or 'random init'} (sha256 {digest})"
+        )
+    photos = [*verification_images(spec), *images]
+    pixels = load_photos(photos, spec.input_size)
+    keras_model = build_keras_model(spec, weights_path)
+    status(f"verifying {path} against Keras on {len(photos)} photos")
+    labels = resolve_labels(spec.labels)
+    with softmax_removed(keras_model) as has_logits:
+        reference = keras_reference(
+            keras_model, registry.preprocessor(spec), labels, photos, pixels, has_logits
+        )
+    report_path = path.with_suffix(".verify.json")
+    if card.precision == "fp32":
+        report = verify(reference, exported)
+        write_report(report_path, report)
+        return report
+    report = agreement(reference, exported, card.precision, DEFAULT_BATCH_SIZES)
+    document = {"model": card.model, "onnx": str(path), "agreement": report.to_dict()}
+    with atomic_path(report_path) as temporary:
+        temporary.write_text(json.dumps(document, indent=2) + "\n")
+    return report
