@@ -4,23 +4,44 @@ import zoo
 model = zoo.load("resnet50")                 # Keras backend, ImageNet weights
 for p in model.predict("cat.jpg", top=5):
     print(p.class_id, p.label, p.score)
+
+``load``, ``Model`` and ``Prediction`` need NumPy and are imported on first use, so that
+``import zoo`` (and every plugin importing ``hookimpl`` from it) stays light.
 """
 
-__version__ = "0.1.0"
-API_VERSION = 1
-"""The plugin API's version: bumped when a hook or a spec changes incompatibly."""
+import importlib
 
-from .api import Model, load  # noqa: E402
-from .errors import ZooError  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402  (plugins import it from here)
-from .labels import Prediction  # noqa: E402
-from .registry import get_registry  # noqa: E402
-from .specs import Backend, ExporterSpec, ModelSpec, PreprocessSpec, Runner, WeightsSpec  # noqa: E402
+from .errors import ZooError
+from .hookspecs import hookimpl  # plugins import it from here
+from .keras_model import keras_application
+from .registry import get_registry
+from .specs import (
+    Backend,
+    ExporterSpec,
+    ExportOptions,
+    LoadOptions,
+    ModelSpec,
+    PreprocessSpec,
+    Runner,
+    WeightsSpec,
+)
+from .version import API_VERSION, __version__
+
+_LAZY = {"load": "zoo.api", "Model": "zoo.model", "Prediction": "zoo.labels"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "API_VERSION",
     "Backend",
+    "ExportOptions",
     "ExporterSpec",
+    "LoadOptions",
     "Model",
     "ModelSpec",
     "Prediction",
@@ -31,5 +52,6 @@ __all__ = [
     "__version__",
     "get_registry",
     "hookimpl",
+    "keras_application",
     "load",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .images import INTERPOLATIONS, KERAS_INTERPOLATION
+from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 from .weights import WEIGHTS_HELP
 
 
@@ -73,7 +73,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=positive_int, default=5, help="classes per image (5)")
     parser.add_argument(
         "--interpolation",
-        choices=list(INTERPOLATIONS),
+        choices=INTERPOLATION_NAMES,
         default=KERAS_INTERPOLATION,
         help="resize filter (default: nearest, as keras.utils.load_img)",
     )

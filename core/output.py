@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .labels import Prediction
+if TYPE_CHECKING:
+    from .labels import Prediction
 
 
 def record(image: str, model: str, backend: str, top: Sequence[Prediction]) -> dict:

@@ -18,8 +18,9 @@ from importlib import metadata
 
 import pluggy
 
-from . import __version__, hookspecs
+from . import hookspecs
 from .errors import describe_exception
+from .version import API_VERSION, __version__
 
 DEFAULT_PLUGINS = (
     "zoo.plugins.preprocessors",
@@ -81,10 +82,29 @@ def load_plugins() -> dict[str, PluginInfo]:
         )
         _plugins[entry_point.name] = info
         try:
-            pm.register(entry_point.load(), name=entry_point.name)
+            plugin = entry_point.load()
         except Exception as error:  # a broken plugin must not break zoo
             info.error = describe_exception(error)
+            continue
+        info.error = api_version_mismatch(plugin)
+        if info.error is None:
+            pm.register(plugin, name=entry_point.name)
     return _plugins
+
+
+def api_version_mismatch(plugin) -> str | None:
+    """Why a plugin written for another plugin API cannot be registered; None if it can.
+
+    A plugin declares the API it was written for as ``ZOO_API_VERSION`` in its module; one
+    that declares none is taken to follow the current one.
+    """
+    declared = getattr(plugin, "ZOO_API_VERSION", API_VERSION)
+    if declared == API_VERSION:
+        return None
+    return (
+        f"written for zoo plugin API {declared}, but this zoo ({__version__}) has API "
+        f"{API_VERSION}; install a version of the plugin made for it"
+    )
 
 
 def hooks_implemented(plugin_name: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import urllib.request
 from pathlib import Path
 
 from .errors import WeightsUnavailable
@@ -93,6 +92,8 @@ def _algorithm(file_hash: str) -> str:
 
 def _download(weights: WeightsSpec, path: Path, model: str) -> None:
     """Download to a temporary file beside ``path``, then rename: never a partial file."""
+    import urllib.request  # 20 ms that only a download needs
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(weights.url, timeout=DOWNLOAD_TIMEOUT_S) as response:

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from zoo import __version__
 from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
 from zoo.files import atomic_path
 from zoo.keras_model import build_keras_model
@@ -30,6 +29,7 @@ from zoo.progress import status
 from zoo.registry import get_registry
 from zoo.samples import verification_images
 from zoo.specs import ExportOptions, ModelSpec, PreprocessSpec
+from zoo.version import __version__
 from zoo.weights import file_digest, resolve_weights
 
 from .agreement import AgreementReport, agreement

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo import __version__, hookimpl
+from zoo import hookimpl
 from zoo.paths import zoo_home
 from zoo.progress import status
 from zoo.specs import Backend, ExportOptions, LoadOptions, ModelSpec, Runner
+from zoo.version import __version__
 from zoo.weights import file_digest
 
 

@@ -19,13 +19,15 @@ TENSORFLOW_CHECK = (
     "        main(sys.argv[1:])\n"
     "    except SystemExit:\n"
     "        pass\n"
-    "heavy = ('tensorflow', 'keras', 'onnxruntime', 'tf2onnx')\n"
+    "heavy = ('tensorflow', 'keras', 'onnxruntime', 'tf2onnx', 'onnx', 'numpy', 'PIL')\n"
     "print(','.join(sorted(m for m in heavy if m in sys.modules)))\n"
 )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"], ["plugins"]])
-def test_light_commands_never_import_tensorflow(args):
+@pytest.mark.parametrize(
+    "args", [["--help"], ["list"], ["list", "--json"], ["plugins", "--all"], ["predict", "--help"]]
+)
+def test_light_commands_never_import_tensorflow_or_numpy(args):
     import subprocess
     import sys
 

@@ -9,22 +9,19 @@
 
 from pathlib import Path
 
-import numpy as np
-
 import zoo
+
+ZOO_API_VERSION = 2
+"""The zoo plugin API this plugin is written for: a zoo with another refuses it, in one line."""
 
 SHAPES_WEIGHTS = Path(__file__).with_name("shapes.weights.h5")
 SHAPES = zoo.PreprocessSpec("shapes-unit", divisor=255.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 """Pixels to [-1, 1] by mean/std, the way the shapes model was trained."""
 
 
-def build_densenet121(weights):
-    import keras
-
-    return keras.applications.DenseNet121(weights=weights)
-
-
 def build_shapes(weights):
+    import numpy as np  # imported when a model is built, so that `zoo list` stays light
+
     from zoo_plugin_shapes.model import ShapesNet
 
     model = ShapesNet()
@@ -53,7 +50,7 @@ def register_models(register):
                 "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
                 file_hash="9d60b8095a5708f2dcce2bca79d332c7",
             ),
-            build=build_densenet121,
+            build=zoo.keras_application("DenseNet121"),
         )
     )
     register(

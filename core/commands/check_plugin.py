@@ -1,0 +1,43 @@
+"""``zoo check-plugin``: the conformance check a plugin author runs on their models."""
+
+from __future__ import annotations
+
+import sys
+
+from zoo.cli_options import add_json
+from zoo.output import print_json, print_table
+
+EXIT_ERROR = 1
+
+
+def add_command(commands) -> None:
+    check = commands.add_parser(
+        "check-plugin", help="conformance check for a plugin's models (for plugin authors)"
+    )
+    check.add_argument("plugin", help="the plugin's entry point or distribution name")
+    check.add_argument(
+        "--weights", default="none", help="weights for every model (default: none, offline)"
+    )
+    add_json(check)
+    check.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from zoo.testing import check_plugin
+
+    report = check_plugin(args.plugin, weights=args.weights)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_table(
+            ["MODEL", "CHECK", "RESULT", "DETAIL"],
+            [[c.model, c.step, "ok" if c.ok else "FAILED", c.detail] for c in report.checks],
+        )
+    if not report.passed:
+        failed = next((c for c in report.checks if not c.ok), None)
+        reason = f"{failed.model}: {failed.step}: {failed.detail}" if failed else "no checks ran"
+        print(
+            f"zoo: plugin {report.plugin!r} fails the conformance check ({reason})", file=sys.stderr
+        )
+        return EXIT_ERROR
+    return 0

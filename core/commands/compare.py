@@ -1,0 +1,99 @@
+"""``zoo compare``: classify images with several models, side by side (and as a PNG grid)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from zoo.cli_options import add_model_options, comma_list
+from zoo.errors import ImageError
+from zoo.output import error_record, print_comparison, print_json
+from zoo.registry import get_registry
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+EXIT_ERROR = 1
+
+
+def add_command(commands) -> None:
+    compare = commands.add_parser(
+        "compare", help="classify images with several models, side by side"
+    )
+    compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    compare.add_argument(
+        "--models", type=comma_list, help="comma-separated model names (default: every model)"
+    )
+    add_model_options(compare)
+    compare.add_argument("--plot", metavar="OUT.png", help="also draw a PNG grid of top-K bars")
+    compare.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from zoo.compare import compare, parse_weights
+
+    registry = get_registry()
+    names = args.models or list(registry.models)
+    specs = [registry.model(name) for name in names]
+    weights = parse_weights(args.weights, [spec.name for spec in specs])
+    if args.plot:
+        from zoo.plot import check_writable
+
+        check_writable(args.plot)
+    decoded = list(_decoded(args.images))
+    images = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
+    per_image, failures = (
+        compare(
+            images,
+            specs,
+            args.backend,
+            weights,
+            args.top,
+            args.interpolation,
+            args.provider,
+            args.threads,
+        )
+        if images
+        else ([], [])
+    )
+    for failure in failures:
+        print(f"zoo: {failure}", file=sys.stderr)
+    results = iter(per_image)
+    ordered = [
+        result
+        for path, image in decoded
+        for result in (
+            [error_record(path, image.reason)] if isinstance(image, ImageError) else next(results)
+        )
+    ]
+    if args.json:
+        print_json(ordered)
+    else:
+        print_comparison(ordered, [spec.name for spec in specs])
+    if args.plot and images and len(failures) < len(specs):
+        from zoo.plot import plot_comparison
+
+        titles = {spec.name: _chart_title(spec.name, weights[spec.name]) for spec in specs}
+        plot_comparison(images, per_image, titles, args.plot)
+        print(f"zoo: wrote {args.plot}", file=sys.stderr)
+    return EXIT_ERROR if failures or len(images) < len(decoded) else 0
+
+
+def _chart_title(model: str, weights: str) -> str:
+    if weights == "imagenet":
+        return model
+    return f"{model} ({'random init' if weights == 'none' else os.path.basename(weights)})"
+
+
+def _decoded(paths: Sequence[str]) -> Iterator[tuple[str, Image.Image | ImageError]]:
+    """Each path with its decoded RGB image, or with the error that stopped it (reported here)."""
+    from zoo.images import open_image
+
+    for path in paths:
+        try:
+            yield path, open_image(path)
+        except ImageError as error:
+            print(f"zoo: {error}", file=sys.stderr)
+            yield path, error
