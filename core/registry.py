@@ -47,8 +47,10 @@ class Registry:
 
     def add(self, kind: str, item: Any, plugin: str) -> None:
         hook, expected = KINDS[kind]
-        if isinstance(item, type) and issubclass(item, Backend):
-            item = item()
+        if isinstance(item, type):
+            raise TypeError(
+                f"{hook} expects a {expected.__name__} instance, not the class {item.__name__}: register({item.__name__}())"
+            )
         if not isinstance(item, expected):
             raise TypeError(f"{hook} expects {expected.__name__}, got {type(item).__name__}")
         names = [item.name, *getattr(item, "aliases", ())]

@@ -250,3 +250,120 @@ def test_plugins_can_be_disabled_or_limited(site_with_plugins):
     assert {row["name"] for row in json.loads(only.stdout)} == BUILTIN_MODELS | {"extra"}
     builtins = run_zoo("list", "--json", env={**site_with_plugins, "ZOO_LOAD_PLUGINS": ""})
     assert {row["name"] for row in json.loads(builtins.stdout)} == BUILTIN_MODELS
+
+
+THIRD_PARTY_RUNTIME = """
+import numpy as np
+import zoo
+
+
+class Mean(zoo.Runner):
+    def __init__(self, threads):
+        self.threads = threads
+
+    def __call__(self, batch):
+        brightness = batch.mean(axis=(1, 2, 3))  # preprocessed: -1 (black) .. 1 (white)
+        light = (brightness + 1) / 2
+        return np.stack([1 - light, light], axis=1)
+
+
+class MeanBackend(zoo.Backend):
+    name = "mean"
+    description = "dark or light, by the mean pixel"
+
+    def load(self, spec, weights, options):
+        if options.provider != "auto":
+            raise zoo.ZooError(f"the mean backend has no provider {options.provider!r}")
+        return Mean(options.threads)
+
+
+def export_text(spec, output, options):
+    output.write_text(f"{spec.name} opset={options.opset} top_k={options.top_k}\\n")
+
+    class Result:
+        def to_dict(self):
+            return {"path": str(output)}
+
+        def summary(self):
+            return f"wrote {output}"
+
+    return Result()
+
+
+@zoo.hookimpl
+def register_backends(register):
+    register(MeanBackend())
+
+
+@zoo.hookimpl
+def register_exporters(register):
+    register(zoo.ExporterSpec("text", export=export_text))
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(name="lightness", build=print, input_size=(8, 8), preprocess="tf",
+                           labels=["dark", "light"]))
+"""
+
+
+@pytest.fixture
+def site_with_runtime(tmp_path):
+    site = tmp_path / "site"
+    fake_distribution(site, "zoo-mean", "zoo_mean", THIRD_PARTY_RUNTIME)
+    return {"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "zoo-mean"}
+
+
+def test_a_third_party_backend_gets_the_load_options(site_with_runtime, tmp_path):
+    from PIL import Image
+
+    white = tmp_path / "white.png"
+    Image.new("RGB", (20, 20), "white").save(white)
+    args = ("predict", "lightness", str(white), "--backend", "mean", "--weights", "none")
+    result = run_zoo(*args, "--threads", "3", "--json", env=site_with_runtime)
+    assert result.returncode == 0, result.stderr
+    [record] = json.loads(result.stdout)
+    assert record["backend"] == "mean"
+    assert record["top"][0]["label"] == "light" and record["top"][0]["score"] == 1.0
+    refused = run_zoo(*args, "--provider", "cuda", env=site_with_runtime)
+    assert refused.returncode == 1
+    assert refused.stderr == "zoo: the mean backend has no provider 'cuda'\n"
+
+
+def test_a_third_party_exporter_gets_the_export_options(site_with_runtime, tmp_path):
+    output = tmp_path / "lightness.txt"
+    args = ("export", "lightness", "--format", "text", "-o", str(output), "--opset", "13")
+    result = run_zoo(*args, "--top-k", "1", env=site_with_runtime)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"wrote {output}\n"
+    assert output.read_text() == "lightness opset=13 top_k=1\n"
+
+
+def test_a_plugin_for_another_api_version_is_refused_in_one_line(tmp_path):
+    site = tmp_path / "site"
+    source = (
+        "import zoo\nZOO_API_VERSION = 1\n@zoo.hookimpl\ndef register_models(register):\n    pass\n"
+    )
+    fake_distribution(site, "zoo-old", "zoo_old", source)
+    result = run_zoo("list", env={"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "zoo-old"})
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"zoo: warning: plugin 'zoo_old' failed to load: written for zoo plugin API 1, but this "
+        f"zoo ({zoo.__version__}) has API {zoo.API_VERSION}; install a version of the plugin "
+        "made for it\n"
+    )
+
+
+def test_a_backend_class_instead_of_an_instance_is_reported(install_plugin):
+    class Runtime(zoo.Backend):
+        name = "runtime"
+
+    class Plugin:
+        @zoo.hookimpl
+        def register_backends(self, register):
+            register(Runtime)
+
+    install_plugin(Plugin(), "zoo-class")
+    with pytest.warns(PluginWarning, match=r"not the class Runtime: register\(Runtime\(\)\)"):
+        registry = get_registry(refresh=True)
+    assert "runtime" not in registry.backends
