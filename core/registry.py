@@ -49,7 +49,8 @@ class Registry:
         hook, expected = KINDS[kind]
         if isinstance(item, type):
             raise TypeError(
-                f"{hook} expects a {expected.__name__} instance, not the class {item.__name__}: register({item.__name__}())"
+                f"{hook} expects a {expected.__name__} instance, not the class "
+                f"{item.__name__}: register({item.__name__}())"
             )
         if not isinstance(item, expected):
             raise TypeError(f"{hook} expects {expected.__name__}, got {type(item).__name__}")
