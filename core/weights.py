@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import WeightsUnavailable
 from .files import atomic_path
-from .progress import Bar
+from .progress import progress_bar
 from .specs import ModelSpec, WeightsSpec
 
 DOWNLOAD_TIMEOUT_S = 30
@@ -98,7 +98,7 @@ def _download(weights: WeightsSpec, path: Path, model: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(weights.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            bar = Bar(f"downloading {weights.file_name}", total, unit="B")
+            bar = progress_bar(f"downloading {weights.file_name}", total, unit="B")
             with atomic_path(path) as partial, partial.open("wb") as out:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)

@@ -29,7 +29,7 @@ BATCHES = 'zoo_batch_size_count{model="mobilenet"}'
 
 
 def batches_up_to(size: int) -> str:
-    return f'zoo_batch_size_bucket{{model="mobilenet",le="{size}"}}'
+    return f'zoo_batch_size_bucket{{le="{float(size)}",model="mobilenet"}}'
 
 
 @pytest.fixture(scope="module")

@@ -55,17 +55,23 @@ def test_a_failing_run_is_a_json_500_and_the_server_carries_on():
     assert failed.json() == {"error": "internal error: RuntimeError: the runtime fell over"}
     assert answered.status_code == 200
     assert [p["label"] for p in answered.json()[0]["top"]] == ["one", "two"]
-    assert 'zoo_errors_total{kind="internal",model="toy"} 1' in metrics
+    assert 'zoo_errors_total{kind="internal",model="toy"} 1.0' in metrics
 
 
-def test_metrics_render_prometheus_text():
+def test_metrics_render_prometheus_text_or_openmetrics():
     metrics = ServeMetrics()
-    metrics.requests.inc(model='a"b', status="200")
-    metrics.batch_size.observe(3, model="m")
-    text = metrics.render()
+    metrics.requests.labels(model='a"b', status="200").inc()
+    metrics.batch_size.labels(model="m").observe(3)
+    body, content_type = metrics.render()
+    text = body.decode()
+    assert content_type.startswith("text/plain; version=0.0.4")
     assert "# TYPE zoo_batch_size histogram\n" in text
-    assert 'zoo_requests_total{model="a\\"b",status="200"} 1\n' in text
-    assert 'zoo_batch_size_bucket{model="m",le="2"} 0\n' in text
-    assert 'zoo_batch_size_bucket{model="m",le="4"} 1\n' in text
-    assert 'zoo_batch_size_bucket{model="m",le="+Inf"} 1\n' in text
-    assert 'zoo_batch_size_sum{model="m"} 3\nzoo_batch_size_count{model="m"} 1\n' in text
+    assert 'zoo_requests_total{model="a\\"b",status="200"} 1.0\n' in text
+    assert 'zoo_batch_size_bucket{le="2.0",model="m"} 0.0\n' in text
+    assert 'zoo_batch_size_bucket{le="4.0",model="m"} 1.0\n' in text
+    assert 'zoo_batch_size_bucket{le="+Inf",model="m"} 1.0\n' in text
+    assert 'zoo_batch_size_count{model="m"} 1.0\nzoo_batch_size_sum{model="m"} 3.0\n' in text
+    assert "_created" not in text
+    body, content_type = metrics.render("application/openmetrics-text")
+    assert content_type.startswith("application/openmetrics-text")
+    assert body.decode().endswith("# EOF\n")

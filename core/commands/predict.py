@@ -7,7 +7,7 @@ import sys
 
 from zoo.cli_options import add_model_options, positive_int
 from zoo.output import error_record, print_json, print_predictions, record
-from zoo.progress import Bar
+from zoo.progress import note, progress_bar
 from zoo.registry import get_registry
 
 EXIT_ERROR = 1
@@ -60,7 +60,7 @@ def run(args) -> int:
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         spec = get_registry().model(args.model)
         model, name, backend, input_size = None, spec.name, args.backend, spec.input_size
-    bar = Bar(name, len(files), " images", enabled=args.json or not sys.stdout.isatty())
+    bar = progress_bar(name, len(files), "image", enabled=args.json or not sys.stdout.isatty())
     results: list[dict] = []
     errors = 0
     batches = decoded_batches(
@@ -75,7 +75,7 @@ def run(args) -> int:
         for item in batch:
             if item.error is not None:
                 errors += 1
-                bar.note(f"zoo: {item.error}")
+                note(f"zoo: {item.error}")
                 result = error_record(item.path, item.error.reason)
             else:
                 result = record(item.path, name, backend, next(tops))

@@ -82,13 +82,13 @@ class Service:
         try:
             response = JSONResponse(await self._predict(request, name))
         except RequestError as error:
-            self.metrics.errors.inc(model=model_label, kind=error.kind)
+            self.metrics.errors.labels(kind=error.kind, model=model_label).inc()
             response = error_response(error.status, error.message, error.headers)
         except Exception as error:  # not the client's fault: count it and say so
-            self.metrics.errors.inc(model=model_label, kind="internal")
+            self.metrics.errors.labels(kind="internal", model=model_label).inc()
             response = error_response(500, f"internal error: {describe_exception(error)}")
-        self.metrics.requests.inc(model=model_label, status=str(response.status_code))
-        self.metrics.latency.observe(time.perf_counter() - started, model=model_label)
+        self.metrics.requests.labels(model=model_label, status=str(response.status_code)).inc()
+        self.metrics.latency.labels(model=model_label).observe(time.perf_counter() - started)
         return response
 
     async def _predict(self, request: Request, name: str) -> list[dict]:
@@ -138,7 +138,8 @@ class Service:
         return JSONResponse({"status": "ok", "models": sorted(self.batchers)})
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=prometheus.CONTENT_TYPE)
+        body, content_type = self.metrics.render(request.headers.get("accept", ""))
+        return Response(body, headers={"Content-Type": content_type})
 
 
 def build_app(models: dict[str, Model], settings: ServeSettings) -> Starlette:

@@ -95,8 +95,10 @@ class Batcher:
                         job.answer.set_exception(error)
                 continue
             finally:
-                self.metrics.inference.observe(time.perf_counter() - started, model=self.model.name)
-                self.metrics.batch_size.observe(len(jobs), model=self.model.name)
+                self.metrics.inference.labels(model=self.model.name).observe(
+                    time.perf_counter() - started
+                )
+                self.metrics.batch_size.labels(model=self.model.name).observe(len(jobs))
             for job, row in zip(jobs, rows, strict=True):
                 if not job.answer.done():  # its request may have been cancelled meanwhile
                     job.answer.set_result(row)
@@ -119,8 +121,8 @@ class Batcher:
 
     def _count_in_flight(self, change: int) -> None:
         self.in_flight += change
-        self.metrics.in_flight.set(self.in_flight, model=self.model.name)
+        self.metrics.in_flight.labels(model=self.model.name).set(self.in_flight)
 
     def _count_waiting(self, change: int) -> None:
         self.waiting += change
-        self.metrics.queue_depth.set(self.waiting, model=self.model.name)
+        self.metrics.queue_depth.labels(model=self.model.name).set(self.waiting)

@@ -1,125 +1,79 @@
-"""Counters, gauges and histograms in the Prometheus text exposition format (version 0.0.4).
+"""What ``GET /metrics`` shows, through ``prometheus_client``: requests, latency, batch sizes,
+errors and queue depth.
 
-A few dozen lines instead of a dependency: the server only needs labelled counters, gauges and
-fixed-bucket histograms, all updated from the event loop's thread, so no locking either.
+The library rather than a hand-written exposition: it escapes label values, speaks the
+OpenMetrics format to a scraper that asks for it, and aggregates across processes should
+serving ever run several. Each server has its own ``CollectorRegistry``, so two apps in one
+process (as in the tests) never share counts.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import choose_encoder
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
-Labels = tuple[tuple[str, str], ...]
-
-
-def _labels(values: dict[str, str]) -> Labels:
-    return tuple(sorted(values.items()))
-
-
-def _format(labels: Labels) -> str:
-    if not labels:
-        return ""
-    escaped = (
-        (key, value.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n"))
-        for key, value in labels
-    )
-    return "{" + ",".join(f'{key}="{value}"' for key, value in escaped) + "}"
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf"
-    return repr(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-class Counter:
-    kind = "counter"
-
-    def __init__(self, name: str, help: str):
-        self.name, self.help = name, help
-        self.values: dict[Labels, float] = defaultdict(float)
-
-    def inc(self, amount: float = 1, **labels: str) -> None:
-        self.values[_labels(labels)] += amount
-
-    def samples(self):
-        for labels, value in sorted(self.values.items()):
-            yield self.name, labels, value
-
-
-class Gauge(Counter):
-    kind = "gauge"
-
-    def set(self, value: float, **labels: str) -> None:
-        self.values[_labels(labels)] = value
-
-
-class Histogram:
-    kind = "histogram"
-
-    def __init__(self, name: str, help: str, buckets: tuple[float, ...]):
-        self.name, self.help = name, help
-        self.buckets = (*buckets, math.inf)
-        self.counts: dict[Labels, list[int]] = {}
-        self.sums: dict[Labels, float] = defaultdict(float)
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = _labels(labels)
-        counts = self.counts.setdefault(key, [0] * len(self.buckets))
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                counts[i] += 1
-        self.sums[key] += value
-
-    def samples(self):
-        for labels, counts in sorted(self.counts.items()):
-            for bound, count in zip(self.buckets, counts, strict=True):
-                yield f"{self.name}_bucket", (*labels, ("le", _number(bound))), count
-            yield f"{self.name}_sum", labels, self.sums[labels]
-            yield f"{self.name}_count", labels, counts[-1]
+disable_created_metrics()  # a *_created sample per series says nothing a scraper needs here
 
 
 class ServeMetrics:
-    """What ``GET /metrics`` shows: requests, latency, batch sizes, errors and queue depth."""
+    """The server's metrics, labelled by model."""
 
     def __init__(self):
-        self.requests = Counter("zoo_requests_total", "Predict requests answered, by status.")
-        self.errors = Counter("zoo_errors_total", "Predict requests that failed, by kind.")
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "zoo_requests",
+            "Predict requests answered, by status.",
+            ("model", "status"),
+            registry=registry,
+        )
+        self.errors = Counter(
+            "zoo_errors",
+            "Predict requests that failed, by kind.",
+            ("kind", "model"),
+            registry=registry,
+        )
         self.latency = Histogram(
             "zoo_request_duration_seconds",
             "Predict request latency: body, decoding, queue and inference.",
-            LATENCY_BUCKETS,
+            ("model",),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.inference = Histogram(
-            "zoo_inference_duration_seconds", "ONNX Runtime run time per batch.", LATENCY_BUCKETS
+            "zoo_inference_duration_seconds",
+            "ONNX Runtime run time per batch.",
+            ("model",),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.batch_size = Histogram(
-            "zoo_batch_size", "Images per ONNX Runtime run.", BATCH_SIZE_BUCKETS
+            "zoo_batch_size",
+            "Images per ONNX Runtime run.",
+            ("model",),
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
         )
-        self.queue_depth = Gauge("zoo_queue_depth", "Images waiting for a batch.")
+        self.queue_depth = Gauge(
+            "zoo_queue_depth", "Images waiting for a batch.", ("model",), registry=registry
+        )
         self.in_flight = Gauge(
-            "zoo_images_in_flight", "Images accepted and not yet answered (bounded by --max-queue)."
+            "zoo_images_in_flight",
+            "Images accepted and not yet answered (bounded by --max-queue).",
+            ("model",),
+            registry=registry,
         )
 
-    def render(self) -> str:
-        metrics = (
-            self.requests,
-            self.errors,
-            self.latency,
-            self.inference,
-            self.batch_size,
-            self.queue_depth,
-            self.in_flight,
-        )
-        lines = []
-        for metric in metrics:
-            lines += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}"]
-            lines += [
-                f"{name}{_format(labels)} {_number(value)}"
-                for name, labels, value in metric.samples()
-            ]
-        return "\n".join(lines) + "\n"
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition a scraper asked for (its ``Accept`` header), and its content type."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
