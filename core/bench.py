@@ -18,7 +18,7 @@ from importlib import metadata
 
 import numpy as np
 
-from .api import Model
+from .model import Model
 from .preprocessing import preprocess
 
 WARMUP_RUNS = 2

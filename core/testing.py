@@ -17,14 +17,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .api import Model, load
+from .api import load
 from .errors import ZooError, describe_exception
 from .labels import resolve_labels
+from .model import Model
 from .onnx_file import load_onnx
 from .plugin_manager import load_plugins, pm
 from .registry import get_registry
 from .samples import sample_images
-from .specs import ModelSpec
+from .specs import ExportOptions, ModelSpec
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _check_model(spec: ModelSpec, weights: str, folder: Path, report: PluginRepo
     def export() -> str:
         exporter = get_registry().exporter("onnx")
         state["onnx_path"] = folder / f"{spec.name}.onnx"
-        result = exporter.export(spec, state["onnx_path"], weights=weights)
+        result = exporter.export(spec, state["onnx_path"], ExportOptions(weights=weights))
         return result.report.summary()
 
     def metadata() -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo.api import Model
+from zoo.model import Model
 from zoo.specs import PreprocessSpec
 
 pytest.importorskip("starlette")

@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from zoo.api import Model
 from zoo.errors import ImageError, describe_exception
 from zoo.images import KERAS_INTERPOLATION, decode_image, resize
+from zoo.model import Model
 from zoo.output import record
 from zoo.pipeline import default_workers
 

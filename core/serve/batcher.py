@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.api import Model
+from zoo.model import Model
 
 from .errors import Overloaded
 from .metrics import ServeMetrics

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 
 import zoo
-from zoo.api import Model
 from zoo.errors import ZooError
+from zoo.model import Model
 
 from .settings import MODEL_NAME, ServeSettings
 
