@@ -15,7 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import BackendUnavailable, WeightsUnavailable, describe_exception
+from .errors import (
+    BackendUnavailable,
+    PluginError,
+    WeightsUnavailable,
+    ZooError,
+    describe_exception,
+)
+from .registry import get_registry
 from .specs import ModelSpec
 from .stdio import filtered_stderr
 
@@ -68,12 +75,23 @@ def build_keras_model(spec: ModelSpec, weights: Path | None, threads: int = 0):
     try:
         with quiet_tensorflow():  # the first model built sets up TensorFlow's devices
             return spec.build(str(weights) if weights else None)
+    except ZooError:
+        raise
     except (ValueError, OSError, KeyError) as error:
         if weights is None:
-            raise
+            raise _build_failed(spec, error) from None
         raise WeightsUnavailable(
             f"cannot load {weights} into {spec.name}: {describe_exception(error)}"
         ) from None
+    except Exception as error:  # a plugin's bug: say whose, in one line
+        raise _build_failed(spec, error) from None
+
+
+def _build_failed(spec: ModelSpec, error: Exception) -> PluginError:
+    owner = get_registry().owners.get(("model", spec.name), "an unregistered plugin")
+    return PluginError(
+        f"plugin {owner!r}: model {spec.name!r} failed to build: {describe_exception(error)}"
+    )
 
 
 def keras_application(factory: str, **options: Any) -> Callable[[str | None], Any]:

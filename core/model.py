@@ -9,6 +9,7 @@ import numpy as np
 from .errors import PluginError, ZooError
 from .images import KERAS_INTERPOLATION, ImageSource, load_image
 from .labels import LabelList, Prediction, top_k
+from .outputs import require_probabilities
 from .preprocessing import preprocess
 from .specs import PreprocessSpec, Runner
 
@@ -69,6 +70,7 @@ class Model:
                 f"model {self.name!r} gives outputs of shape {probabilities.shape} "
                 f"but has {len(self.labels)} labels"
             )
+        require_probabilities(probabilities, self.name)
         return probabilities
 
     def top(self, probabilities: np.ndarray, k: int = 5) -> list[list[Prediction]]:

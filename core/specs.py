@@ -84,7 +84,8 @@ Labels = str | Sequence[str] | Sequence[tuple[str, str]]
 class ModelSpec:
     """A classifier a plugin provides.
 
-    ``build(weights)`` returns a ``keras.Model`` whose output is class probabilities; it is
+    ``build(weights)`` returns a ``keras.Model`` whose output is class probabilities (or
+    logits, declared with ``output="logits"``); it is
     called with the path of a weights file, or ``None`` for random initialisation (zoo seeds
     the random generators first). It must import Keras inside the function, never at module
     level, so that ``zoo list`` stays fast and the ONNX Runtime path works without TensorFlow.
@@ -104,6 +105,10 @@ class ModelSpec:
     verification_images: tuple[str, ...] = ()
     """Photos an export is verified (and int8 calibrated) on instead of zoo's ImageNet samples:
     for a model of other classes, e.g. a trained model's own validation images."""
+    output: Literal["probabilities", "logits"] = "probabilities"
+    """What ``build``'s model outputs. ``logits``: zoo applies the softmax (in the Keras
+    backend, and as an ONNX ``Softmax`` in exports). A model that outputs logits while
+    declaring probabilities is refused when it first predicts."""
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.lower() or any(c.isspace() for c in self.name):
@@ -113,6 +118,8 @@ class ModelSpec:
             raise ValueError(f"input_size must be positive, not {self.input_size!r}")
         if not callable(self.build):
             raise ValueError("build must be callable")
+        if self.output not in ("probabilities", "logits"):
+            raise ValueError(f"output must be 'probabilities' or 'logits', not {self.output!r}")
 
 
 class Runner:

@@ -13,7 +13,7 @@ file the same top-5 as on Keras.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,10 @@ class PluginReport:
     def passed(self) -> bool:
         return bool(self.checks) and all(check.ok for check in self.checks)
 
+    def failures(self) -> list[Check]:
+        """The failed check of each failing model (a failed step ends a model's checks)."""
+        return [check for check in self.checks if not check.ok]
+
     def to_dict(self) -> dict:
         return {
             "plugin": self.plugin,
@@ -53,15 +57,26 @@ class PluginReport:
         }
 
 
-def check_plugin(name: str, weights: str = "none") -> PluginReport:
-    """Check every model the plugin ``name`` (entry point or distribution name) registers.
+def check_plugin(name: str, weights: str = "none", models: Sequence[str] = ()) -> PluginReport:
+    """Check every model the plugin ``name`` (entry point or distribution name) registers, or
+    only ``models`` (names or aliases of its models).
 
     ``weights`` is passed to every model: ``none`` (default: random init, works offline),
     ``imagenet`` (the published weights) or a file.
     """
     plugin = _plugin_name(name)
     report = PluginReport(plugin)
-    models = get_registry().contributions(plugin)["models"]
+    registered = get_registry().contributions(plugin)["models"]
+    if models:
+        wanted = [get_registry().model(model).name for model in models]
+        foreign = [model for model in wanted if model not in registered]
+        if foreign:
+            raise ZooError(
+                f"plugin {plugin!r} does not register {', '.join(map(repr, foreign))}; "
+                f"it registers {', '.join(map(repr, registered)) or 'no model'}"
+            )
+        registered = list(dict.fromkeys(wanted))
+    models = registered
     if not models:
         report.checks.append(Check("-", "registers models", False, "it registers no model"))
     with tempfile.TemporaryDirectory(prefix="zoo-check-") as folder:

@@ -40,7 +40,7 @@ from .reference import (
     KerasReference,
     keras_reference,
     load_photos,
-    softmax_removed,
+    logits_model,
 )
 from .results import OnnxExportResult, write_report
 from .triton import export_to_triton
@@ -138,7 +138,10 @@ def export_onnx(
         # the file behind.
         import_onnxruntime()
     report = report_path = agreement_report = None
-    with softmax_removed(keras_model) as has_logits, ThreadPoolExecutor(1) as pool:
+    with (
+        logits_model(keras_model, spec) as (keras_model, has_logits),
+        ThreadPoolExecutor(1) as pool,
+    ):
         # Keras's side of the verification runs while the graph is converted and written: the
         # conversion is mostly Python, Keras's forward pass mostly outside the GIL.
         reference: Future[KerasReference] | None = None
@@ -231,8 +234,8 @@ def _convert(
     """The ONNX graph, with the softmax, the requested extras and the metadata; and the card
     as written in it.
 
-    ``has_logits``: the caller removed the model's final softmax (``softmax_removed``), so the
-    graph computes logits and gets an ONNX Softmax here.
+    ``has_logits``: the model outputs logits (``logits_model``), so the graph gets an ONNX
+    Softmax here.
     """
     from onnx import helper
 

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,9 @@ from zoo.images import KERAS_INTERPOLATION, open_image, resize
 from zoo.keras_model import import_keras
 from zoo.labels import LabelList
 from zoo.model import Model
+from zoo.outputs import require_probabilities, softmax
 from zoo.preprocessing import preprocess
-from zoo.specs import PreprocessSpec
+from zoo.specs import ModelSpec, PreprocessSpec
 
 TOP = 5
 DEFAULT_BATCH_SIZES = (1, 8)
@@ -52,14 +54,15 @@ def keras_reference(
     pixels: np.ndarray,
     has_logits: bool,
 ) -> KerasReference:
-    """Keras's outputs on ``pixels``; ``has_logits``: the caller removed the final softmax
-    (``softmax_removed``), so the model outputs logits and the probabilities are their softmax,
-    computed here in float64."""
+    """Keras's outputs on ``pixels``; ``has_logits``: the model outputs logits (see
+    ``logits_model``), and the probabilities are their softmax, in float64. Outputs that claim
+    to be probabilities and are not are refused here, before they are compared."""
     outputs = np.asarray(keras_model(preprocess(pixels, preprocessing), training=False))
     probabilities, logits = outputs, None
     if has_logits:
-        shifted = np.exp(outputs.astype(np.float64) - outputs.max(axis=-1, keepdims=True))
-        probabilities, logits = shifted / shifted.sum(axis=-1, keepdims=True), outputs
+        probabilities, logits = softmax(outputs), outputs
+    else:
+        require_probabilities(outputs, keras_model.name)
     names = [Path(path).name for path in images]
     return KerasReference(names, pixels, preprocessing, labels, probabilities, logits)
 
@@ -96,20 +99,27 @@ def label_names(indices: list[int], labels: LabelList) -> str:
 
 
 @contextlib.contextmanager
-def softmax_removed(model) -> Iterator[bool]:
-    """Make the model's final softmax an identity for a while, so that it outputs logits.
+def logits_model(model, spec: ModelSpec) -> Iterator[tuple[Any, bool]]:
+    """The model to convert and compare, and whether it outputs logits.
 
-    Yields whether it could: Keras's classifiers end in a layer whose ``activation`` is the
-    softmax (``Dense`` or ``Activation``). Eager calls and new traces see the change.
+    With random-init weights the softmax is uniform to float32 precision, so the logits are
+    what both sides compare. A model declared ``output="logits"`` gives them as it is; a
+    functional model ending in a ``Softmax`` layer is cut before it; one whose last layer has
+    the softmax as its ``activation`` (``Dense``, ``Activation``) gets a linear one for the
+    while (eager calls and new traces see the change). Any other model is compared on its
+    probabilities.
     """
     keras = import_keras()
     last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    if activation is not keras.activations.softmax:
-        yield False
-        return
-    last.activation = keras.activations.linear
-    try:
-        yield True
-    finally:
-        last.activation = activation
+    if spec.output == "logits":
+        yield model, True
+    elif isinstance(last, keras.layers.Softmax) and getattr(model, "inputs", None):
+        yield keras.Model(model.input, last.input, name=model.name), True
+    elif getattr(last, "activation", None) is keras.activations.softmax:
+        last.activation = keras.activations.linear
+        try:
+            yield model, True
+        finally:
+            last.activation = keras.activations.softmax
+    else:
+        yield model, False

@@ -19,7 +19,7 @@ from zoo.weights import file_digest, resolve_weights
 
 from .agreement import AgreementReport, agreement
 from .errors import ExportError
-from .reference import DEFAULT_BATCH_SIZES, keras_reference, load_photos, softmax_removed
+from .reference import DEFAULT_BATCH_SIZES, keras_reference, load_photos, logits_model
 from .results import write_report
 from .verify import VerificationReport, verify
 
@@ -52,7 +52,7 @@ def verify_file(
     keras_model = build_keras_model(spec, weights_path)
     status(f"verifying {path} against Keras on {len(photos)} photos")
     labels = resolve_labels(spec.labels)
-    with softmax_removed(keras_model) as has_logits:
+    with logits_model(keras_model, spec) as (keras_model, has_logits):
         reference = keras_reference(
             keras_model, registry.preprocessor(spec), labels, photos, pixels, has_logits
         )

@@ -7,17 +7,22 @@ from pathlib import Path
 from zoo import hookimpl
 from zoo.errors import BackendUnavailable
 from zoo.keras_model import build_keras_model
+from zoo.outputs import softmax
 from zoo.specs import Backend, LoadOptions, ModelSpec, Runner
 
 
 class KerasRunner(Runner):
-    def __init__(self, model):
+    """``model.predict``; for a model that outputs logits, their softmax."""
+
+    def __init__(self, model, outputs_logits: bool = False):
         self.model = model
+        self.outputs_logits = outputs_logits
 
     def __call__(self, batch):
         import numpy as np
 
-        return np.asarray(self.model.predict(batch, verbose=0))
+        outputs = np.asarray(self.model.predict(batch, verbose=0))
+        return softmax(outputs).astype(np.float32) if self.outputs_logits else outputs
 
 
 class KerasBackend(Backend):
@@ -29,7 +34,8 @@ class KerasBackend(Backend):
             raise BackendUnavailable(
                 "the keras backend runs where TensorFlow puts it; --provider is for onnx"
             )
-        return KerasRunner(build_keras_model(spec, weights, options.threads))
+        model = build_keras_model(spec, weights, options.threads)
+        return KerasRunner(model, outputs_logits=spec.output == "logits")
 
 
 @hookimpl

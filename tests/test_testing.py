@@ -18,7 +18,12 @@ pytestmark = pytest.mark.slow
 PAIRS = ("pair-a", "pair-b")
 
 
-def two_class_model(name: str, classes: int = 2, preprocess: str = "tf") -> zoo.ModelSpec:
+def two_class_model(
+    name: str, classes: int = 2, preprocess: str = "tf", head: str = "activation", **spec
+) -> zoo.ModelSpec:
+    """A small CNN whose head is a ``Dense`` with a softmax ``activation``, a ``Dense`` then a
+    ``Softmax()`` layer (``head="layer"``), or a bare ``Dense``: logits (``head="logits"``)."""
+
     def build(weights):
         from zoo.keras_model import import_keras
 
@@ -26,11 +31,19 @@ def two_class_model(name: str, classes: int = 2, preprocess: str = "tf") -> zoo.
         inputs = keras.Input((32, 32, 3))
         x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
         x = keras.layers.GlobalAveragePooling2D()(x)
-        outputs = keras.layers.Dense(classes, activation="softmax")(x)
+        activation = "softmax" if head == "activation" else None
+        outputs = keras.layers.Dense(classes, activation=activation)(x)
+        if head == "layer":
+            outputs = keras.layers.Softmax()(outputs)
         return keras.Model(inputs, outputs)
 
     return zoo.ModelSpec(
-        name=name, build=build, input_size=(32, 32), preprocess=preprocess, labels=list(PAIRS)
+        name=name,
+        build=build,
+        input_size=(32, 32),
+        preprocess=preprocess,
+        labels=list(PAIRS),
+        **spec,
     )
 
 
@@ -109,3 +122,77 @@ def test_the_command_on_an_unknown_plugin_is_one_line():
     result = run_zoo("check-plugin", "zoo-nope")
     assert result.returncode == 1
     assert result.stderr.startswith("zoo: no plugin or distribution named 'zoo-nope'")
+
+
+def test_a_logits_head_declared_as_probabilities_is_refused_in_one_line(plugin):
+    report = check_plugin(plugin([two_class_model("raw", head="logits")]))
+    [failed] = report.failures()
+    assert failed.step == "builds and predicts on keras"
+    assert failed.detail.startswith("model 'raw' outputs logits, not probabilities (a row sums")
+    assert failed.detail.endswith("declare output='logits' in its ModelSpec")
+
+
+def test_a_declared_logits_head_gets_zoos_softmax_and_verifies(plugin):
+    report = check_plugin(plugin([two_class_model("raw", head="logits", output="logits")]))
+    assert report.passed, report.to_dict()
+    scores = [
+        p.score
+        for p in zoo.load("raw", weights="none").predict(
+            zoo.__path__[0] + "/data/samples/cat.jpg", top=2
+        )
+    ]
+    assert min(scores) >= 0 and abs(sum(scores) - 1) < 1e-6
+
+
+def test_a_separate_softmax_layer_is_compared_on_its_logits(plugin, tmp_path):
+    import onnx
+
+    from zoo.exporters.onnx import export_onnx
+
+    plugin([two_class_model("layered", head="layer")])
+    result = export_onnx(
+        get_registry().model("layered"), tmp_path / "m.onnx", zoo.ExportOptions(weights="none")
+    )
+    assert result.report.passed and result.report.max_abs_diff_logits is not None
+    outputs = [o.name for o in onnx.load(str(result.path)).graph.output]
+    assert outputs == ["logits", "probabilities"]
+
+
+def test_check_plugin_checks_one_model_and_names_every_failure(plugin, capsys):
+    name = plugin(
+        [
+            two_class_model("good"),
+            two_class_model("three-outputs", classes=3),
+            two_class_model("raw", head="logits"),
+        ]
+    )
+    report = check_plugin(name, models=["good"])
+    assert report.passed and {c.model for c in report.checks} == {"good"}
+    with pytest.raises(ZooError, match="does not register 'mobilenet'"):
+        check_plugin(name, models=["mobilenet"])
+
+    from zoo.cli import main
+
+    assert main(["check-plugin", name, "--model", "three-outputs", "--model", "raw"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"zoo: plugin {name!r} fails the conformance check (three-outputs: ")
+    assert "; raw: builds and predicts on keras: model 'raw' outputs logits" in line
+
+
+def test_a_model_whose_build_raises_names_the_plugin_and_the_model(plugin):
+    def broken(weights):
+        raise RuntimeError("no GPU kernel for this layer")
+
+    name = plugin(
+        [
+            zoo.ModelSpec(
+                name="broken", build=broken, input_size=(8, 8), preprocess="tf", labels=list(PAIRS)
+            )
+        ]
+    )
+    with pytest.raises(zoo.ZooError) as error:
+        zoo.load("broken", weights="none")
+    assert str(error.value) == (
+        f"plugin {name!r}: model 'broken' failed to build: RuntimeError: no GPU kernel for this "
+        "layer"
+    )

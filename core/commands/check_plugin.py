@@ -18,6 +18,14 @@ def add_command(commands) -> None:
     check.add_argument(
         "--weights", default="none", help="weights for every model (default: none, offline)"
     )
+    check.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        default=[],
+        metavar="M",
+        help="check only this model of the plugin (repeatable; default: all its models)",
+    )
     add_json(check)
     check.set_defaults(run=run)
 
@@ -25,7 +33,7 @@ def add_command(commands) -> None:
 def run(args) -> int:
     from zoo.testing import check_plugin
 
-    report = check_plugin(args.plugin, weights=args.weights)
+    report = check_plugin(args.plugin, weights=args.weights, models=args.models)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -34,10 +42,12 @@ def run(args) -> int:
             [[c.model, c.step, "ok" if c.ok else "FAILED", c.detail] for c in report.checks],
         )
     if not report.passed:
-        failed = next((c for c in report.checks if not c.ok), None)
-        reason = f"{failed.model}: {failed.step}: {failed.detail}" if failed else "no checks ran"
+        failures = report.failures()
+        reasons = "; ".join(f"{c.model}: {c.step}: {c.detail}" for c in failures)
         print(
-            f"zoo: plugin {report.plugin!r} fails the conformance check ({reason})", file=sys.stderr
+            f"zoo: plugin {report.plugin!r} fails the conformance check "
+            f"({reasons or 'no checks ran'})",
+            file=sys.stderr,
         )
         return EXIT_ERROR
     return 0

@@ -1,0 +1,30 @@
+"""A classifier's outputs: probabilities, or logits that zoo turns into them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import PluginError
+
+SUM_TOLERANCE = 1e-3
+"""How far from 1 a row of float32 probabilities may sum (fp16 and int8 graphs included)."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed in float64 (float32 loses the small probabilities)."""
+    shifted = np.exp(logits.astype(np.float64) - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def require_probabilities(outputs: np.ndarray, model: str) -> None:
+    """Refuse, in one line, outputs that are not rows of probabilities: a classifier whose last
+    layer gives logits but whose spec says probabilities would print negative "scores"."""
+    sums = outputs.sum(axis=-1, dtype=np.float64)
+    smallest = float(outputs.min()) if outputs.size else 0.0
+    worst = float(sums[np.argmax(np.abs(sums - 1))]) if sums.size else 1.0
+    if smallest < -SUM_TOLERANCE or abs(worst - 1) > SUM_TOLERANCE:
+        raise PluginError(
+            f"model {model!r} outputs logits, not probabilities (a row sums to {worst:.4g}, "
+            f"its smallest value is {smallest:.4g}); end the model with a softmax, or declare "
+            "output='logits' in its ModelSpec"
+        )
