@@ -7,7 +7,6 @@ from pathlib import Path
 from zoo import hookimpl
 from zoo.errors import BackendUnavailable
 from zoo.keras_model import build_keras_model
-from zoo.outputs import softmax
 from zoo.specs import Backend, LoadOptions, ModelSpec, Runner
 
 
@@ -19,7 +18,9 @@ class KerasRunner(Runner):
         self.outputs_logits = outputs_logits
 
     def __call__(self, batch):
-        import numpy as np
+        import numpy as np  # here, not at the top: `zoo list` imports this plugin
+
+        from zoo.outputs import softmax
 
         outputs = np.asarray(self.model.predict(batch, verbose=0))
         return softmax(outputs).astype(np.float32) if self.outputs_logits else outputs
