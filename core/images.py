@@ -16,7 +16,6 @@ import os
 import re
 import stat
 import warnings
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError

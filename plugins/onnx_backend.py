@@ -7,7 +7,8 @@ holds everything that changes the file: model, weights (sha256), opset and zoo's
 The cache is not trusted: the sha256 of each verified export is written beside it
 (``NAME.onnx.sha256``) and checked on every load. A file that does not match (changed since it
 was verified), has no recorded hash, or that ONNX Runtime cannot load, is exported again, with
-one line saying why. ONNX Runtime and the exporter are imported when a model is loaded, not when zoo starts.
+one line saying why. ONNX Runtime and the exporter are imported when a model is loaded, not
+when zoo starts.
 """
 
 from __future__ import annotations
