@@ -219,7 +219,7 @@ def test_the_api_refuses_what_is_not_an_image_with_an_image_error(image):
 
 
 def test_the_api_refuses_an_empty_batch():
-    with pytest.raises(ZooError, match="non-empty"):
+    with pytest.raises(ZooError, match="at least one image"):
         toy_model().predict_batch([])
 
 
