@@ -6,6 +6,8 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 
@@ -16,7 +18,15 @@ from .registry import PluginWarning
 from .version import __version__
 
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+STUCK_THREADS_GRACE_S = 1.0
+"""After an interrupt, how long threads still running (a decoder blocked on a file) get to
+finish before the process ends without them."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C but reported (and exiting) as itself."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,9 +50,12 @@ def _run(args, debug: bool) -> int:
         if debug:
             raise
         print(f"zoo: {error}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("zoo: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"zoo: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        _exit_if_threads_are_stuck(code)
+        return code
     except Exception as error:
         if debug:
             raise
@@ -57,7 +70,24 @@ def _run(args, debug: bool) -> int:
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise Terminated
+
+
+def _exit_if_threads_are_stuck(code: int) -> None:
+    """End the process now if a thread still runs once the interrupt has unwound (and its
+    cleanup run): Python would wait for it forever on the way out."""
+    deadline = time.monotonic() + STUCK_THREADS_GRACE_S
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.current_thread()
+    ):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 _default_showwarning = warnings.showwarning

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from .output import printable
+
 
 def describe_exception(error: BaseException) -> str:
     """One line: the exception's type and the first line of its message."""
@@ -44,7 +46,7 @@ class ImageError(ZooError):
     def __init__(self, path: object, reason: str):
         self.path = path
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{printable(str(path))}: {reason}")
 
 
 class WeightsUnavailable(ZooError):

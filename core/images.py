@@ -14,13 +14,13 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import warnings
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, ZooError
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 
 INTERPOLATIONS = {name: Image.Resampling[name.upper()] for name in INTERPOLATION_NAMES}
@@ -66,8 +66,17 @@ def decode_image(data: bytes, name: object, draft: tuple[int, int] | None = None
 
 
 def _read_bytes(path: str | os.PathLike) -> bytes:
+    """The file's bytes; anything but a regular file (a FIFO, a device, a socket: reading one
+    can block forever or never end) is refused without reading it."""
     try:
-        return Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
+        with open(fd, "rb") as file:
+            kind = stat.S_IFMT(os.fstat(fd).st_mode)
+            if kind == stat.S_IFDIR:
+                raise IsADirectoryError
+            if kind != stat.S_IFREG:
+                raise ImageError(path, f"not a regular file ({_FILE_KINDS.get(kind, 'special')})")
+            return file.read()
     except FileNotFoundError:
         raise ImageError(path, "no such file") from None
     except IsADirectoryError:
@@ -76,6 +85,14 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         raise ImageError(path, "permission denied") from None
     except OSError as error:
         raise ImageError(path, f"cannot read ({error.strerror or error})") from None
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _too_large(path: str | os.PathLike, error: Exception) -> ImageError:
@@ -104,7 +121,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def resize(image: Image.Image, size: tuple[int, int], interpolation: str) -> np.ndarray:
     """Resize to (height, width) as ``keras.utils.load_img`` does; returns uint8 (h, w, 3)."""
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
+        raise ZooError(
             f"unknown interpolation {interpolation!r}; choose from {', '.join(INTERPOLATIONS)}"
         )
     height, width = size
@@ -116,16 +133,26 @@ def resize(image: Image.Image, size: tuple[int, int], interpolation: str) -> np.
 def load_image(
     source: ImageSource, size: tuple[int, int], interpolation: str = KERAS_INTERPOLATION
 ) -> np.ndarray:
-    """A file path, Pillow image or (h, w, 3) uint8 array, as a model-sized uint8 RGB array."""
+    """A file path, Pillow image or (h, w, 3) uint8 array, as a model-sized uint8 RGB array.
+
+    Anything else, or an image with no pixels, is an ``ImageError``, as a bad file is."""
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
-            raise ValueError(
-                "an image array must be uint8 (height, width, 3), "
-                f"not {source.dtype} {source.shape}"
+            raise ImageError(
+                "array",
+                f"an image array must be uint8 (height, width, 3), not {source.dtype} "
+                f"{source.shape}",
             )
         source = Image.fromarray(source, "RGB")
     elif isinstance(source, Image.Image):
         source = to_rgb(ImageOps.exif_transpose(source))
-    else:
+    elif isinstance(source, str | os.PathLike):
         source = open_image(source)
+    else:
+        raise ImageError(
+            type(source).__name__,
+            "not an image: give a file path, a Pillow image or a uint8 (height, width, 3) array",
+        )
+    if 0 in source.size:
+        raise ImageError("image", f"has no pixels ({source.width}x{source.height})")
     return resize(source, size, interpolation)

@@ -59,6 +59,8 @@ class Model:
         interpolation: str = KERAS_INTERPOLATION,
     ) -> list[list[Prediction]]:
         """The top-``top`` classes of each image, in one backend run."""
+        if not len(images):
+            raise ZooError("predict_batch needs at least one image")
         pixels = np.stack([load_image(image, self.input_size, interpolation) for image in images])
         return self.top(self.probabilities(pixels), top)
 

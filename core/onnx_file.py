@@ -67,6 +67,7 @@ def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0)
     """A zoo-exported .onnx file as a ``Model``; any problem is a one-line ``ZooError``."""
     session = open_session(path, provider, threads)
     card = read_card(session, path)
+    check_card(session, card, path)
     runner = OnnxRunner(session, card)
     return Model(
         card.model,
@@ -91,6 +92,56 @@ def read_card(session, path: str | os.PathLike) -> ModelCard:
         return ModelCard.from_json(metadata[METADATA_KEY])
     except ValueError as error:
         raise ModelFileError(f"{path}: {error}") from None
+
+
+ORT_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
+"""The input dtypes a card may declare (what ``OnnxRunner.feed`` feeds), as ONNX Runtime
+names them."""
+
+
+def check_card(session, card: ModelCard, path: str | os.PathLike) -> None:
+    """The card against the graph it describes: a card is data from outside, and one that
+    disagrees with the graph (a 100000x100000 input size, 10 labels for 1000 classes) would
+    otherwise fail on every image, or exhaust memory resizing to its size. ``ModelFileError``
+    naming the first disagreement."""
+    problem = _card_mismatch(card, session.get_inputs(), session.get_outputs())
+    if problem:
+        raise ModelFileError(f"{path}: its zoo model card does not match its graph: {problem}")
+
+
+def _card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
+    size = card.input_size
+    if len(size) != 2 or not all(type(side) is int and side > 0 for side in size):
+        return f"input size {list(size)} is not two positive integers"
+    if card.input_layout != "NHWC":
+        return f"input layout {card.input_layout!r}; zoo feeds NHWC"
+    if card.input_dtype not in ORT_TYPES:
+        return f"input dtype {card.input_dtype!r}; zoo feeds {' or '.join(ORT_TYPES)}"
+    if not card.labels:
+        return "it has no labels"
+    graph_inputs = {node.name: node for node in inputs}
+    graph_outputs = {node.name: node for node in outputs}
+    if card.input_name not in graph_inputs:
+        return f"the graph has no input {card.input_name!r}"
+    graph_input = graph_inputs[card.input_name]
+    if graph_input.type != ORT_TYPES[card.input_dtype]:
+        return f"input dtype {card.input_dtype}, the graph's is {graph_input.type}"
+    wanted = (None, *size, 3)  # any batch size
+    if len(graph_input.shape) != 4 or any(
+        isinstance(dim, int) and want is not None and dim != want
+        for dim, want in zip(graph_input.shape, wanted, strict=True)
+    ):
+        return f"input (batch, {size[0]}, {size[1]}, 3), the graph's is {graph_input.shape}"
+    per_class = [name for name in (card.probabilities_name, card.logits_name) if name]
+    top_k = [card.top_k.scores_name, card.top_k.indices_name] if card.top_k else []
+    for name in [*per_class, *top_k]:
+        if name not in graph_outputs:
+            return f"the graph has no output {name!r}"
+    for name in per_class:
+        classes = graph_outputs[name].shape[-1] if graph_outputs[name].shape else None
+        if isinstance(classes, int) and classes != len(card.labels):
+            return f"{len(card.labels)} labels, but the graph's {name!r} has {classes} classes"
+    return None
 
 
 def open_session(path: str | os.PathLike, provider: str = "auto", threads: int = 0):

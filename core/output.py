@@ -1,7 +1,15 @@
-"""How results are written: JSON records and aligned human-readable text."""
+"""How results are written: JSON records and aligned human-readable text.
+
+File names come from outside and may hold anything but ``/`` and NUL: a newline, a terminal
+escape, bytes that are not UTF-8 (Python carries those as lone surrogates, which strict JSON
+parsers reject). Text output shows them escaped, one name per line (``printable``); JSON shows
+them as valid UTF-8 with replacement characters, plus the exact bytes in base64 when the two
+differ (``image_fields``).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -12,11 +20,50 @@ if TYPE_CHECKING:
 
 def record(image: str, model: str, backend: str, top: Sequence[Prediction]) -> dict:
     """One image's result, as ``zoo predict --json`` prints it."""
-    return {"image": image, "model": model, "backend": backend, "top": [p.to_dict() for p in top]}
+    return {
+        **image_fields(image),
+        "model": model,
+        "backend": backend,
+        "top": [p.to_dict() for p in top],
+    }
 
 
 def error_record(image: str, reason: str) -> dict:
-    return {"image": image, "error": reason}
+    return {**image_fields(image), "error": reason}
+
+
+def image_fields(name: str) -> dict[str, str]:
+    """``{"image": name}``, valid UTF-8; with ``image_base64``, the name's exact bytes, when
+    they are not UTF-8."""
+    raw = _name_bytes(name)
+    text = raw.decode("utf-8", "replace")
+    if text == name:
+        return {"image": name}
+    return {"image": text, "image_base64": base64.b64encode(raw).decode("ascii")}
+
+
+def record_name(result: dict) -> str:
+    """The name a record was made from, exact bytes included (``image_fields`` reversed)."""
+    if "image_base64" in result:
+        return base64.b64decode(result["image_base64"]).decode("utf-8", "surrogateescape")
+    return result["image"]
+
+
+def printable(name: str) -> str:
+    """``name`` for a line of text: bytes that are not UTF-8 as ``\\xff``, control characters
+    (a newline, a terminal escape) as ``\\n``, ``\\x1b``; everything else as it is."""
+    text = _name_bytes(name).decode("utf-8", "backslashreplace")
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+def _name_bytes(name: str) -> bytes:
+    """The bytes a name stands for: a file name's undecodable bytes come back as they were."""
+    try:
+        return name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to
+        return name.encode("utf-8", "surrogatepass")
 
 
 def print_json(data) -> None:
@@ -34,7 +81,7 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def print_predictions(result: dict) -> None:
     """The tutorial's ``('n01818515', 'macaw', 0.9996)`` lines, aligned, under the image name."""
-    print(f"{result['image']}  ({result['model']}, {result['backend']})")
+    print(f"{printable(record_name(result))}  ({result['model']}, {result['backend']})")
     width = max(len(repr(p["label"])) for p in result["top"]) + 1
     for p in result["top"]:
         label = f"{p['label']!r},".ljust(width)
@@ -46,7 +93,7 @@ def print_comparison(results: Sequence[dict], models: Sequence[str]) -> None:
     by_image: dict[str, dict[str, dict]] = {}
     for result in results:
         if "top" in result:
-            by_image.setdefault(result["image"], {})[result["model"]] = result
+            by_image.setdefault(record_name(result), {})[result["model"]] = result
     for image, per_model in by_image.items():
         columns = [m for m in models if m in per_model]
         depth = max(len(per_model[m]["top"]) for m in columns)
@@ -58,6 +105,6 @@ def print_comparison(results: Sequence[dict], models: Sequence[str]) -> None:
             ]
             for rank in range(depth)
         ]
-        print(image)
+        print(printable(image))
         print_table(["", *columns], rows)
         print()

@@ -99,21 +99,22 @@ def decoded_batches(
     """``paths`` decoded ``batch_size`` at a time, in order, by ``workers`` threads."""
     files = iter(paths)
     pending: deque[Future[Decoded]] = deque()
-    with ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="zoo-decode") as pool:
+    pool = ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="zoo-decode")
 
-        def submit_ahead() -> None:
-            while len(pending) < batch_size * PREFETCH_BATCHES:
-                path = next(files, None)
-                if path is None:
-                    return
-                pending.append(pool.submit(decode, path, size, interpolation, fast_decode))
+    def submit_ahead() -> None:
+        while len(pending) < batch_size * PREFETCH_BATCHES:
+            path = next(files, None)
+            if path is None:
+                return
+            pending.append(pool.submit(decode, path, size, interpolation, fast_decode))
 
-        try:
+    try:
+        submit_ahead()
+        while pending:
+            batch = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
             submit_ahead()
-            while pending:
-                batch = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
-                submit_ahead()
-                yield batch
-        finally:  # the consumer stopped early (an error, Ctrl-C): drop what is queued
-            for future in pending:
-                future.cancel()
+            yield batch
+    finally:
+        # Stopped early (an error, Ctrl-C) or not: drop what is queued, and do not wait for a
+        # decoder that is still busy (blocked on a slow disk, say), or the interrupt would wait.
+        pool.shutdown(wait=False, cancel_futures=True)

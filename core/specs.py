@@ -6,6 +6,7 @@ build. Everything here is importable without TensorFlow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,18 @@ from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""What a model may be called, registered or served: it becomes part of file names (the export
+cache) and URLs, so no ``/``, no leading dot (``..``), nothing to escape."""
+
+
+def check_model_name(name: str) -> str | None:
+    """Why ``name`` cannot name a model, or None if it can."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        return f"{name!r}: use letters, digits, _ . - and start with a letter or digit"
+    return None
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,9 @@ class ModelSpec:
     declaring probabilities is refused when it first predicts."""
 
     def __post_init__(self) -> None:
-        if not self.name or self.name != self.name.lower() or any(c.isspace() for c in self.name):
-            raise ValueError(f"model name must be lowercase with no spaces, not {self.name!r}")
+        problem = check_model_name(self.name)
+        if problem or self.name != self.name.lower():
+            raise ValueError(f"model name must be lowercase, not {problem or repr(self.name)}")
         height, width = self.input_size
         if height <= 0 or width <= 0:
             raise ValueError(f"input_size must be positive, not {self.input_size!r}")

@@ -13,12 +13,17 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+_COLOUR = re.compile(r"\x1b\[([0-9;]*)m")
+_RESETS = ("", "0")
+
 
 @contextlib.contextmanager
 def filtered_stderr(noise: re.Pattern[str]) -> Iterator[list[str]]:
     """Capture file descriptor 2; afterwards, pass on every line that ``noise`` does not match.
 
-    Yields a list that, on exit, holds the lines that were dropped.
+    A dropped line that starts a terminal colour it does not end (ONNX Runtime colours each
+    log record, and a record's message can span lines) drops the lines after it too, through
+    the one that resets the colour. Yields a list that, on exit, holds the lines dropped.
     """
     dropped: list[str] = []
     sys.stderr.flush()
@@ -32,8 +37,12 @@ def filtered_stderr(noise: re.Pattern[str]) -> Iterator[list[str]]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
+            in_record = False
             for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
-                if noise.search(line):
+                if in_record or noise.search(line):
                     dropped.append(line.rstrip("\n"))
+                    colours = _COLOUR.findall(line)
+                    if colours:
+                        in_record = colours[-1] not in _RESETS
                 else:
                     sys.stderr.write(line)

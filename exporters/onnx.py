@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
-from zoo.files import atomic_path
+from zoo.files import atomic_path, scratch_directory
 from zoo.keras_model import build_keras_model
 from zoo.labels import LabelList, resolve_labels
 from zoo.onnx_file import import_onnxruntime, load_onnx
@@ -154,7 +153,7 @@ def export_onnx(
         proto, card = _convert(keras_model, card, options.batch, has_logits, not options.verify)
         with (
             atomic_path(output) as temporary,
-            tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch,
+            scratch_directory(output) as scratch,
         ):
             lower = card.precision != options.precision
             float32 = Path(scratch) / "float32.onnx" if lower else temporary

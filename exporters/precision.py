@@ -44,7 +44,8 @@ def quantize_int8(source: Path, destination: Path, calibration: Iterable[dict]) 
             return next(self.feeds, None)
 
     softmax = [node.name for node in onnx.load(source).graph.node if node.op_type == "Softmax"]
-    with tempfile.TemporaryDirectory(dir=destination.parent) as folder:
+    # Beside the source: the export's hidden scratch folder, not the user's.
+    with tempfile.TemporaryDirectory(dir=Path(source).parent) as folder:
         # Shape inference and graph fusions first, as ONNX Runtime recommends before
         # quantizing; symbolic shape inference (sympy) is not needed: every shape is static
         # but the batch.

@@ -138,6 +138,28 @@ class VerificationReport:
             )
 
 
+def label_difference(exported, expected) -> str | None:
+    """Where the exported labels first differ from the model's, naming both; None if equal."""
+    exported, expected = [tuple(pair) for pair in exported], [tuple(pair) for pair in expected]
+    if exported == expected:
+        return None
+    for index, (theirs, ours) in enumerate(zip(exported, expected, strict=False)):
+        if theirs != ours:
+            return (
+                f"the exported labels differ from the model's at index {index}: "
+                f"{_label(theirs)} in the file, {_label(ours)} in the model"
+            )
+    return (
+        f"the file has {len(exported)} labels, the model {len(expected)}; the first "
+        f"{min(len(exported), len(expected))} agree"
+    )
+
+
+def _label(pair: tuple) -> str:
+    class_id, label = pair
+    return f"{label!r} ({class_id})" if class_id != label else repr(label)
+
+
 def verify(
     reference: KerasReference,
     exported: Model,
@@ -150,11 +172,9 @@ def verify(
     with a wrong batch dimension it may.
     """
     report = VerificationReport(exported.name, exported.weights, tolerance)
-    if list(exported.labels) != list(reference.labels):
-        report.problems.append(
-            f"the exported labels ({len(exported.labels)}) differ from the model's "
-            f"({len(reference.labels)})"
-        )
+    labels_problem = label_difference(exported.labels, reference.labels)
+    if labels_problem:
+        report.problems.append(labels_problem)
     card = exported.runner.card
     if card.preprocess != reference.preprocessing:  # for an embedding graph: what it describes
         report.problems.append(

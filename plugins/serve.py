@@ -70,6 +70,22 @@ def register_commands(cli):
         help=f"largest request body in MiB; larger get 413 ({defaults.max_body_bytes // 2**20})",
     )
     command.add_argument(
+        "--body-timeout-s",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.body_timeout_s,
+        help="time a client has to send its request body; slower ones get 408 "
+        f"({defaults.body_timeout_s:g})",
+    )
+    command.add_argument(
+        "--max-body-readers",
+        metavar="N",
+        type=integer_at_least(1),
+        default=defaults.max_body_readers,
+        help="requests sending their bodies at once; beyond it requests get 503 "
+        f"({defaults.max_body_readers})",
+    )
+    command.add_argument(
         "--workers",
         metavar="N",
         type=integer_at_least(1),
@@ -112,6 +128,8 @@ def _run_serve(args) -> int:
         batch_timeout_ms=args.batch_timeout_ms,
         max_queue=args.max_queue,
         max_body_bytes=int(args.max_body_mb * 2**20),
+        body_timeout_s=args.body_timeout_s,
+        max_body_readers=args.max_body_readers,
         workers=args.workers,
         decode_threads=args.decode_threads,
     )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from zoo.errors import ImageError
+from zoo.errors import ImageError, ZooError
 from zoo.images import INTERPOLATIONS, load_image
 from zoo.keras_model import import_keras
 
@@ -357,12 +357,12 @@ def test_loads_a_uint8_array():
     ids=["float32", "height_width", "four_channels"],
 )
 def test_rejects_other_arrays(array):
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(ImageError, match="uint8"):
         load_image(array, (30, 40))
 
 
 def test_rejects_an_unknown_interpolation(photo):
-    with pytest.raises(ValueError, match="unknown interpolation 'cubic'"):
+    with pytest.raises(ZooError, match="unknown interpolation 'cubic'"):
         load_image(photo, (224, 224), "cubic")
 
 

@@ -237,8 +237,8 @@ def test_an_interrupted_export_leaves_nothing(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert stderr.strip().endswith("zoo: interrupted")
+    assert process.returncode == 143
+    assert stderr.strip().endswith("zoo: terminated")
     assert os.listdir(tmp_path) == []
 
 

@@ -3,6 +3,12 @@
 Every error is JSON, ``{"error": "<one line>"}``: 4xx for what a client sent (never a 500 for
 bad input), 503 with ``Retry-After`` when a model's queue is full, 500 only for a failure of
 the server itself.
+
+A client is given ``--body-timeout-s`` to send its body (else 408, and the connection is
+closed), and at most ``--max-body-readers`` requests read bodies at once (beyond, 503 at once):
+clients trickling bodies byte by byte hold neither connections nor memory for long. Every
+answer is counted in ``/metrics`` by status, whatever the route; a client that went away
+before it could be answered is counted apart, as a disconnect.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -26,14 +33,25 @@ from zoo.images import KERAS_INTERPOLATION, decode_image, resize
 from zoo.model import Model
 from zoo.output import record
 from zoo.pipeline import default_workers
+from zoo.specs import MODEL_NAME
 
 from . import metrics as prometheus
 from .batcher import Batcher
-from .errors import InvalidImage, PayloadTooLarge, RequestError, UnknownServedModel
+from .errors import (
+    BodyTimeout,
+    ClientDisconnected,
+    InvalidImage,
+    Overloaded,
+    PayloadTooLarge,
+    RequestError,
+    UnknownServedModel,
+)
 from .inputs import EncodedImage, read_images
-from .settings import MODEL_NAME, ServeSettings
+from .settings import ServeSettings
 
 DEFAULT_TOP = 5
+CLIENT_GONE = "zoo.client_gone"
+"""Set in a request's ASGI scope when its client disconnected before it was answered."""
 
 
 class ModelNameConvertor(Convertor):
@@ -63,6 +81,7 @@ class Service:
         self.decoder = ThreadPoolExecutor(
             settings.decode_threads or default_workers(), thread_name_prefix="zoo-decode"
         )
+        self.body_readers = asyncio.Semaphore(settings.max_body_readers)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette):
@@ -84,17 +103,19 @@ class Service:
         except RequestError as error:
             self.metrics.errors.labels(kind=error.kind, model=model_label).inc()
             response = error_response(error.status, error.message, error.headers)
+        except ClientDisconnected:  # nobody to answer; counted as a disconnect, not an error
+            request.scope[CLIENT_GONE] = True
+            return Response(status_code=400)
         except Exception as error:  # not the client's fault: count it and say so
             self.metrics.errors.labels(kind="internal", model=model_label).inc()
             response = error_response(500, f"internal error: {describe_exception(error)}")
-        self.metrics.requests.labels(model=model_label, status=str(response.status_code)).inc()
         self.metrics.latency.labels(model=model_label).observe(time.perf_counter() - started)
         return response
 
     async def _predict(self, request: Request, name: str) -> list[dict]:
         batcher = self._batcher(name)
         top = _top(request.query_params.get("top", str(DEFAULT_TOP)))
-        images = await read_images(request, self.settings.max_body_bytes)
+        images = await self._read_images(request)
         if len(images) > self.settings.max_queue:
             raise PayloadTooLarge(
                 f"{len(images)} images in one request; at most {self.settings.max_queue} "
@@ -113,6 +134,27 @@ class Service:
             record(image.name, model.name, model.backend, best)
             for image, best in zip(images, tops, strict=True)
         ]
+
+    async def _read_images(self, request: Request) -> list[EncodedImage]:
+        """The request's images, read within the body-reader cap and the body timeout."""
+        settings = self.settings
+        close = {"Connection": "close"}  # what is left of the body is not worth reading
+        if self.body_readers.locked():
+            raise Overloaded(
+                f"{settings.max_body_readers} requests are already sending their bodies "
+                "(--max-body-readers); retry shortly",
+                {"Retry-After": str(settings.retry_after_s), **close},
+            )
+        async with self.body_readers:
+            try:
+                async with asyncio.timeout(settings.body_timeout_s):
+                    return await read_images(request, settings.max_body_bytes)
+            except TimeoutError:
+                raise BodyTimeout(
+                    f"the request body did not arrive within {settings.body_timeout_s:g} s "
+                    "(--body-timeout-s)",
+                    close,
+                ) from None
 
     def _batcher(self, name: str) -> Batcher:
         if name not in self.batchers:
@@ -162,6 +204,7 @@ def build_app(models: dict[str, Model], settings: ServeSettings) -> Starlette:
         routes=routes,
         lifespan=service.lifespan,
         exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(CountAnswers, service=service)],
     )
     app.state.service = service
     return app
@@ -187,6 +230,40 @@ def describe(name: str, model: Model) -> dict:
         "precision": card.precision,
         "providers": session.get_providers(),
     }
+
+
+class CountAnswers:
+    """ASGI middleware: every request answered, counted by status (and served model, for a
+    model's routes); one whose client left before the answer, counted as a disconnect."""
+
+    def __init__(self, app, service: Service):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = None
+
+        async def send_noting_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        except Exception:
+            status = status or 500  # Starlette's last-resort handler answers it
+            raise
+        finally:
+            name = scope.get("path_params", {}).get("name")
+            model = name if name in self.service.batchers else ""
+            metrics = self.service.metrics
+            if scope.get(CLIENT_GONE):
+                metrics.disconnects.labels(model=model).inc()
+            elif status is not None:
+                metrics.requests.labels(model=model, status=str(status)).inc()
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

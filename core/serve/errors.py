@@ -15,6 +15,13 @@ class RequestError(Exception):
         self.headers = headers or {}
 
 
+class BodyTimeout(RequestError):
+    """The body did not arrive in time (a slow or stalled client); the connection is closed."""
+
+    status = 408
+    kind = "body_timeout"
+
+
 class UnknownServedModel(RequestError):
     status = 404
     kind = "unknown_model"
@@ -38,3 +45,7 @@ class InvalidImage(RequestError):
 class Overloaded(RequestError):
     status = 503
     kind = "overloaded"
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was read: there is no one to answer."""

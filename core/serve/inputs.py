@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from .errors import PayloadTooLarge, RequestError, UnsupportedMediaType
+from .errors import ClientDisconnected, PayloadTooLarge, RequestError, UnsupportedMediaType
 
 RAW_BODY_TYPES = ("", "application/octet-stream", "application/x-www-form-urlencoded")
 ACCEPTED = "image/*, application/octet-stream, multipart/form-data or application/json"
@@ -53,11 +53,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected from None
     return b"".join(chunks)
 
 
@@ -87,6 +90,10 @@ def _json_instances(body: bytes) -> list[EncodedImage]:
         document = json.loads(body)
     except ValueError as error:
         raise RequestError(f"malformed JSON ({error})") from None
+    except RecursionError:  # the parser's own bound on nesting, far beyond what is expected
+        raise RequestError(
+            'JSON nested too deeply; send {"instances": [{"b64": "<base64 image>"}, ...]}'
+        ) from None
     instances = document.get("instances") if isinstance(document, dict) else None
     if not isinstance(instances, list) or not instances:
         raise RequestError('JSON must be {"instances": [{"b64": "<base64 image>"}, ...]}')
@@ -99,5 +106,8 @@ def _json_instances(body: bytes) -> list[EncodedImage]:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise RequestError(f"instances[{i}].b64 is not valid base64") from None
-        images.append(EncodedImage(str(instance.get("name") or f"instances[{i}]"), data))
+        name = instance.get("name")
+        images.append(
+            EncodedImage(name if isinstance(name, str) and name else f"instances[{i}]", data)
+        )
     return images

@@ -32,8 +32,14 @@ class ServeMetrics:
         registry = self.registry
         self.requests = Counter(
             "zoo_requests",
-            "Predict requests answered, by status.",
+            "Requests answered, by status; model is empty outside a served model's routes.",
             ("model", "status"),
+            registry=registry,
+        )
+        self.disconnects = Counter(
+            "zoo_client_disconnects",
+            "Requests whose client went away before they could be answered.",
+            ("model",),
             registry=registry,
         )
         self.errors = Counter(

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 import zoo
 from zoo.errors import ZooError
 from zoo.model import Model
+from zoo.specs import check_model_name
 
-from .settings import MODEL_NAME, ServeSettings
+from .settings import ServeSettings
 
 
 def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str, Model]:
@@ -27,14 +28,21 @@ def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str
         name, given, target = source.partition("=")
         if not given:
             name, target = "", source
+        if given:  # before loading, which may mean exporting
+            _check_served_name(name)
         model = zoo.load(target, backend="onnx", provider=provider, threads=threads)
-        name = name or model.name
-        if not MODEL_NAME.fullmatch(name):
-            raise ZooError(f"cannot serve a model named {name!r}: use letters, digits, _ . -")
+        name = name or _check_served_name(model.name)
         if name in models:
             raise ZooError(f"two models named {name!r}; name one of them: NAME={target}")
         models[name] = model
     return models
+
+
+def _check_served_name(name: str) -> str:
+    problem = check_model_name(name)
+    if problem:
+        raise ZooError(f"cannot serve a model named {problem}")
+    return name
 
 
 def run_server(

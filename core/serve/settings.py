@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-
-MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-"""What a served model may be called: it goes in URLs, before ``:predict``."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +15,11 @@ class ServeSettings:
     """Images accepted and not yet answered, per model; beyond it requests get 503."""
     max_body_bytes: int = 10 * 1024 * 1024
     """The largest request body accepted; larger ones get 413."""
+    body_timeout_s: float = 30.0
+    """How long a request's body may take to arrive (and be parsed); slower ones get 408."""
+    max_body_readers: int = 256
+    """Requests reading their bodies at once; beyond it requests get 503 straight away, so
+    that clients trickling bodies cannot hold an unbounded number of connections."""
     workers: int = 1
     """Batches of one model that run at the same time, each in its own thread."""
     decode_threads: int = 0
