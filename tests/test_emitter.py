@@ -401,3 +401,44 @@ def test_an_unsupported_setting_names_its_layer_type(keras):
     with pytest.raises(UnsupportedLayer) as raised:
         emit_onnx(model, 17, None, "image", "output")
     assert raised.value.layer_types == ("ReLU",)
+
+
+def test_ops_tf2onnx_cannot_convert_fail_in_one_line_naming_them(keras, monkeypatch):
+    """A plugin's layer computing erfc, which tf2onnx has no conversion for: one line naming
+    the op and the layer that forced the fallback, and no graph reaches ONNX Runtime."""
+    import tensorflow as tf
+
+    from zoo.errors import ZooError
+    from zoo.exporters import convert
+
+    class Erfc(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.erfc(x)
+
+    image = keras.Input((4, 4, 3))
+    model = keras.Model(image, keras.layers.Flatten()(Erfc()(image)))
+    checked = []
+    monkeypatch.setattr(convert, "_check", checked.append)
+    with pytest.raises(ZooError) as raised:
+        convert.keras_to_onnx(model, check=False)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "Erfc" in message.split("TensorFlow ops")[1]  # the op
+    assert "(Erfc)" in message  # the layer
+    assert not checked
+
+
+def test_a_fallback_graph_is_always_checked(keras, monkeypatch):
+    from zoo.exporters import convert
+
+    class Doubling(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    image = keras.Input((4, 4, 3))
+    model = keras.Model(image, keras.layers.Flatten()(Doubling()(image)))
+    checked = []
+    monkeypatch.setattr(convert, "_check", checked.append)
+    conversion = convert.keras_to_onnx(model, check=False)
+    assert conversion.converter == convert.TF2ONNX
+    assert checked == [conversion.proto]
