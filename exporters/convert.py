@@ -56,10 +56,12 @@ def keras_to_onnx(
     """Convert a built single-input, single-output Keras 3 model to an ``onnx.ModelProto``,
     returned in a ``Conversion`` that says which converter made it.
 
-    ``input_shape`` (without the batch) is only needed for a subclassed model, which has no
-    functional input to read it from. ``check`` runs ``onnx.checker`` on the result: a caller
-    that loads the graph into ONNX Runtime next (which validates it as thoroughly) can skip it
-    (0.4 s for ResNet50, 2 s for VGG16).
+    ``input_shape`` (without the batch) is needed for a subclassed model, which has no
+    functional input to read it from; for a functional model it fills the dimensions the model
+    leaves open (MobileNetV3 takes any image size), which the graph's input then declares.
+    ``check`` runs ``onnx.checker`` on the result: a caller that loads the graph into ONNX
+    Runtime next (which validates it as thoroughly) can skip it (0.4 s for ResNet50, 2 s for
+    VGG16); a graph from the tf2onnx fallback is checked always.
 
     The graph has one input, ``input_name``: float32 in the model's layout (NHWC for the Keras
     image classifiers), batch dimension ``batch``, or the symbolic ``"batch"`` when ``None``.
@@ -84,10 +86,14 @@ def keras_to_onnx(
             f"{model.name} has {len(inputs)} inputs and {len(outputs)} outputs; "
             "only single-input, single-output models convert"
         )
-    else:
-        input_shape = tuple(inputs[0].shape[1:])
+    else:  # the model's own, its open dimensions (any image size) filled from input_shape
+        given = input_shape or (None,) * (len(inputs[0].shape) - 1)
+        input_shape = tuple(
+            d if d is not None else g for d, g in zip(inputs[0].shape[1:], given, strict=True)
+        )
     try:
-        conversion = Conversion(emit_onnx(model, opset, batch, input_name, output_name), EMITTER)
+        proto = emit_onnx(model, opset, batch, input_name, output_name, input_shape)
+        conversion = Conversion(proto, EMITTER)
     except UnsupportedLayer as unsupported:
         layers = unsupported.layer_types or (type(model).__name__,)
         try:

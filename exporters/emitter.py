@@ -133,9 +133,17 @@ class _Graph:
 
 
 def emit_onnx(
-    model, opset: int, batch: int | None, input_name: str, output_name: str
+    model,
+    opset: int,
+    batch: int | None,
+    input_name: str,
+    output_name: str,
+    input_shape: tuple | None = None,
 ) -> onnx.ModelProto:
     """``model`` as ONNX, for ``keras_to_onnx`` (which documents the interface).
+
+    ``input_shape`` (without the batch) fills the dimensions the model leaves open
+    (MobileNetV3 takes any image size) in the graph's declared input.
 
     Raises ``UnsupportedLayer`` for anything but a functional model made of the operations in
     ``CONVERTERS`` (and nested functional models), float32, channels last, each layer called
@@ -166,12 +174,17 @@ def emit_onnx(
         dims = ["batch" if batch is None else batch, *shape[1:]]
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
+    declared = tuple(image.shape)
+    if input_shape is not None:
+        given = zip(declared[1:], input_shape, strict=True)
+        declared = (None, *(d if d is not None else g for d, g in given))
+
     opset_id = helper.make_opsetid("", opset)
     proto = helper.make_model(
         helper.make_graph(
             graph.nodes,
             model.name,
-            [tensor(input_name, image.shape)],
+            [tensor(input_name, declared)],
             [tensor(output_name, result.shape)],
         ),
         opset_imports=[opset_id],
@@ -298,23 +311,27 @@ def _same_layout(graph: _Graph, xs: list[_Value]) -> list[_Value]:
     return xs
 
 
-def _pads(padding: str, size: tuple, kernel: tuple, strides: tuple, dilations: tuple) -> list:
-    """ONNX ``pads`` (begins, then ends) for Keras's ``padding`` over the spatial ``size``.
+def _padding(padding: str, size: tuple, kernel: tuple, strides: tuple, dilations: tuple) -> dict:
+    """The ONNX attributes for Keras's ``padding`` over the spatial ``size``: ``pads`` (begins,
+    then ends), or ``auto_pad`` where the size is only known at run time.
 
     TensorFlow's "same" pads so that out = ceil(in / stride), splitting the padding evenly and
-    putting an odd pixel at the end (bottom, right): ONNX's SAME_UPPER. The pads are written
-    out rather than left to ``auto_pad``, which every runtime then reads alike.
+    putting an odd pixel at the end (bottom, right): ONNX's SAME_UPPER. Where the size is known
+    the pads are written out rather than left to ``auto_pad``, which every runtime then reads
+    alike.
     """
     padding = padding.lower()  # pooling layers keep it as given
     if padding == "valid":
-        return [0] * 2 * len(size)
-    if padding != "same" or None in size:
-        raise UnsupportedLayer(f"padding {padding!r} over an input of size {size}")
+        return {"pads": [0] * 2 * len(size)}
+    if padding != "same":
+        raise UnsupportedLayer(f"padding {padding!r}")
+    if None in size:
+        return {"auto_pad": "SAME_UPPER"}
     totals = [
         max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
         for n, k, s, d in zip(size, kernel, strides, dilations, strict=True)
     ]
-    return [t // 2 for t in totals] + [t - t // 2 for t in totals]
+    return {"pads": [t // 2 for t in totals] + [t - t // 2 for t in totals]}
 
 
 # Activations: Keras's activation function -> its ONNX nodes.
@@ -418,7 +435,7 @@ def _conv_node(
         strides=layer.strides,
         dilations=layer.dilation_rate,
         group=group,
-        pads=_pads(layer.padding, x.shape[1:3], kernel, layer.strides, layer.dilation_rate),
+        **_padding(layer.padding, x.shape[1:3], kernel, layer.strides, layer.dilation_rate),
     )
     return _Value(y, shape, channels_first=True, conv=graph.nodes[-1])
 
@@ -641,14 +658,14 @@ def _pool(op: str, **attributes):
     def convert(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value:
         [x] = inputs
         x = graph.nchw(x)
-        pads = _pads(layer.padding, x.shape[1:3], layer.pool_size, layer.strides, (1, 1))
+        padding = _padding(layer.padding, x.shape[1:3], layer.pool_size, layer.strides, (1, 1))
         y = graph.add(
             op,
             [x.name],
             layer.name,
             kernel_shape=layer.pool_size,
             strides=layer.strides,
-            pads=pads,
+            **padding,
             **attributes,
         )
         return _Value(y, shape, channels_first=True)

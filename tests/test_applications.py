@@ -50,7 +50,8 @@ def test_every_architecture_converts_directly_to_keras_logits(name):
     model = getattr(keras.applications, name)(weights=None, classifier_activation=None)
     x = inputs(architecture)
     expected = np.asarray(model(x, training=False))
-    conversion = keras_to_onnx(model, output_name="logits", check=False)
+    shape = (architecture.size, architecture.size, 3)
+    conversion = keras_to_onnx(model, output_name="logits", input_shape=shape, check=False)
     assert (conversion.converter, conversion.unsupported_layers) == (EMITTER, ())
     del model
     keras.backend.clear_session()

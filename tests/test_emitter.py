@@ -336,6 +336,24 @@ def test_each_converter_gives_keras_outputs(keras, case, opset):
     check(model, proto, tuple(image.shape[1:]), output="output")
 
 
+def test_any_image_size_pads_the_same_way(keras, direct_only):
+    """A model that takes any size (MobileNetV3's): "same" padding becomes SAME_UPPER, and the
+    size the caller gives is the graph's declared input."""
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    image = keras.Input((None, None, 3))
+    x = layers.Conv2D(4, 3, strides=2, padding="same")(image)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = layers.AveragePooling2D(2, strides=2, padding="same")(x)
+    model = keras.Model(image, layers.GlobalAveragePooling2D()(x))
+    for size in [(9, 11), (16, 15)]:
+        proto = direct_only(model, input_shape=(*size, 3))
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_value for d in dims[1:]] == [*size, 3]
+        check(model, proto, (*size, 3))
+
+
 ACTIVATION_NAMES = [
     "linear", "relu", "relu6", "sigmoid", "tanh", "elu", "selu", "softplus", "softmax",
     "silu", "swish", "gelu", "hard_sigmoid", "hard_silu", "hard_swish",
