@@ -11,6 +11,7 @@ built with ``classifier_activation=None``.
 from __future__ import annotations
 
 import gc
+import resource
 
 import numpy as np
 import pytest
@@ -64,7 +65,8 @@ def test_every_architecture_converts_directly_to_keras_logits(name):
     (logits,) = session.run(None, {"image": x})
     difference = float(np.abs(logits - expected).max())
     scale = float(np.abs(expected).max())
-    print(f"{name}: max |diff| {difference:.3g}, max |logit| {scale:.3g}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    print(f"{name}: max |diff| {difference:.3g}, max |logit| {scale:.3g}, peak RSS {peak:.1f} GiB")
     assert logits.shape == expected.shape == (len(x), 1000)
     assert scale > 0
     assert difference <= TOLERANCE * scale
