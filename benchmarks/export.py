@@ -1,21 +1,25 @@
-"""zoo's ONNX export against Keras's own ``model.export(format="onnx")``, side by side.
+"""zoo's ONNX export against Keras's ``model.export(format="onnx")`` and tf2onnx, side by side,
+over the ``keras.applications`` architectures (random-init weights, so it runs offline).
 
-For each model (random-init weights, so it runs offline), in separate processes:
-  * ``zoo export MODEL --onnx --weights none`` — the whole command, verification included;
-  * Keras: build the same model, ``model.export(path, format="onnx")``.
+For each architecture, each tool runs in its own process:
+  * zoo: ``export_onnx`` on a ``ModelSpec`` built with ``keras_application`` (what
+    ``zoo export`` runs for a plugin's model): build, convert, write, and verify against Keras
+    on the sample photos;
+  * Keras: build, ``model.export(path, format="onnx")``;
+  * tf2onnx: build, ``tf2onnx.convert.from_keras(model, opset=17)``.
 Each is timed (wall clock) and its peak RSS read from the kernel (``wait4``); a process over
-``--memory-cap`` GiB is killed and reported as such. Then both files are run on ONNX Runtime
-(CPU, same session options) at batch 1 and 32: the median of ``--runs`` runs after a warm-up,
-in three blocks alternating between the two files; the best block counts.
+``--memory-cap`` GiB is killed and reported as such. A fourth process builds the model with
+``classifier_activation=None`` (same seed, so the same weights) and computes Keras's logits on
+two random images; each file is then run on ONNX Runtime (CPU) on the same images: does it
+load, take one input, and give Keras's logits (max |diff| / max |logit| <= 1e-4) and top-5?
 
-    python benchmarks/export.py [--models resnet50,vgg16] [--memory-cap 20] [--runs 10]
+    python benchmarks/export.py [--models ConvNeXtTiny,EfficientNetB0 | --all] [--memory-cap 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,17 +30,50 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS = ("mobilenet", "resnet50", "inception_v3", "vgg16")
-KERAS_EXPORT = """
-import sys
+from zoo.applications import ARCHITECTURES, PLUGIN_TRIAL
+
+TOLERANCE = 1e-4
+TOOLS = ("zoo", "keras", "tf2onnx")
+
+_BUILD = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
-from zoo.registry import get_registry
-from zoo.keras_model import build_keras_model
-spec = get_registry().model(sys.argv[1])
-model = build_keras_model(spec, None)
-model(np.zeros((1, *spec.input_size, 3), np.float32))  # export refuses a never-called model
-model.export(sys.argv[2], format="onnx", verbose=False)
+factory, size, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import keras
+keras.utils.set_random_seed(0)
+model = getattr(keras.applications, factory)(weights=None, classifier_activation=None)
 """
+CHILDREN = {
+    "zoo": """
+import sys
+from pathlib import Path
+from zoo.exporters.onnx import export_onnx
+from zoo.keras_model import keras_application
+from zoo.specs import ModelSpec
+factory, size, path, preprocess = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+spec = ModelSpec(
+    factory.lower(), keras_application(factory), (size, size), preprocess=preprocess
+)
+export_onnx(spec, Path(path), weights="none")
+""",
+    "keras": _BUILD
+    + """
+model(np.zeros((1, size, size, 3), np.float32))  # export refuses a never-called model
+model.export(path, format="onnx", verbose=False)
+""",
+    "tf2onnx": _BUILD
+    + """
+import tensorflow as tf, tf2onnx
+signature = [tf.TensorSpec((None, size, size, 3), tf.float32, name="image")]
+tf2onnx.convert.from_keras(model, input_signature=signature, opset=17, output_path=path)
+""",
+    "reference": _BUILD
+    + """
+x = np.load(path)
+np.save(path, np.asarray(model(x, training=False)))
+""",
+}
 
 
 @dataclass
@@ -81,88 +118,95 @@ def measure(command: list[str], memory_cap_gib: float) -> Run:
     if killed.is_set():
         return Run(seconds, peak, False, f"killed above {memory_cap_gib:g} GiB")
     if process.returncode != 0:
-        return Run(seconds, peak, False, (stderr.strip().splitlines() or ["failed"])[-1][:80])
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        return Run(seconds, peak, False, (lines or ["failed"])[-1].strip()[:90])
     return Run(seconds, peak, True)
 
 
-def onnx_latency_ms(paths: dict[str, Path], batch: int, runs: int, blocks: int = 3):
-    """Latency of each file on ONNX Runtime (CPU): the median of ``runs`` back-to-back runs,
-    in ``blocks`` blocks that alternate between the files; the best block counts. Alternating
-    run by run would not be fair: a session's threads spin for a while after each run and
-    would slow the other session down."""
+def agreement(path: Path, x: np.ndarray, expected: np.ndarray) -> str:
+    """Whether the file loads, takes the image alone, and gives Keras's logits and top-5."""
     import onnxruntime as ort
 
-    sessions = {
-        name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        for name, path in paths.items()
-    }
-    height, width = next(iter(sessions.values())).get_inputs()[0].shape[1:3]
-    batch_input = np.random.default_rng(0).normal(size=(batch, height, width, 3)).astype(np.float32)
-
-    def run(session) -> float:
-        started = time.perf_counter()
-        session.run([session.get_outputs()[-1].name], {session.get_inputs()[0].name: batch_input})
-        return (time.perf_counter() - started) * 1000
-
-    best = {name: float("inf") for name in sessions}
-    for _ in range(blocks):
-        for name, session in sessions.items():
-            run(session)  # warm-up
-            block = statistics.median(run(session) for _ in range(runs))
-            best[name] = min(best[name], block)
-    return best
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # any load failure is the result
+        return f"does not load ({str(error).splitlines()[0][:60]})"
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        return f"asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)})"
+    names = [o.name for o in session.get_outputs()]
+    output = "logits" if "logits" in names else names[0]
+    (logits,) = session.run([output], {inputs[0].name: x})
+    relative = float(np.abs(logits - expected).max() / np.abs(expected).max())
+    same_top5 = np.array_equal(
+        np.argsort(-logits, axis=1)[:, :5], np.argsort(-expected, axis=1)[:, :5]
+    )
+    verdict = "yes" if relative <= TOLERANCE and same_top5 else "**no**"
+    return f"{verdict} ({relative:.1e}, top-5 {'same' if same_top5 else 'differs'})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default=",".join(PLUGIN_TRIAL), help="factory names")
+    parser.add_argument("--all", action="store_true", help="all 40 architectures")
     parser.add_argument("--memory-cap", type=float, default=16.0, help="GiB (default 16)")
-    parser.add_argument("--runs", type=int, default=10, help="timed ONNX Runtime runs per block")
+    parser.add_argument("--tools", default=",".join(TOOLS))
     args = parser.parse_args()
+    models = list(ARCHITECTURES) if args.all else args.models.split(",")
+    tools = args.tools.split(",")
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for model in args.models.split(","):
-            zoo_path = Path(folder, f"{model}.onnx")
-            keras_path = Path(folder, f"{model}-keras.onnx")
-            print(f"{model}: zoo export ...", file=sys.stderr, flush=True)
-            zoo_command = ["zoo", "export", model, "--weights", "none", "-o", str(zoo_path)]
-            zoo_run = measure([sys.executable, "-m", *zoo_command], args.memory_cap)
-            print(f"{model}: Keras model.export ...", file=sys.stderr, flush=True)
-            keras_run = measure(
-                [sys.executable, "-c", KERAS_EXPORT, model, str(keras_path)], args.memory_cap
+        for name in models:
+            architecture = ARCHITECTURES[name]
+            x_path = Path(folder, f"{name}-x.npy")
+            low, high = (0, 255) if architecture.preprocess == "none" else (-1, 1)
+            size = (2, architecture.size, architecture.size, 3)
+            x = np.random.default_rng(0).uniform(low, high, size).astype(np.float32)
+            np.save(x_path, x)
+            common = [name, str(architecture.size)]
+            runs, verdicts = {}, {}
+            for tool in tools:
+                path = Path(folder, f"{name}-{tool}.onnx")
+                print(f"{name}: {tool} ...", file=sys.stderr, flush=True)
+                extra = [architecture.preprocess] if tool == "zoo" else []
+                command = [sys.executable, "-c", CHILDREN[tool], *common, str(path), *extra]
+                runs[tool] = measure(command, args.memory_cap)
+                print(f"  {runs[tool]}", file=sys.stderr, flush=True)
+            reference = measure(
+                [sys.executable, "-c", CHILDREN["reference"], *common, str(x_path)],
+                args.memory_cap,
             )
-            paths = {"zoo": zoo_path} | ({"keras": keras_path} if keras_run.ok else {})
-            latency = {
-                (name, batch): milliseconds
-                for batch in (1, 32)
-                for name, milliseconds in onnx_latency_ms(paths, batch, args.runs).items()
-            }
-            rows.append((model, zoo_run, keras_run, latency))
+            expected = np.load(x_path) if reference.ok else None
+            for tool in tools:
+                path = Path(folder, f"{name}-{tool}.onnx")
+                if not runs[tool].ok:
+                    verdicts[tool] = "—"
+                elif expected is None:
+                    verdicts[tool] = f"no Keras reference ({reference.note})"
+                else:
+                    verdicts[tool] = agreement(path, x, expected)
+                path.unlink(missing_ok=True)
+            rows.append((name, runs, verdicts))
+            print(_row(name, runs, verdicts, tools), file=sys.stderr, flush=True)
 
-    print(
-        "| model | zoo export (verified) | Keras export | speed-up | zoo peak RSS | Keras peak RSS"
-        " | ORT batch 1: zoo / Keras's | ORT batch 32: zoo / Keras's |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for model, zoo_run, keras_run, latency in rows:
-        speedup = keras_run.seconds / zoo_run.seconds if keras_run.ok and zoo_run.ok else None
-        print(
-            f"| {model} | {_time(zoo_run)} | {_time(keras_run)} | "
-            f"{f'{speedup:.1f}x' if speedup else '—'} | {zoo_run.peak_rss_gib:.2f} GiB | "
-            f"{keras_run.peak_rss_gib:.2f} GiB | {_pair(latency, 1)} | {_pair(latency, 32)} |"
-        )
-
-
-def _time(run: Run) -> str:
-    return f"{run.seconds:.1f} s" if run.ok else f"{run.note} after {run.seconds:.0f} s"
+    header = ["model"]
+    for tool in tools:
+        header += [f"{tool} time", f"{tool} peak RSS", f"{tool} matches Keras"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for name, runs, verdicts in rows:
+        print(_row(name, runs, verdicts, tools))
 
 
-def _pair(latency: dict, batch: int) -> str:
-    zoo_ms, keras_ms = latency["zoo", batch], latency.get(("keras", batch))
-    if keras_ms is None:
-        return f"{zoo_ms:.0f} ms / —"
-    return f"{zoo_ms:.0f} / {keras_ms:.0f} ms ({keras_ms / zoo_ms:.2f}x)"
+def _row(name: str, runs: dict, verdicts: dict, tools: list[str]) -> str:
+    cells = [name]
+    for tool in tools:
+        run = runs[tool]
+        failure = f"fails after {run.seconds:.0f} s: {run.note.replace('|', '/')}"
+        time_cell = f"{run.seconds:.1f} s" if run.ok else failure
+        cells += [time_cell, f"{run.peak_rss_gib:.2f} GiB", verdicts[tool]]
+    return "| " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ def _convert(
         output_name=card.logits_name if has_logits else card.probabilities_name,
         input_shape=(*card.input_size, 3),
         check=check,
-    )
+    ).proto
     if has_logits:
         _append_softmax(proto, card.logits_name, card.probabilities_name)
     else:

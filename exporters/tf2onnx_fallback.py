@@ -9,16 +9,30 @@ TensorFlow, tf2onnx and onnx are imported inside the functions: importing this m
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 from collections import Counter
 
 import numpy as np
 
 
+class UnsupportedOps(Exception):
+    """tf2onnx left TensorFlow ops it cannot convert in the graph (``ops``, sorted)."""
+
+    def __init__(self, ops: tuple[str, ...]):
+        super().__init__(f"tf2onnx does not support the TensorFlow ops {', '.join(ops)}")
+        self.ops = ops
+
+
 def convert_with_tf2onnx(
     model, opset: int, batch: int | None, input_name: str, output_name: str, input_shape: tuple
 ):
-    """``keras_to_onnx`` for any model, through a traced ``tf.function`` and tf2onnx."""
+    """``keras_to_onnx`` for any model, through a traced ``tf.function`` and tf2onnx.
+
+    Raises ``UnsupportedOps`` when tf2onnx leaves ops no ONNX opset defines in the graph (it
+    only logs them), before anything reads the graph.
+    """
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -45,7 +59,11 @@ def convert_with_tf2onnx(
         return {output_name: outputs}  # tf2onnx names outputs after the returned dict's keys
 
     # tf2onnx names the inputs after the TensorSpec names, in every node that reads them.
-    proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=opset)
+    with _tf2onnx_errors_only():
+        proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=opset)
+    unknown = _unknown_ops(proto.graph)
+    if unknown:
+        raise UnsupportedOps(unknown)
     graph = proto.graph
     constants = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
     constants.update((name, v.numpy()) for name, v in weights.items())
@@ -60,6 +78,33 @@ def convert_with_tf2onnx(
         else:
             dim.dim_value = batch
     return proto
+
+
+@contextlib.contextmanager
+def _tf2onnx_errors_only():
+    """tf2onnx logs its progress at INFO (dozens of lines per model) and what it cannot convert
+    at ERROR, which ``_unknown_ops`` reports in one line instead: nothing gets through."""
+    logger = logging.getLogger("tf2onnx")
+    level, logger.level = logger.level, logging.CRITICAL
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _unknown_ops(graph) -> tuple[str, ...]:
+    """The op types in ``graph`` (and its subgraphs) that no ONNX opset in its domain defines:
+    the TensorFlow ops tf2onnx left unconverted."""
+    import onnx
+
+    unknown = set()
+    for node in graph.node:
+        if not onnx.defs.has(node.op_type, node.domain):
+            unknown.add(node.op_type)
+        for attribute in node.attribute:
+            for subgraph in [attribute.g, *attribute.graphs]:
+                unknown.update(_unknown_ops(subgraph))
+    return tuple(sorted(unknown))
 
 
 def _unique_names(paths: list[str]) -> list[str]:

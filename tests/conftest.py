@@ -97,3 +97,14 @@ def run_zoo(*args: str, env: dict | None = None, python: str = sys.executable):
         env={**os.environ, **(env or {})},
         timeout=600,
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``applications`` (every keras.applications architecture, long) run only
+    when the marker expression names them: ``pytest -m applications``."""
+    if "applications" in config.getoption("markexpr"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("applications")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("applications")]

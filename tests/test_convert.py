@@ -43,7 +43,9 @@ def converted(request):
     from zoo.exporters.convert import keras_to_onnx
 
     model = build(request.param)
-    return model, keras_to_onnx(model)
+    conversion = keras_to_onnx(model)
+    assert (conversion.converter, conversion.unsupported_layers) == ("emitter", ())
+    return model, conversion.proto
 
 
 @pytest.mark.slow
@@ -92,7 +94,7 @@ def test_a_fixed_batch_is_static():
     from zoo.exporters.convert import keras_to_onnx
 
     model = build("mobilenet")
-    proto = keras_to_onnx(model, batch=1, input_name="pixels", output_name="logits")
+    proto = keras_to_onnx(model, batch=1, input_name="pixels", output_name="logits").proto
     (image,), (output,) = proto.graph.input, proto.graph.output
     assert (image.name, output.name) == ("pixels", "logits")
     assert image.type.tensor_type.shape.dim[0].dim_value == 1
