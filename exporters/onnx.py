@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
 from zoo.files import atomic_path, scratch_directory
@@ -32,6 +33,7 @@ from zoo.version import __version__
 from zoo.weights import file_digest, resolve_weights
 
 from .agreement import AgreementReport, agreement
+from .convert import Conversion, keras_to_onnx
 from .errors import ExportError, VerificationError
 from .precision import PRECISIONS, lower_precision
 from .reference import (
@@ -150,7 +152,9 @@ def export_onnx(
             )
         status(f"converting {spec.name} to ONNX (opset {card.opset})")
         # Verification loads the file into ONNX Runtime, which validates it: no onnx.checker then.
-        proto, card = _convert(keras_model, card, options.batch, has_logits, not options.verify)
+        proto, card, conversion = _convert(
+            keras_model, card, options.batch, has_logits, not options.verify
+        )
         with (
             atomic_path(output) as temporary,
             scratch_directory(output) as scratch,
@@ -161,7 +165,9 @@ def export_onnx(
             del proto
             if reference is not None:
                 report_path = output.with_suffix(".verify.json")
-                report = _verify_float32(reference.result(), float32, output, report_path)
+                report = _verify_float32(
+                    reference.result(), float32, output, report_path, conversion
+                )
             if lower:
                 card = dataclasses.replace(card, precision=options.precision)
                 _make_lower_precision(float32, temporary, card, calibration_pixels)
@@ -169,20 +175,22 @@ def export_onnx(
                     agreement_report = _measure_agreement(
                         reference.result(), temporary, card, calibration
                     )
-                    write_report(report_path, report, agreement_report)
+                    write_report(report_path, report, agreement_report, conversion)
                     _raise_for_disagreement(agreement_report, labels, random_init=not weights_path)
-    return OnnxExportResult(output, card, report, report_path, agreement=agreement_report)
+    return OnnxExportResult(
+        output, card, report, report_path, agreement=agreement_report, conversion=conversion
+    )
 
 
 def _verify_float32(
-    reference: KerasReference, path: Path, output: Path, report_path: Path
+    reference: KerasReference, path: Path, output: Path, report_path: Path, conversion: Conversion
 ) -> VerificationReport:
     """The float32 graph at ``path`` against Keras, exactly; the report is written either way."""
     status(f"verifying against Keras on {len(reference.names)} photos")
     exported = load_onnx(path, provider="cpu")  # Keras runs on CPU too
     report = verify(reference, exported, DEFAULT_BATCH_SIZES)
     report.onnx = str(output)
-    write_report(report_path, report)
+    write_report(report_path, report, conversion=conversion)
     report.raise_for_failure(reference.labels)
     return report
 
@@ -229,19 +237,18 @@ def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
 
 def _convert(
     keras_model, card: ModelCard, batch: int | None, has_logits: bool, check: bool
-) -> tuple:
-    """The ONNX graph, with the softmax, the requested extras and the metadata; and the card
-    as written in it.
+) -> tuple[Any, ModelCard, Conversion]:
+    """The ONNX graph, with the softmax, the requested extras and the metadata; the card as
+    written in it; and which converter made it (its ``proto`` dropped: it is the graph).
 
     ``has_logits``: the model outputs logits (``logits_model``), so the graph gets an ONNX
     Softmax here.
     """
     from onnx import helper
 
-    from .convert import keras_to_onnx
     from .embed import add_top_k, embed_preprocessing
 
-    proto = keras_to_onnx(
+    conversion = keras_to_onnx(
         keras_model,
         opset=card.opset,
         batch=batch,
@@ -249,7 +256,8 @@ def _convert(
         output_name=card.logits_name if has_logits else card.probabilities_name,
         input_shape=(*card.input_size, 3),
         check=check,
-    ).proto
+    )
+    proto, conversion = conversion.proto, dataclasses.replace(conversion, proto=None)
     if has_logits:
         _append_softmax(proto, card.logits_name, card.probabilities_name)
     else:
@@ -261,7 +269,7 @@ def _convert(
     proto.producer_name, proto.producer_version = "zoo", __version__
     proto.doc_string = f"{card.model}, exported by zoo {__version__}"
     helper.set_model_props(proto, {METADATA_KEY: card.to_json()})
-    return proto, card
+    return proto, card, conversion
 
 
 def _append_softmax(proto, logits: str, probabilities: str) -> None:

@@ -15,6 +15,7 @@ from zoo.artifact import ModelCard
 from zoo.files import atomic_path
 
 from .agreement import AgreementReport
+from .convert import EMITTER, Conversion
 from .verify import VerificationReport
 
 
@@ -28,6 +29,8 @@ class OnnxExportResult:
     """The Triton model repository entry holding the file, when exported into one."""
     agreement: AgreementReport | None = None
     """How a lower-precision (int8, fp16) export agrees with Keras."""
+    conversion: Conversion | None = None
+    """Which converter made the graph and, on a fallback, why (its ``proto`` dropped)."""
 
     def to_dict(self) -> dict:
         return {
@@ -47,6 +50,7 @@ class OnnxExportResult:
             "triton": str(self.triton) if self.triton else None,
             "precision": self.card.precision,
             "agreement": _agreement_figures(self.agreement) if self.agreement else None,
+            "converter": converter_facts(self.conversion),
         }
 
     def summary(self) -> str:
@@ -59,6 +63,8 @@ class OnnxExportResult:
             facts.append(f"top-{self.card.top_k.k} outputs")
         if self.card.precision != "fp32":
             facts.append(self.card.precision)
+        if self.conversion:
+            facts.append(describe_conversion(self.conversion))
         lines = [f"wrote {self.path} ({', '.join(facts)})"]
         if self.report is None:
             lines[0] += ", not verified (--no-verify)"
@@ -78,11 +84,35 @@ def _agreement_figures(report: AgreementReport) -> dict:
     return {name: document[name] for name in figures}
 
 
+def describe_conversion(conversion: Conversion) -> str:
+    """``converted by zoo's emitter``, or the fallback and the layers that forced it."""
+    if conversion.converter == EMITTER:
+        return "converted by zoo's emitter"
+    return f"converted by {conversion.converter}: the emitter does not convert " + ", ".join(
+        conversion.unsupported_layers
+    )
+
+
+def converter_facts(conversion: Conversion | None) -> dict | None:
+    if conversion is None:
+        return None
+    return {
+        "name": conversion.converter,
+        "unsupported_layers": list(conversion.unsupported_layers),
+    }
+
+
 def write_report(
-    path: Path, verification: VerificationReport, agreement: AgreementReport | None = None
+    path: Path,
+    verification: VerificationReport,
+    agreement: AgreementReport | None = None,
+    conversion: Conversion | None = None,
 ) -> None:
-    """``MODEL.verify.json``: the float32 check, with the variant's agreement when there is one."""
+    """``MODEL.verify.json``: the float32 check, with the variant's agreement when there is one
+    and the converter that made the graph when this run made it."""
     document = verification.to_dict()
+    if conversion is not None:
+        document["converter"] = converter_facts(conversion)
     if agreement is not None:
         document["agreement"] = agreement.to_dict()
     with atomic_path(path) as temporary:

@@ -54,7 +54,7 @@ def export_to_triton(
         result = export(staging / VERSION / MODEL_FILE)
         if result.report is not None:  # it names the file where it will be, not the staging
             result.report.onnx = str(final_model)
-            write_report(result.report_path, result.report, result.agreement)
+            write_report(result.report_path, result.report, result.agreement, result.conversion)
         labels = "".join(f"{label}\n" for _, label in result.card.labels)
         (staging / LABELS_FILE).write_text(labels)
         (staging / CONFIG_FILE).write_text(model_config(name, result.path, result.card))

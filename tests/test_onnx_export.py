@@ -88,6 +88,7 @@ def test_the_export_is_named_dynamic_and_self_describing(exported):
 def test_the_verification_report_sits_next_to_the_model(exported):
     report = json.loads(exported.with_suffix(".verify.json").read_text())
     assert report["passed"] and report["batch_sizes"] == [1, 8]
+    assert report["converter"] == {"name": "emitter", "unsupported_layers": []}
     assert report["images"] >= 5
     assert report["max_relative_diff"] <= report["tolerance"]
     assert all(check["top5_identical"] for check in report["checks"])
@@ -282,3 +283,44 @@ def test_an_unknown_provider_is_one_line(tmp_path, photo):
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("zoo: execution provider 'tpu' is not in this ONNX Runtime build")
+
+
+@pytest.mark.slow
+def test_a_fallback_to_tf2onnx_is_named_with_the_layers_that_forced_it(tmp_path):
+    from zoo.exporters.onnx import export_onnx
+    from zoo.plugin_manager import pm
+
+    def build(weights):
+        from zoo.keras_model import import_keras
+
+        keras = import_keras()
+
+        class Doubler(keras.layers.Layer):  # a layer a plugin invents
+            def call(self, x):
+                return x * 2.0
+
+        inputs = keras.Input((16, 16, 3))
+        x = Doubler()(keras.layers.Conv2D(4, 3)(inputs))
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+    class Plugin:
+        @zoo.hookimpl
+        def register_models(self, register):
+            register(
+                zoo.ModelSpec(
+                    "doubled", build, (16, 16), "tf", labels=["a", "b"], verification_images=()
+                )
+            )
+
+    pm.register(Plugin(), name="zoo-doubled")
+    try:
+        spec = get_registry(refresh=True).model("doubled")
+        result = export_onnx(spec, tmp_path / "d.onnx", zoo.ExportOptions(weights="none"))
+    finally:
+        pm.unregister(name="zoo-doubled")
+        get_registry(refresh=True)
+    assert "converted by tf2onnx: the emitter does not convert Doubler" in result.summary()
+    assert result.to_dict()["converter"] == {"name": "tf2onnx", "unsupported_layers": ["Doubler"]}
+    report = json.loads((tmp_path / "d.verify.json").read_text())
+    assert report["converter"]["name"] == "tf2onnx" and report["passed"]
