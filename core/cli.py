@@ -16,6 +16,7 @@ from PIL import Image
 
 from . import __version__
 from .cli_options import add_model_options, add_threads, comma_list, positive_int
+from .distributed_cli import add_engine_options, refuse_ray_options, run_distributed_predict
 from .errors import ImageError, ZooError, describe_exception
 from .images import open_image
 from .output import (
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
         "pixels differ slightly from Keras's",
     )
+    add_engine_options(predict)
     predict.set_defaults(run=run_predict)
 
     export = commands.add_parser("export", help="export a model (ONNX), verified against Keras")
@@ -401,6 +403,9 @@ def run_predict(args) -> int:
     from .api import load
     from .pipeline import decoded_batches, expand_inputs
 
+    if args.engine == "ray":
+        return run_distributed_predict(args)
+    refuse_ray_options(args)
     files = expand_inputs(args.images)
     if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
         model = load(args.model, provider=args.provider, threads=args.threads)

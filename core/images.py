@@ -46,7 +46,7 @@ def open_image(path: str | os.PathLike, draft: tuple[int, int] | None = None) ->
     several times faster on large photos, but the pixels differ a little from a full decode,
     so from Keras's. Off by default for that reason.
     """
-    return decode_image(_read_bytes(path), path, draft)
+    return decode_image(read_bytes(path), path, draft)
 
 
 def decode_image(data: bytes, name: object, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -73,7 +73,8 @@ def decode_image(data: bytes, name: object, draft: tuple[int, int] | None = None
         raise ImageError(name, f"cannot convert to RGB ({error})") from None
 
 
-def _read_bytes(path: str | os.PathLike) -> bytes:
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """A file's bytes; any failure is an ``ImageError`` naming it."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

@@ -37,6 +37,10 @@ class OnnxBackend(Backend):
     def load(
         self, spec: ModelSpec, weights: Path | None, provider: str = "auto", threads: int = 0
     ) -> OnnxRunner:
+        return load_onnx(self.export_file(spec, weights), provider, threads).runner
+
+    def export_file(self, spec: ModelSpec, weights: Path | None) -> Path:
+        """The cached verified export of ``spec`` with ``weights``, made if missing."""
         from zoo.exporters.onnx import DEFAULT_OPSET, export_onnx
 
         path = cached_export_path(spec, weights, DEFAULT_OPSET)
@@ -44,7 +48,7 @@ class OnnxBackend(Backend):
             status(f"first use of {spec.name} on ONNX Runtime: exporting to {path}")
             path.parent.mkdir(parents=True, exist_ok=True)
             export_onnx(spec, path, weights=weights or "none", opset=DEFAULT_OPSET)
-        return load_onnx(path, provider, threads).runner
+        return path
 
 
 @hookimpl
