@@ -4,7 +4,9 @@ On the folder ``benchmarks/pipeline.py`` builds (``--images`` distinct JPEGs cut
 shared photos, plus one corrupt file), for each model, side by side, each in its own process:
 
   * local: ``zoo predict FILE FOLDER --jsonl --batch-size N --provider cpu`` (all cores);
-  * ray: the same with ``--engine ray --actors A --threads 1``, for each A in ``--actors``.
+  * ray: the same with ``--engine ray --actors A --threads 1``, for each A in ``--actors``,
+    each command starting its own Ray; then, for the largest pool, joining a Ray started
+    beforehand on this machine (``ray start --head``), as repeated runs would.
 
 For each run: the whole command's images/s (start-up, Ray's included) and its steady state
 (from the first batch's records to the last), and the seconds it took. Every run must give
@@ -22,9 +24,11 @@ each larger one: (images/s with A actors) / (A/A0 x images/s with A0 actors).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,27 @@ def run(onnx: str, folder: Path, batch: int, count: int, *options: str) -> dict:
     first_batch_done = arrivals[batch - 1][0]
     steady = (len(arrivals) - batch) / (arrivals[-1][0] - first_batch_done)
     return {"seconds": seconds, "whole": count / seconds, "steady": steady, "records": records}
+
+
+@contextlib.contextmanager
+def running_ray(cpus: int):
+    """A Ray head on this machine, started beforehand as a user would (``ray start --head``);
+    ``--block`` keeps its processes ours, so that stopping it stops only them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--block", f"--port={port}", f"--num-cpus={cpus}",
+         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled"},  # a head on this machine, for us only
+    )  # fmt: skip
+    try:
+        time.sleep(15)  # started well before the command, as it would be
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()
+        head.wait(60)
 
 
 def by_image(records: list[dict]) -> list[dict]:
@@ -118,6 +143,20 @@ def main() -> None:
                 )  # fmt: skip
                 if not same:
                     sys.exit(f"{name}: Ray's records differ from the local ones")
+            with running_ray(os.cpu_count() or 1) as address:
+                print(
+                    f"measuring {name}: ray started beforehand, {pools[-1]} actors", file=sys.stderr
+                )
+                options = ["--actors", str(pools[-1]), "--threads", "1", "--address", address]
+                warm = run(onnx, folder, args.batch, args.images, "--engine", "ray", *options)
+            same = by_image(warm["records"]) == by_image(local["records"])
+            rows.append(
+                [name, f"ray (already running), {pools[-1]} x 1 thread", f"{warm['seconds']:.1f}",
+                 f"{warm['whole']:.1f}", f"{warm['steady']:.1f}",
+                 f"{warm['steady'] / local['steady']:.0%} steady, "
+                 f"{warm['seconds'] - local['seconds']:+.1f} s whole",
+                 "yes" if same else "NO"]
+            )  # fmt: skip
             smallest = pools[0]
             for actors in pools[1:]:
                 ideal = steady[smallest] * actors / smallest
