@@ -89,9 +89,12 @@ def predict(
         raise ZooError("threads, batch size, top and actors must each be at least 1")
     model = model_bytes(str(model), weights)
     files = list_inputs(inputs)
-    started_here = not ray.is_initialized() and not (address or os.environ.get("RAY_ADDRESS"))
+    address = address or os.environ.get("RAY_ADDRESS")
+    started_here = not ray.is_initialized() and not address
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR")
+        # "local": a Ray of our own; without it, ray.init joins the last cluster started on
+        # this machine (and waits forever if that one has stopped).
+        ray.init(address=address or "local", include_dashboard=False, logging_level="ERROR")
     job = Job(ray, model, files, actors, threads, gpus, provider)
     if started_here:  # nothing will join: a pool that does not fit would wait forever
         job.check_fits()

@@ -37,6 +37,7 @@ OBJECT_STORE_BYTES = 100 * 2**20
 def ray_session():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'zoo[ray]')")
     ray.init(
+        address="local",  # never a cluster that happens to run on this machine
         num_cpus=2,
         object_store_memory=OBJECT_STORE_BYTES,
         include_dashboard=False,
