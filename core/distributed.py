@@ -1,10 +1,15 @@
 """``zoo predict`` past one machine: the same records, computed by a pool of Ray actors.
 
-Ray Data reads the files' bytes; each actor decodes them with zoo's own image reading (so the
-pixels, and the results, are bit for bit those of ``zoo predict``) and holds one ONNX Runtime
-session, built in its constructor with ``intra_op_num_threads`` set to the actor's CPUs. The
-model travels to the actors through Ray's object store, so the workers need no shared path,
-and only ONNX Runtime: no TensorFlow.
+Ray Data hands each actor batches of file names; the actor reads the files' bytes and decodes
+them with zoo's own image reading (so the pixels, and the results, are bit for bit those of
+``zoo predict``), and holds one ONNX Runtime session, built in its constructor with
+``intra_op_num_threads`` set to the actor's CPUs. The model travels to the actors through
+Ray's object store, so the workers need no shared path, and only ONNX Runtime: no TensorFlow.
+
+(The first version had ``ray.data.read_binary_files`` read the bytes, in tasks of their own.
+On 2 cores those tasks, their worker processes and the bytes' trip through the object store
+cost more than they saved, and one unreadable file fails such a read as a whole, so the
+driver had to vet every local file first.)
 
 Nothing is lost: every input yields exactly one record, a prediction or zoo's error record; a
 bad image is an error record made inside the actor, never an exception there. The driver
@@ -25,7 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .errors import BackendUnavailable, ImageError, ZooError
+from .errors import BackendUnavailable, ImageError, ZooError, describe_exception
 from .images import KERAS_INTERPOLATION, read_bytes
 from .pipeline import Decoded, batch_records, decode, expand_inputs
 from .samples import IMAGE_SUFFIXES
@@ -310,7 +315,10 @@ class Classifier:
         if isinstance(content, ImageError):
             return Decoded(image, error=ImageError(image, content.reason))
         size = self.model.input_size
-        return decode(image, size, self.interpolation, self.fast_decode, data=content)
+        try:
+            return decode(image, size, self.interpolation, self.fast_decode, data=content)
+        except Exception as error:  # a decoder's own bug: still this file's record, not a crash
+            return Decoded(image, error=ImageError(image, describe_exception(error)))
 
 
 def write_records(records: Iterable[dict], folder: Path) -> Iterator[dict]:
