@@ -38,7 +38,7 @@ def open_image(path: str | os.PathLike, draft: tuple[int, int] | None = None) ->
     several times faster on large photos, but the pixels differ a little from a full decode,
     so from Keras's. Off by default for that reason.
     """
-    return decode_image(_read_bytes(path), path, draft)
+    return decode_image(read_bytes(path), path, draft)
 
 
 def decode_image(data: bytes, name: object, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -65,9 +65,10 @@ def decode_image(data: bytes, name: object, draft: tuple[int, int] | None = None
         raise ImageError(name, f"cannot convert to RGB ({error})") from None
 
 
-def _read_bytes(path: str | os.PathLike) -> bytes:
+def read_bytes(path: str | os.PathLike) -> bytes:
     """The file's bytes; anything but a regular file (a FIFO, a device, a socket: reading one
-    can block forever or never end) is refused without reading it."""
+    can block forever or never end) is refused without reading it. Any failure is an
+    ``ImageError`` naming the file."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
         with open(fd, "rb") as file:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+from .progress import note
 
 if TYPE_CHECKING:
     from .labels import Prediction
@@ -64,6 +66,30 @@ def _name_bytes(name: str) -> bytes:
         return name.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a surrogate that no file name decodes to
         return name.encode("utf-8", "surrogatepass")
+
+
+def emit_records(
+    records: Iterable[dict], jsonl: bool, as_json: bool, bar, text: bool = True
+) -> int:
+    """Write ``zoo predict``'s records as they come: JSON Lines, or ``text`` (top-K per image);
+    with ``as_json``, one array at the end. A record's error goes to stderr as one line, above
+    the progress ``bar`` (which counts every record). Returns how many records were errors."""
+    results, errors = [], 0
+    for result in records:
+        if "error" in result:
+            errors += 1
+            note(f"zoo: {printable(record_name(result))}: {result['error']}")
+        if jsonl:
+            print(json.dumps(result), flush=True)
+        elif as_json:
+            results.append(result)
+        elif text and "top" in result:
+            print_predictions(result)
+        bar.update(1)
+    bar.close()
+    if as_json:
+        print_json(results)
+    return errors
 
 
 def print_json(data) -> None:

@@ -17,12 +17,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ImageError, ZooError
-from .images import KERAS_INTERPOLATION, open_image, resize
+from .images import KERAS_INTERPOLATION, decode_image, open_image, resize
+from .output import error_record, record
 from .samples import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from .model import Model
 
 PREFETCH_BATCHES = 2
 """Batches decoded ahead: one ready to hand over, one decoding."""
@@ -79,13 +84,38 @@ def decode(
     size: tuple[int, int],
     interpolation: str = KERAS_INTERPOLATION,
     fast_decode: bool = False,
+    data: bytes | None = None,
 ) -> Decoded:
-    """Read one file into a model-sized uint8 array, or into its error."""
+    """Read one file into a model-sized uint8 array, or into its error.
+
+    ``data``: the file's bytes when something else has read them (Ray Data, say); decoded
+    exactly as the file would be, and errors still name ``path``.
+    """
+    draft = size if fast_decode else None
     try:
-        image = open_image(path, draft=size if fast_decode else None)
+        image = open_image(path, draft) if data is None else decode_image(data, path, draft)
         return Decoded(path, pixels=resize(image, size, interpolation))
     except ImageError as error:
         return Decoded(path, error=error)
+
+
+def batch_records(model: Model, batch: Sequence[Decoded], top: int) -> list[dict]:
+    """One record per item, in order: its top-``top`` classes, or its error.
+
+    The images that decoded go through the model in one run; the others become error records.
+    """
+    good = [item for item in batch if item.error is None]
+    tops = (
+        iter(model.top(model.probabilities(np.stack([i.pixels for i in good])), top))
+        if good
+        else iter(())
+    )
+    return [
+        error_record(item.path, item.error.reason)
+        if item.error is not None
+        else record(item.path, model.name, model.backend, next(tops))
+        for item in batch
+    ]
 
 
 def decoded_batches(

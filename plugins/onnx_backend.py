@@ -35,24 +35,42 @@ class OnnxBackend(Backend):
     description = "ONNX Runtime (CUDA when usable, else CPU), on a cached verified export"
 
     def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> Runner:
-        from zoo.exporters.onnx import DEFAULT_OPSET, export_onnx
         from zoo.onnx_file import ModelFileError, load_onnx
+
+        path = self.export_file(spec, weights)
+        try:
+            return load_onnx(path, options.provider, options.threads).runner
+        except ModelFileError as error:
+            note(
+                f"zoo: the cached export {path} is not usable: ONNX Runtime cannot load it "
+                f"({error}); exporting it again"
+            )
+            _export(spec, weights, path)
+            return load_onnx(path, options.provider, options.threads).runner
+
+    def export_file(self, spec: ModelSpec, weights: Path | None) -> Path:
+        """The cached verified export of ``spec`` with ``weights``: made when missing, made
+        again when it is not the file that was verified."""
+        from zoo.exporters.onnx import DEFAULT_OPSET
 
         path = cached_export_path(spec, weights, DEFAULT_OPSET)
         if path.is_file():
             problem = cache_problem(path)
             if problem is None:
-                try:
-                    return load_onnx(path, options.provider, options.threads).runner
-                except ModelFileError as error:
-                    problem = f"ONNX Runtime cannot load it ({error})"
+                return path
             note(f"zoo: the cached export {path} is not usable: {problem}; exporting it again")
         else:
             status(f"first use of {spec.name} on ONNX Runtime: exporting to {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(spec, path, ExportOptions(weights=str(weights or "none")))
-        record_digest(path)
-        return load_onnx(path, options.provider, options.threads).runner
+        _export(spec, weights, path)
+        return path
+
+
+def _export(spec: ModelSpec, weights: Path | None, path: Path) -> None:
+    from zoo.exporters.onnx import export_onnx
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(spec, path, ExportOptions(weights=str(weights or "none")))
+    record_digest(path)
 
 
 def digest_path(path: Path) -> Path:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from zoo.cli_options import add_model_options, positive_int
-from zoo.output import error_record, print_json, print_predictions, record
-from zoo.progress import note, progress_bar
+from zoo.distributed_cli import add_engine_options, refuse_ray_options
+from zoo.output import emit_records
+from zoo.progress import progress_bar
 from zoo.registry import get_registry
 
 EXIT_ERROR = 1
@@ -44,49 +44,37 @@ def add_command(commands) -> None:
         help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
         "pixels differ slightly from Keras's",
     )
+    add_engine_options(predict)
     predict.set_defaults(run=run)
 
 
 def run(args) -> int:
-    import numpy as np
+    if args.engine == "ray":
+        from zoo.distributed_cli import run_distributed_predict
 
+        return run_distributed_predict(args)
+    refuse_ray_options(args)
     from zoo.api import load
-    from zoo.pipeline import decoded_batches, expand_inputs
+    from zoo.pipeline import batch_records, decoded_batches, expand_inputs
 
     files = expand_inputs(args.images)
     if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
         model = load(args.model, provider=args.provider, threads=args.threads)
-        name, backend, input_size = model.name, model.backend, model.input_size
+        name, input_size = model.name, model.input_size
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         spec = get_registry().model(args.model)
-        model, name, backend, input_size = None, spec.name, args.backend, spec.input_size
+        model, name, input_size = None, spec.name, spec.input_size
+
+    def records():
+        nonlocal model
+        batches = decoded_batches(
+            files, input_size, args.batch_size, args.interpolation, args.workers, args.fast_decode
+        )
+        for batch in batches:
+            if model is None and any(item.error is None for item in batch):
+                model = load(name, args.backend, args.weights, args.provider, args.threads)
+            yield from batch_records(model, batch, args.top)
+
     bar = progress_bar(name, len(files), "image", enabled=args.json or not sys.stdout.isatty())
-    results: list[dict] = []
-    errors = 0
-    batches = decoded_batches(
-        files, input_size, args.batch_size, args.interpolation, args.workers, args.fast_decode
-    )
-    for batch in batches:
-        good = [item for item in batch if item.error is None]
-        if good:
-            model = model or load(name, backend, args.weights, args.provider, args.threads)
-            probabilities = model.probabilities(np.stack([item.pixels for item in good]))
-            tops = iter(model.top(probabilities, args.top))
-        for item in batch:
-            if item.error is not None:
-                errors += 1
-                note(f"zoo: {item.error}")
-                result = error_record(item.path, item.error.reason)
-            else:
-                result = record(item.path, name, backend, next(tops))
-            if args.jsonl:
-                print(json.dumps(result), flush=True)
-            elif args.json:
-                results.append(result)
-            elif "top" in result:
-                print_predictions(result)
-        bar.update(len(batch))
-    bar.close()
-    if args.json:
-        print_json(results)
+    errors = emit_records(records(), args.jsonl, args.json, bar)
     return EXIT_ERROR if errors else 0

@@ -1,0 +1,333 @@
+"""``zoo predict`` past one machine: the same records, computed by a pool of Ray actors.
+
+Ray Data hands each actor batches of file names; the actor reads the files' bytes and decodes
+them with zoo's own image reading (so the pixels, and the results, are bit for bit those of
+``zoo predict``), and holds one ONNX Runtime session, built in its constructor with
+``intra_op_num_threads`` set to the actor's CPUs. The model travels to the actors through
+Ray's object store, so the workers need no shared path, and only ONNX Runtime: no TensorFlow.
+
+(The first version had ``ray.data.read_binary_files`` read the bytes, in tasks of their own.
+On 2 cores those tasks, their worker processes and the bytes' trip through the object store
+cost more than they saved, and one unreadable file fails such a read as a whole, so the
+driver had to vet every local file first.)
+
+Nothing is lost: every input yields exactly one record, a prediction or zoo's error record; a
+bad image is an error record made inside the actor, never an exception there. The driver
+counts the records against the inputs and raises a ``ZooError`` naming what is missing if
+they differ.
+
+Ray is imported only here, and only when this path is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .errors import BackendUnavailable, ImageError, ZooError, describe_exception
+from .images import KERAS_INTERPOLATION, read_bytes
+from .pipeline import Decoded, batch_records, decode, expand_inputs
+from .samples import IMAGE_SUFFIXES
+
+RAY_MISSING = "the Ray engine needs Ray; pip install 'zoo[ray]'"
+READERS = 8
+"""Files each actor reads at once: object storage takes tens of ms to answer each."""
+
+
+class LostRecords(ZooError):
+    """Ray gave back a different number of records than there were inputs."""
+
+
+def import_ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise BackendUnavailable(RAY_MISSING) from None
+    # Ray Data's progress and "execution finished" lines on the console would mix with zoo's
+    # own; its log file in the Ray session folder keeps them all.
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setLevel(logging.ERROR)
+    return ray
+
+
+def predict(
+    model: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike],
+    *,
+    address: str | None = None,
+    actors: int | None = None,
+    threads: int = 1,
+    gpus: float = 0,
+    batch_size: int = 32,
+    top: int = 5,
+    output: str | os.PathLike | None = None,
+    preserve_order: bool = False,
+    weights: str = "imagenet",
+    provider: str = "auto",
+    interpolation: str = KERAS_INTERPOLATION,
+    fast_decode: bool = False,
+) -> Iterator[dict]:
+    """Classify ``inputs`` on a Ray cluster, yielding one record per input file.
+
+    ``model``: a zoo-exported .onnx file, or a registered model's name (its cached export, as
+    the ``onnx`` backend uses it, made on first use). ``inputs``: files, folders and glob
+    patterns as for ``zoo predict``, and URIs (``s3://``, ``gs://``, ``file://``...) of files
+    or folders. ``address``: the cluster (default: ``RAY_ADDRESS``, else a Ray started here).
+    ``actors``: the pool's size (default: as many as the cluster's CPUs, or GPUs, allow);
+    each has ``threads`` CPUs and ``gpus`` GPUs. The records are those ``zoo predict --jsonl``
+    prints, in no particular order unless ``preserve_order``. With ``output`` (a folder) they
+    are also written there, to ``predictions.jsonl``, which appears only once all are in.
+
+    Setting up (listing the inputs, starting or joining Ray) happens here, so that its errors
+    come at once; the work, as the records are taken.
+    """
+    ray = import_ray()
+    if threads < 1 or batch_size < 1 or top < 1 or (actors is not None and actors < 1):
+        raise ZooError("threads, batch size, top and actors must each be at least 1")
+    model = model_bytes(str(model), weights)
+    files = list_inputs(inputs)
+    address = address or os.environ.get("RAY_ADDRESS")
+    started_here = not ray.is_initialized() and not address
+    if not ray.is_initialized():
+        # "local": a Ray of our own; without it, ray.init joins the last cluster started on
+        # this machine (and waits forever if that one has stopped).
+        ray.init(address=address or "local", include_dashboard=False, logging_level="ERROR")
+    job = Job(ray, model, files, actors, threads, gpus, provider)
+    if started_here:  # nothing will join: a pool that does not fit would wait forever
+        job.check_fits()
+    options = dict(top=top, interpolation=interpolation, fast_decode=fast_decode)
+    records = job.records(batch_size, preserve_order, options)
+    return records if output is None else write_records(records, Path(output))
+
+
+def model_bytes(model: str, weights: str) -> bytes:
+    """The .onnx file the actors run: a file or URI given, or a registered model's cached
+    export (made here on first use, which needs TensorFlow here, never in the actors).
+
+    Opened once here too, so that a file zoo cannot run is one line now, not an actor's death.
+    """
+    from .onnx_file import load_onnx
+
+    if not model.endswith(".onnx"):
+        from .registry import get_registry
+        from .weights import resolve_weights
+
+        registry = get_registry()
+        spec = registry.model(model)
+        model = str(registry.backend("onnx").export_file(spec, resolve_weights(spec, weights)))
+    if "://" not in model:
+        load_onnx(model, "cpu", threads=1)
+        return Path(model).read_bytes()
+    data = _read_uri(model)
+    with tempfile.TemporaryDirectory(prefix="zoo-model-") as folder:
+        path = Path(folder) / "model.onnx"
+        path.write_bytes(data)
+        try:
+            load_onnx(path, "cpu", threads=1)
+        except ZooError as error:
+            raise ZooError(str(error).replace(str(path), model)) from None
+    return data
+
+
+def _read_uri(uri: str) -> bytes:
+    from pyarrow import fs
+
+    try:
+        filesystem, path = fs.FileSystem.from_uri(uri)
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read()
+    except (OSError, ValueError) as error:
+        raise ZooError(f"{uri}: cannot read ({error})") from None
+
+
+def list_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
+    """Local files, folders and patterns as ``zoo predict`` expands them; URIs listed through
+    pyarrow's filesystems (those Ray Data reads with), a folder recursively. In order given."""
+    files: list[str] = []
+    local: list[str] = []
+    for argument in map(str, inputs):
+        if "://" not in argument:
+            local.append(argument)
+            continue
+        files += expand_inputs(local)
+        local = []
+        files += _list_uri(argument)
+    return files + expand_inputs(local)
+
+
+def _list_uri(uri: str) -> list[str]:
+    from pyarrow import fs
+
+    try:
+        filesystem, path = fs.FileSystem.from_uri(uri)
+        info = filesystem.get_file_info(path)
+        if info.type == fs.FileType.File:
+            return [uri]
+        if info.type != fs.FileType.Directory:
+            raise ZooError(f"{uri}: no such file or folder")
+        found = filesystem.get_file_info(fs.FileSelector(path, recursive=True))
+    except (OSError, ValueError) as error:  # pyarrow's errors for unknown schemes, access...
+        raise ZooError(f"{uri}: cannot list ({error})") from None
+    scheme = uri.split("://", 1)[0]
+    files = sorted(
+        f"{scheme}://{item.path}"
+        for item in found
+        if item.type == fs.FileType.File and Path(item.path).suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise ZooError(f"{uri}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+class Job:
+    """One run over the inputs: the files, and the actor pool that classifies them."""
+
+    def __init__(self, ray, model: bytes, files: list[str], actors, threads, gpus, provider):
+        self.ray = ray
+        self.files = files
+        self.model_ref = ray.put(model)  # to the actors through the object store
+        self.threads, self.gpus = threads, gpus
+        self.provider = ("cuda" if gpus else "cpu") if provider == "auto" else provider
+        self.actors = actors or self.default_actors()
+
+    def default_actors(self) -> int:
+        """As many actors as the cluster's CPUs (or GPUs, for GPU actors) allow."""
+        resources = self.ray.cluster_resources()
+        if self.gpus:
+            return max(1, int(resources.get("GPU", 0) // self.gpus))
+        return max(1, int(resources.get("CPU", 1) // self.threads))
+
+    def check_fits(self) -> None:
+        """A ``ZooError`` if the cluster cannot hold the pool asked for."""
+        have = self.ray.cluster_resources()
+        for resource, each in (("CPU", self.threads), ("GPU", self.gpus)):
+            if each and have.get(resource, 0) < self.actors * each:
+                raise ZooError(
+                    f"{self.actors} actors x {each:g} {resource} need "
+                    f"{self.actors * each:g} {resource}s; this machine has "
+                    f"{have.get(resource, 0):g} (fewer --actors, or fewer --threads)"
+                )
+
+    def records(self, batch_size: int, preserve_order: bool, options: dict) -> Iterator[dict]:
+        """Every input's record, counted; in input order if ``preserve_order``."""
+        expected = Counter(self.files)
+        seen = 0
+        if self.files:
+            for record in self.classified(batch_size, preserve_order, options):
+                expected[record["image"]] -= 1
+                seen += 1
+                yield record
+        if seen != len(self.files):
+            missing = [path for path, count in expected.items() if count > 0]
+            raise LostRecords(
+                f"Ray returned {seen} records for {len(self.files)} inputs"
+                + (f"; none for {len(missing)}, first {missing[0]}" if missing else "")
+            )
+
+    def classified(self, batch_size: int, preserve_order: bool, options: dict) -> Iterator[dict]:
+        """The records, from the actor pool."""
+        context = self.ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = preserve_order
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        dataset = self.dataset(batch_size, options)
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for line in batch["record"]:
+                yield json.loads(line)
+
+    def dataset(self, batch_size: int, options: dict):
+        """The Ray Data pipeline: the list of files, classified by the actor pool (each actor
+        reads the bytes of the files in its batch and decodes them)."""
+        ray = self.ray
+        rows = [{"image": path, "source": _source(path)} for path in self.files]
+        return ray.data.from_items(rows).map_batches(
+            Classifier,
+            fn_constructor_kwargs=dict(
+                model=(self.model_ref,), provider=self.provider, threads=self.threads, **options
+            ),
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=self.actors),
+            num_cpus=self.threads,
+            num_gpus=self.gpus,
+        )
+
+
+def _source(path: str) -> str:
+    """Where an actor reads a file: a URI as it is, a local path made absolute (an actor's
+    working folder is not the driver's)."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+class Classifier:
+    """One actor of the pool: a batch of files in, one JSON record per file out.
+
+    It reads the files' bytes, several at a time (local files as zoo reads them, so that a
+    missing or unreadable file gets zoo's usual message; URIs through pyarrow's filesystems),
+    decodes them with zoo's image reading in ``threads`` threads, and runs the model.
+    """
+
+    def __init__(self, model, provider, threads, top, interpolation, fast_decode):
+        import ray
+
+        from .onnx_file import load_onnx
+
+        # ONNX Runtime loads from a file; the bytes came through the object store.
+        with tempfile.TemporaryDirectory(prefix="zoo-actor-") as folder:
+            path = Path(folder) / "model.onnx"
+            path.write_bytes(ray.get(model[0]))
+            self.model = load_onnx(path, provider, threads)
+        self.top, self.interpolation, self.fast_decode = top, interpolation, fast_decode
+        self.decoders = ThreadPoolExecutor(threads, thread_name_prefix="zoo-decode")
+        self.readers = ThreadPoolExecutor(READERS, thread_name_prefix="zoo-read")
+
+    def __call__(self, batch: dict) -> dict:
+        images = [str(image) for image in batch["image"]]
+        contents = list(self.readers.map(self.read, map(str, batch["source"])))
+        decoded = list(self.decoders.map(self.decode, images, contents))
+        records = batch_records(self.model, decoded, self.top)
+        return {"record": [json.dumps(record) for record in records]}
+
+    def read(self, source: str) -> bytes | ImageError:
+        """A file's bytes, or why they cannot be read."""
+        try:
+            if "://" not in source:
+                return read_bytes(source)
+            from pyarrow import fs
+
+            filesystem, path = fs.FileSystem.from_uri(source)
+            with filesystem.open_input_stream(path) as stream:
+                return stream.read()
+        except ImageError as error:
+            return error
+        except (OSError, ValueError) as error:
+            return ImageError(source, f"cannot read ({error})")
+
+    def decode(self, image: str, content: bytes | ImageError) -> Decoded:
+        if isinstance(content, ImageError):
+            return Decoded(image, error=ImageError(image, content.reason))
+        size = self.model.input_size
+        try:
+            return decode(image, size, self.interpolation, self.fast_decode, data=content)
+        except Exception as error:  # a decoder's own bug: still this file's record, not a crash
+            return Decoded(image, error=ImageError(image, describe_exception(error)))
+
+
+def write_records(records: Iterable[dict], folder: Path) -> Iterator[dict]:
+    """``records`` as they pass, written to ``folder/predictions.jsonl`` (in place once all
+    are written: an interrupted run leaves no partial file)."""
+    from .files import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "predictions.jsonl") as temporary, temporary.open("w") as out:
+        for record in records:
+            out.write(json.dumps(record) + "\n")
+            yield record

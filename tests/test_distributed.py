@@ -1,0 +1,245 @@
+"""``zoo predict --engine ray``: the local records, bit for bit, from a Ray actor pool; every
+input accounted for. One local Ray (2 CPUs, a small object store) serves the whole session;
+the two-node test starts its own cluster beside it. Skipped where Ray is not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo import distributed
+from zoo.cli import main
+from zoo.errors import ZooError
+from zoo.samples import sample_images
+
+from .conftest import run_zoo
+from .test_images import (
+    empty_file,
+    oriented_jpeg,
+    rgb,
+    sixteen_bit_png,
+    text_file,
+    truncated_jpeg,
+    with_alpha,
+)
+
+OBJECT_STORE_BYTES = 100 * 2**20
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'zoo[ray]')")
+    ray.init(
+        address="local",  # never a cluster that happens to run on this machine
+        num_cpus=2,
+        object_store_memory=OBJECT_STORE_BYTES,
+        include_dashboard=False,
+        logging_level="ERROR",
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def onnx_model(request) -> Path:
+    """A zoo-exported MobileNet: $ZOO_TEST_ONNX where TensorFlow is absent (CI's ONNX
+    Runtime-only environment passes the file it exported elsewhere), else exported here."""
+    given = os.environ.get("ZOO_TEST_ONNX")
+    return Path(given) if given else request.getfixturevalue("mobilenet_onnx")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """zoo's sample photos plus every kind of file that is hard to read or cannot be read."""
+    folder = tmp_path_factory.mktemp("ray-photos")
+    for photo in sample_images():
+        shutil.copy(photo, folder / photo.name)
+    with_alpha(rgb(300, 200)).save(folder / "rgba.png")
+    ramp = np.tile(np.linspace(0, 65535, 320).astype(np.uint16), (240, 1))
+    sixteen_bit_png(folder / "sixteen_bit.png", ramp)
+    oriented_jpeg(folder / "exif_rotated.jpg")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this JPEG stops here")
+    empty_file(folder / "empty.jpg")
+    truncated_jpeg(folder / "truncated.jpg")
+    (folder / "full.jpg").unlink()  # truncated_jpeg's whole file: not needed
+    text_file(folder / "notes.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_records(photos, onnx_model):
+    """What ``--engine local`` prints, with a missing file after the folder."""
+    result = run_zoo(
+        "predict", str(onnx_model), str(photos), str(photos / "missing.jpg"),
+        "--jsonl", "--provider", "cpu",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (
+        len([r for r in records if "error" in r]) == 5
+    )  # corrupt, empty, truncated, text, missing
+    return records
+
+
+def by_image(records):
+    return sorted(records, key=lambda record: record["image"])
+
+
+def test_records_equal_the_local_ones_bit_for_bit_in_input_order(
+    ray_session, photos, onnx_model, local_records
+):
+    records = distributed.predict(
+        onnx_model,
+        [photos, photos / "missing.jpg"],
+        batch_size=3,  # not the local 32: batches cut elsewhere change nothing
+        actors=2,
+        preserve_order=True,
+    )
+    assert list(records) == local_records
+
+
+def test_records_come_in_any_order_but_are_the_same(ray_session, photos, onnx_model):
+    local = run_zoo(
+        "predict", str(onnx_model), str(photos), "--jsonl", "--top", "2", "--provider", "cpu"
+    )
+    records = list(distributed.predict(onnx_model, [photos], top=2, batch_size=4))
+    assert by_image(records) == by_image(json.loads(line) for line in local.stdout.splitlines())
+    assert all(len(record["top"]) == 2 for record in records if "top" in record)
+
+
+def test_uris_are_listed_and_named_as_given(ray_session, photos, onnx_model, local_records):
+    records = list(distributed.predict(onnx_model, [photos.as_uri()], batch_size=8))
+    expected = [
+        {**record, "image": f"file://{record['image']}"}
+        for record in local_records
+        if not record["image"].endswith("missing.jpg")
+    ]
+    assert by_image(records) == by_image(expected)
+
+
+def test_cli_writes_every_record_to_the_output_folder_and_exits_1(
+    ray_session, photos, onnx_model, local_records, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    status = main(
+        ["predict", str(onnx_model), str(photos), str(photos / "missing.jpg"),
+         "--engine", "ray", "--actors", "2", "--output", str(out)]
+    )  # fmt: skip
+    assert status == 1
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert by_image(json.loads(line) for line in lines) == by_image(local_records)
+    assert [p.name for p in out.iterdir()] == ["predictions.jsonl"]  # no temporary left
+    captured = capsys.readouterr()
+    assert (
+        captured.out
+        == f"wrote {len(local_records)} records (5 errors) to {out}/predictions.jsonl\n"
+    )
+    assert f"zoo: {photos / 'corrupt.jpg'}: corrupt or truncated image" in captured.err
+
+
+def test_a_dropped_record_fails_the_run_naming_the_file(
+    ray_session, photos, onnx_model, monkeypatch, tmp_path, capsys
+):
+    """Inject a loss inside Ray (a filter after the actors): the count check must catch it."""
+    dataset = distributed.Job.dataset
+
+    def losing_one(self, *args):
+        return dataset(self, *args).filter(lambda row: "parrot.jpg" not in row["record"])
+
+    monkeypatch.setattr(distributed.Job, "dataset", losing_one)
+    inputs = sorted(str(p) for p in photos.iterdir())
+    with pytest.raises(distributed.LostRecords, match=r"for 1, first .*parrot\.jpg"):
+        list(distributed.predict(onnx_model, inputs, batch_size=4))
+    out = tmp_path / "out"
+    status = main(["predict", str(onnx_model), *inputs, "--engine", "ray", "--output", str(out)])
+    assert status == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == (
+        f"zoo: Ray returned {len(inputs) - 1} records for {len(inputs)} inputs; "
+        f"none for 1, first {photos / 'parrot.jpg'}"
+    )
+    assert list(out.iterdir()) == []  # nothing half-written
+
+
+def test_a_pool_larger_than_the_machine_is_refused(ray_session, onnx_model):
+    job = distributed.Job(ray_session, onnx_model.read_bytes(), [], 3, 1, 0, "cpu")
+    with pytest.raises(ZooError, match=r"3 actors x 1 CPU need 3 CPUs; this machine has 2 \(fewer"):
+        job.check_fits()
+
+
+TWO_NODES = """
+import sys
+import ray
+from ray.cluster_utils import Cluster
+from zoo.cli import main
+
+store = int(sys.argv[1])
+head = {"num_cpus": 1, "object_store_memory": store}
+cluster = Cluster(initialize_head=True, head_node_args=head)
+try:
+    cluster.add_node(num_cpus=1, object_store_memory=store)
+    cluster.wait_for_nodes()
+    status = main([*sys.argv[2:], "--address", cluster.address])
+    ray.shutdown()
+finally:
+    cluster.shutdown()
+sys.exit(status)
+"""
+
+
+@pytest.mark.slow
+def test_two_nodes_share_the_pool(ray_session, photos, onnx_model, local_records):
+    """A head and a worker node of 1 CPU each (in a process of their own, beside the session's
+    Ray): a pool of 2 one-CPU actors, started in full before any work, must span both."""
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_NODES, str(OBJECT_STORE_BYTES),
+         "predict", str(onnx_model), str(photos), str(photos / "missing.jpg"),
+         "--engine", "ray", "--actors", "2", "--jsonl", "--preserve-order"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "RAY_DATA_DEFAULT_WAIT_FOR_MIN_ACTORS_S": "120"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == local_records
+
+
+# Without a Ray session ---------------------------------------------------------------------
+
+
+def test_without_ray_one_line_says_what_to_install(photo, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    assert main(["predict", "model.onnx", str(photo), "--engine", "ray"]) == 1
+    assert capsys.readouterr().err == "zoo: the Ray engine needs Ray; pip install 'zoo[ray]'\n"
+
+
+def test_ray_options_are_refused_by_the_local_engine(photo, capsys):
+    assert main(["predict", "model.onnx", str(photo), "--output", "out", "--actors", "2"]) == 1
+    assert capsys.readouterr().err == "zoo: --actors, --output: only with --engine ray\n"
+
+
+def test_a_registered_model_runs_on_ray_only_as_its_onnx_export(photo, capsys):
+    assert main(["predict", "mobilenet", str(photo), "--engine", "ray"]) == 1
+    assert capsys.readouterr().err == (
+        "zoo: --engine ray runs ONNX models: give a .onnx file, or mobilenet --backend onnx\n"
+    )
+
+
+def test_ray_is_not_imported_by_zoo_or_its_cli():
+    code = "import sys, zoo, zoo.cli; zoo.cli.build_parser(); print('ray' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "False\n"
+
+
+def test_a_model_zoo_cannot_run_is_one_line_before_any_actor_starts(tmp_path, photo, capsys):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'zoo[ray]')")
+    model = tmp_path / "garbage.onnx"
+    model.write_bytes(b"not a model")
+    assert main(["predict", model.as_uri(), str(photo), "--engine", "ray"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"zoo: {model.as_uri()}: not a model ONNX Runtime can load")
