@@ -38,7 +38,7 @@ from markdown_table import print_table
 
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
 from zoo.exporters.onnx import export_onnx
-from zoo.exporters.precision import INT8_RECIPES, Int8Recipe, quantize_int8
+from zoo.exporters.precision import INT8_RECIPES, quantize_int8
 from zoo.exporters.verify import _top, keras_reference, load_photos, softmax_removed
 from zoo.hardware import cpu_class, cpu_name, onnxruntime_version
 from zoo.keras_model import build_keras_model
@@ -183,8 +183,8 @@ def _agreement_under_qemu(qemu: str, reference, inputs: np.ndarray, path: Path) 
         feed, out, script = (Path(folder) / n for n in ("feed.npz", "out.npz", "run.py"))
         np.savez(feed, image=inputs)
         script.write_text(QEMU_RUN)
-        command = [qemu, "-cpu", AVX2_CPU, sys.executable, str(script), str(path), str(feed), str(out)]
-        done = subprocess.run(command, capture_output=True, text=True)
+        command = [qemu, "-cpu", AVX2_CPU, sys.executable, script, path, feed, out]
+        done = subprocess.run(list(map(str, command)), capture_output=True, text=True)
         if done.returncode != 0:
             lines = [x for x in done.stderr.splitlines() if "TCG doesn't support" not in x]
             raise SystemExit(f"qemu run failed: {' | '.join(lines[-3:])}")
@@ -249,7 +249,7 @@ def _row(label: str, result: dict) -> list[str]:
         *cells(here),
         *cells(avx2),
         f"{result['batch32_int8_ms']:.0f} / {result['batch32_fp32_ms']:.0f}",
-        f"{result['speedup']:.2f}×",
+        f"{result['speedup']:.2f}x",
     ]
 
 

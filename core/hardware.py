@@ -1,7 +1,7 @@
 """What this machine computes on: the CPU's instruction-set class, and the NVIDIA GPU if any.
 
 The CPU class names the integer kernels ONNX Runtime picks for an int8 model, because they do
-not all compute the same numbers: on x86 without VNNI (``avx2``, ``avx512``, ``sse4``) u8×s8
+not all compute the same numbers: on x86 without VNNI (``avx2``, ``avx512``, ``sse4``) u8 x s8
 products are added in pairs into saturating int16s; ``avx512_vnni``, ``avx_vnni`` (VNNI on
 AVX2-class cores) and ``arm64`` accumulate in int32. An int8 file verified on one class is
 re-verified on another (``zoo verify``).
@@ -13,8 +13,10 @@ zoo runs on the CPU without trying CUDA, and so without a line about it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import glob
+import io
 import platform
 import shutil
 import subprocess
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SATURATING_CLASSES = frozenset({"sse4", "avx2", "avx512"})
-"""x86 classes whose u8×s8 kernels (``PMADDUBSW``/``VPMADDUBSW``) saturate int16 pair sums."""
+"""x86 classes whose u8 x s8 kernels (``PMADDUBSW``/``VPMADDUBSW``) saturate int16 pair sums."""
 
 
 def cpu_flags() -> frozenset[str]:
@@ -81,6 +83,18 @@ def has_nvidia_gpu() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
+def preload_cuda(ort) -> None:
+    """Load the CUDA and cuDNN libraries that the ``gpu`` extra's NVIDIA wheels install, before
+    a CUDA session is created (``onnxruntime.preload_dlls``, ONNX Runtime 1.21+). Its messages
+    go to stdout, which belongs to zoo's output: they are dropped, and a library that still
+    does not load shows in the one line about CUDA that ``open_session`` prints."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
+        preload()
+
+
 @dataclass(frozen=True)
 class Gpu:
     name: str
@@ -129,12 +143,12 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe_device(providers: list[str], cuda_failure: str | None = None) -> str:
+def describe_device(providers: list[str], available: list[str] | None = None) -> str:
     """One phrase for where a session runs, for ``zoo bench`` and ``zoo serve``'s start line:
     the GPU model, driver and CUDA runtime, or the CPU and why not a GPU.
 
-    ``providers``: the session's execution providers, best first; ``cuda_failure``: why CUDA
-    was not usable, when it was tried.
+    ``providers``: the session's execution providers, best first; ``available``: those of this
+    ONNX Runtime build (``onnxruntime.get_available_providers()``).
     """
     if providers and providers[0] == "CUDAExecutionProvider":
         gpus = nvidia_gpus()
@@ -146,8 +160,24 @@ def describe_device(providers: list[str], cuda_failure: str | None = None) -> st
             facts.append(f"CUDA {runtime}")
         return f"{name} ({', '.join(facts)})" if facts else name
     cpu = f"CPU ({cpu_name()}, {cpu_class()})"
-    if cuda_failure:
-        return f"{cpu}: CUDA is not usable ({cuda_failure})"
     if not has_nvidia_gpu():
         return f"{cpu}: no NVIDIA GPU"
-    return cpu
+    if available is not None and "CUDAExecutionProvider" not in available:
+        return f"{cpu}: this ONNX Runtime has no CUDA provider (pip install 'zoo[gpu]')"
+    return f"{cpu}: CUDA not used (--provider cpu, or it failed to load)"
+
+
+def model_device(model) -> str:
+    """``describe_device`` for a loaded ``zoo.Model``: its ONNX Runtime session's providers,
+    or, for Keras, the GPU TensorFlow sees or the CPU."""
+    session = getattr(model.runner, "session", None)
+    if session is not None:
+        import onnxruntime
+
+        return describe_device(session.get_providers(), onnxruntime.get_available_providers())
+    tensorflow = sys.modules.get("tensorflow")
+    gpus = tensorflow.config.list_physical_devices("GPU") if tensorflow else []
+    if gpus:
+        found = nvidia_gpus()
+        return f"{found[0].name if found else gpus[0].name} (TensorFlow)"
+    return describe_device(["CPUExecutionProvider"])

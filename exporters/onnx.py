@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import __version__, hookimpl
-from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
+from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs, VerifiedOn
+from zoo.cpu_check import acknowledge, reverified_line
 from zoo.errors import ZooError
 from zoo.files import atomic_path
 from zoo.keras_model import build_keras_model
@@ -35,7 +37,7 @@ from zoo.specs import ExporterSpec, ModelSpec
 from zoo.weights import file_digest, resolve_weights
 
 from .agreement import AgreementReport, agreement
-from .precision import PRECISIONS, lower_precision
+from .precision import PRECISIONS, is_int8, lower_precision
 from .verify import (
     DEFAULT_BATCH_SIZES,
     VerificationError,
@@ -171,10 +173,11 @@ def export_onnx(
         opset=opset,
         input_dtype="uint8" if embed_preprocessing else "float32",
         top_k=TopKOutputs(top_k) if top_k else None,
+        verified_on=VerifiedOn.here() if verify_output else None,
     )
     photos = [*verification_images(spec), *images] if verify_output else []
     pixels = load_photos(photos, spec.input_size) if photos else None  # bad files fail now
-    if precision == "int8":
+    if is_int8(precision):
         calibration = calibration or verification_images(spec)
         calibration_pixels = load_photos(calibration, spec.input_size)
     status(f"building {spec.name} in Keras")
@@ -214,7 +217,7 @@ def export_onnx(
                 card = dataclasses.replace(card, precision=precision)
                 status(f"making the {precision} model")
                 feeds = (
-                    _calibration_feeds(float32, calibration_pixels) if precision == "int8" else ()
+                    _calibration_feeds(float32, calibration_pixels) if is_int8(precision) else ()
                 )
                 lower_precision(float32, temporary, card, feeds)
                 if verify_output:
@@ -329,6 +332,7 @@ def verify_file(
     """Verify an existing export of ``spec`` against Keras with the weights it was made from:
     exactly for float32, by its agreement for an int8 or fp16 file."""
     registry = get_registry()
+    acknowledge(path)  # no warning to run 'zoo verify': this is it
     exported = load_onnx(path, provider="cpu")
     card = exported.runner.card
     if card.model != spec.name:
@@ -362,7 +366,10 @@ def verify_file(
         return report
     report = agreement(reference, exported, card.precision, DEFAULT_BATCH_SIZES)
     document = {"model": card.model, "onnx": str(path), "agreement": report.to_dict()}
+    document["verified_on"] = VerifiedOn.here().to_dict()
     report_path.write_text(json.dumps(document, indent=2) + "\n")
+    if line := reverified_line(card, report.passed):
+        print(f"zoo: {line}", file=sys.stderr)
     return report
 
 

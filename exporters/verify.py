@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoo.api import Model
-from zoo.artifact import TopKOutputs
+from zoo.artifact import TopKOutputs, VerifiedOn
 from zoo.errors import ZooError
 from zoo.images import KERAS_INTERPOLATION, open_image, resize
 from zoo.labels import LabelList
@@ -108,6 +108,7 @@ class VerificationReport:
             "images": len({c.image for c in self.checks}),
             "batch_sizes": sorted({c.batch for c in self.checks}),
             "problems": self.problems,
+            "verified_on": VerifiedOn.here().to_dict(),
             "checks": [{**asdict(c), "top5_identical": c.top5_identical} for c in self.checks],
         }
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import zoo
 from zoo.api import Model
 from zoo.errors import ZooError
+from zoo.hardware import model_device
 
 from .settings import MODEL_NAME, ServeSettings
 
@@ -59,6 +60,7 @@ def run_server(
     address = listener.getsockname()
     print(
         f"zoo: serving {', '.join(models)} at http://{_url_host(host)}:{address[1]}/ "
+        f"on {model_device(next(iter(models.values())))} "
         f"(batches of up to {settings.max_batch_size} within {settings.batch_timeout_ms:g} ms); "
         "Ctrl-C or SIGTERM stops after answering what was accepted",
         file=sys.stderr,
