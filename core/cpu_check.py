@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from . import hardware
 from .artifact import ModelCard
-from .hardware import SATURATING_CLASSES, cpu_class
 
 _warned: set[str] = set()
 
@@ -34,12 +34,12 @@ def verified_elsewhere(card: ModelCard, path: str | os.PathLike) -> str | None:
     """Why an int8 ``card`` should be verified again on this CPU, or None."""
     if not card.precision.startswith("int8") or card.verified_on is None:
         return None
-    here, there = cpu_class(), card.verified_on.cpu_class
+    here, there = hardware.cpu_class(), card.verified_on.cpu_class
     if here == there:
         return None
     risk = (
         "whose int8 kernels saturate where VNNI ones do not"
-        if here in SATURATING_CLASSES and there not in SATURATING_CLASSES
+        if here in hardware.SATURATING_CLASSES and there not in hardware.SATURATING_CLASSES
         else "whose int8 kernels differ"
     )
     weights = "" if card.weights in ("imagenet", "none") else f" --weights {card.weights}"
@@ -54,7 +54,7 @@ def reverified_line(card: ModelCard, passed: bool) -> str | None:
     agreement still passes here."""
     if not card.precision.startswith("int8") or card.verified_on is None:
         return None
-    here, there = cpu_class(), card.verified_on.cpu_class
+    here, there = hardware.cpu_class(), card.verified_on.cpu_class
     if here == there:
         return None
     verdict = "still passes" if passed else "no longer passes"

@@ -98,7 +98,7 @@ def on_cpu(monkeypatch):
     monkeypatch.setattr(cpu_check, "_warned", set())
 
     def simulate(name: str) -> None:
-        monkeypatch.setattr(cpu_check, "cpu_class", lambda: name)
+        monkeypatch.setattr(hardware, "cpu_class", lambda *args: name)
 
     return simulate
 
