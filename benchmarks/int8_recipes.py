@@ -10,8 +10,8 @@ export of MobileNet with the given weights:
   * the same on an emulated AVX2-only CPU (Haswell, no AVX-512, no VNNI): the same ONNX
     Runtime wheel run under ``qemu-x86_64 -cpu Haswell-noTSX``, whose CPUID makes ONNX
     Runtime pick its non-VNNI kernels, the ones that saturate (``--no-qemu`` skips it);
-  * int8 against float32 speed on this CPU at batch 32: median of ``--runs`` runs, the two
-    sessions timed in alternating blocks.
+  * int8 against float32 speed on this CPU at batch 32: every file's session (float32 and
+    each recipe's) timed in turn, ``--runs`` runs each, for ``--rounds`` rounds; the median.
 
     python benchmarks/int8_recipes.py --weights W.h5 --images DIR [--out DIR] [--runs 10]
         [--only NAME,NAME]
@@ -38,7 +38,7 @@ from markdown_table import print_table
 
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
 from zoo.exporters.onnx import export_onnx
-from zoo.exporters.precision import INT8_RECIPES, quantize_int8
+from zoo.exporters.precision import Int8Recipe, quantize_int8
 from zoo.exporters.verify import _top, keras_reference, load_photos, softmax_removed
 from zoo.hardware import cpu_class, cpu_name, onnxruntime_version
 from zoo.keras_model import build_keras_model
@@ -48,21 +48,21 @@ from zoo.preprocessing import preprocess
 from zoo.registry import get_registry
 from zoo.samples import image_files, verification_images
 
-DEFAULT = INT8_RECIPES["int8"]
-FULL_RANGE = replace(DEFAULT, reduce_range=False)
+REDUCED = Int8Recipe(reduce_range=True)
+FULL_RANGE = Int8Recipe(reduce_range=False)
 RECIPES = {
     # The issue's starting point and ONNX Runtime's two documented ways out of saturation.
     "u8s8": FULL_RANGE,
-    "u8s8 reduce_range": DEFAULT,
+    "u8s8 reduce_range": REDUCED,
     "u8u8": replace(FULL_RANGE, weight_type="uint8"),
     # Each other choice, one at a time, from the full-range and the reduce_range recipes.
     "u8s8, first conv float": replace(FULL_RANGE, float_layers=("first",)),
     "u8s8, first+last float": replace(FULL_RANGE, float_layers=("first", "last")),
-    "u8s8 reduce_range, per-tensor": replace(DEFAULT, per_channel=False),
-    "u8s8 reduce_range, QOperator": replace(DEFAULT, quant_format="qoperator"),
-    "u8s8 reduce_range, entropy": replace(DEFAULT, calibration_method="entropy"),
-    "u8s8 reduce_range, percentile": replace(DEFAULT, calibration_method="percentile"),
-    "u8s8 reduce_range, first conv float": replace(DEFAULT, float_layers=("first",)),
+    "u8s8 reduce_range, per-tensor": replace(REDUCED, per_channel=False),
+    "u8s8 reduce_range, QOperator": replace(REDUCED, quant_format="qoperator"),
+    "u8s8 reduce_range, entropy": replace(REDUCED, calibration_method="entropy"),
+    "u8s8 reduce_range, percentile": replace(REDUCED, calibration_method="percentile"),
+    "u8s8 reduce_range, first conv float": replace(REDUCED, float_layers=("first",)),
 }
 CALIBRATIONS = ("samples", "all")
 """Calibrated on zoo's 6 sample photos (``zoo export``'s default), or on all photos."""
@@ -89,7 +89,8 @@ def main() -> int:
     parser.add_argument("--weights", type=Path, required=True, help="MobileNet's Keras .h5")
     parser.add_argument("--images", type=Path, required=True, help="photos to check on")
     parser.add_argument("--out", type=Path, default=Path("int8-recipes"), help="output folder")
-    parser.add_argument("--runs", type=int, default=10, help="timed runs per block")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per file and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all files")
     parser.add_argument("--only", help="comma-separated recipe names (default: all)")
     parser.add_argument("--no-qemu", action="store_true", help="skip the emulated AVX2 CPU")
     args = parser.parse_args()
@@ -127,7 +128,6 @@ def main() -> int:
             quantize_s = time.perf_counter() - started
             here = _agreement_here(reference, path)
             avx2 = _agreement_under_qemu(qemu, reference, inputs, path) if qemu else None
-            speedup, int8_ms, fp32_ms = _speed(float32, path, inputs, args.runs)
             result = {
                 "recipe": name,
                 "settings": asdict(recipe),
@@ -135,13 +135,16 @@ def main() -> int:
                 "quantize_s": quantize_s,
                 "this_cpu": here,
                 "avx2_emulated": avx2,
-                "batch32_int8_ms": int8_ms,
-                "batch32_fp32_ms": fp32_ms,
-                "speedup": speedup,
+                "path": path,
             }
             results.append(result)
-            rows.append(_row(label, result))
-            print(json.dumps(result), file=sys.stderr, flush=True)
+            print(json.dumps({**result, "path": str(path)}), file=sys.stderr, flush=True)
+    print("-- speed, batch 32, all files in turn", file=sys.stderr, flush=True)
+    timings = _speeds([float32, *(r.pop("path") for r in results)], inputs, args.runs, args.rounds)
+    fp32_ms = timings[0]
+    for result, int8_ms in zip(results, timings[1:], strict=True):
+        result.update(batch32_int8_ms=int8_ms, batch32_fp32_ms=fp32_ms, speedup=fp32_ms / int8_ms)
+        rows.append(_row(result))
     machine = {
         "cpu": cpu_name(),
         "cpu_class": cpu_class(),
@@ -215,24 +218,26 @@ def _figures(report: AgreementReport) -> dict:
     }
 
 
-def _speed(float32: Path, int8: Path, inputs: np.ndarray, runs: int) -> tuple[float, float, float]:
-    """Median batch-32 latencies (ms) of both files, timed in alternating blocks."""
+def _speeds(paths: list[Path], inputs: np.ndarray, runs: int, rounds: int) -> list[float]:
+    """Median batch-32 latency (ms) of each file: each session in turn, ``runs`` runs after a
+    warm-up, ``rounds`` times over, so that a busy spell of the machine hits them all."""
     batch = np.resize(inputs, (32, *inputs.shape[1:]))
-    sessions = {"fp32": open_session(float32, "cpu"), "int8": open_session(int8, "cpu")}
-    feeds = {k: {s.get_inputs()[0].name: batch} for k, s in sessions.items()}
-    timings: dict[str, list[float]] = {"fp32": [], "int8": []}
-    for _ in range(3):
-        for key, session in sessions.items():
-            session.run(None, feeds[key])  # warm-up
+    timings: list[list[float]] = [[] for _ in paths]
+    for _ in range(rounds):
+        for path, times in zip(paths, timings, strict=True):
+            # One session at a time: an idle one's threads keep spinning for a while.
+            session = open_session(path, "cpu")
+            feed = {session.get_inputs()[0].name: batch}
+            session.run(None, feed)  # warm-up
             for _ in range(runs):
                 started = time.perf_counter()
-                session.run(None, feeds[key])
-                timings[key].append(time.perf_counter() - started)
-    fp32, int8_ms = (statistics.median(timings[k]) * 1e3 for k in ("fp32", "int8"))
-    return fp32 / int8_ms, int8_ms, fp32
+                session.run(None, feed)
+                times.append(time.perf_counter() - started)
+            del session
+    return [statistics.median(times) * 1e3 for times in timings]
 
 
-def _row(label: str, result: dict) -> list[str]:
+def _row(result: dict) -> list[str]:
     here, avx2 = result["this_cpu"], result["avx2_emulated"]
 
     def cells(figures):
@@ -245,7 +250,7 @@ def _row(label: str, result: dict) -> list[str]:
         ]
 
     return [
-        label,
+        f"{result['recipe']}, {result['calibration_photos']} calibration photos",
         *cells(here),
         *cells(avx2),
         f"{result['batch32_int8_ms']:.0f} / {result['batch32_fp32_ms']:.0f}",
