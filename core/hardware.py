@@ -30,16 +30,36 @@ SATURATING_CLASSES = frozenset({"sse4", "avx2", "avx512"})
 
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as the Linux kernel lists them (x86 ``flags``, Arm
-    ``Features``); empty where /proc/cpuinfo does not exist."""
+    ``Features``); elsewhere, the x86 ones NumPy detects at run time, under the same names."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
+        return _numpy_flags()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             return frozenset(value.split())
     return frozenset()
+
+
+_NUMPY_NAMES = {
+    "AVX512VNNI": "avx512_vnni",
+    "AVX512BW": "avx512bw",
+    "AVX2": "avx2",
+    "SSE41": "sse4_1",
+}
+"""NumPy's names of the features that decide the class (it does not detect AVX-VNNI)."""
+
+
+def _numpy_flags() -> frozenset[str]:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # NumPy 1
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return frozenset()
+    return frozenset(name for key, name in _NUMPY_NAMES.items() if features.get(key))
 
 
 def cpu_class(flags: frozenset[str] | None = None, machine: str | None = None) -> str:

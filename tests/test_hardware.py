@@ -37,6 +37,13 @@ def test_cpu_class_from_flags(flags, machine, expected):
     assert hardware.cpu_class(frozenset(flags), machine) == expected
 
 
+def test_without_proc_cpuinfo_the_flags_come_from_numpy():
+    flags = hardware._numpy_flags()
+    assert flags <= {"avx512_vnni", "avx512bw", "avx2", "sse4_1"}
+    if hardware.platform.machine().lower() in ("x86_64", "amd64"):
+        assert "sse4_1" in flags  # every x86-64 CPU of the last 15 years
+
+
 def test_this_cpu_has_a_class():
     assert hardware.cpu_class() in {
         "avx512_vnni", "avx_vnni", "avx512", "avx2", "sse4", "x86_64", "arm64",
