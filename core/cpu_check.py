@@ -44,7 +44,7 @@ def verified_elsewhere(card: ModelCard, path: str | os.PathLike) -> str | None:
     )
     weights = "" if card.weights in ("imagenet", "none") else f" --weights {card.weights}"
     return (
-        f"{path} ({card.precision}) was verified on a {there} CPU and runs on {here}, {risk}: "
+        f"{path} ({card.precision}) was verified on an {there} CPU and runs on {here}, {risk}: "
         f"run 'zoo verify {card.model} {path}{weights}' here"
     )
 

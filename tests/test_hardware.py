@@ -117,7 +117,7 @@ def test_an_int8_file_on_another_cpu_class_warns_once_in_one_line(tmp_path, on_c
     zoo.load(path, provider="cpu")
     [line] = capsys.readouterr().err.splitlines()
     assert line == (
-        f"zoo: warning: {path} (int8) was verified on a avx512_vnni CPU and runs on avx2, "
+        f"zoo: warning: {path} (int8) was verified on an avx512_vnni CPU and runs on avx2, "
         f"whose int8 kernels saturate where VNNI ones do not: run 'zoo verify mobilenet {path}' "
         "here"
     )
@@ -153,7 +153,7 @@ def test_zoo_predict_warns_once_then_predicts(tmp_path, on_cpu, capsys, photo):
     assert main(["predict", str(path), str(photo), "--provider", "cpu", "--top", "1"]) == 0
     captured = capsys.readouterr()
     [line] = captured.err.splitlines()
-    assert line.startswith(f"zoo: warning: {path} (int8-vnni) was verified on a avx512_vnni")
+    assert line.startswith(f"zoo: warning: {path} (int8-vnni) was verified on an avx512_vnni")
     assert captured.out.strip()  # the prediction
 
 
