@@ -34,7 +34,7 @@ class Thresholds:
 
 # int8: what the default recipe (7-bit weights) reaches with MobileNet's real weights on 15
 # photos, alike on a VNNI CPU and an emulated AVX2-only one: top-1 15/15, mean top-5 overlap
-# 0.89, max probability change 0.15 (benchmarks/int8_recipes.py, docs/lower-precision.md).
+# 0.89, max probability change 0.15 (benchmarks/int8_recipes.py, docs/int8-cpus.md).
 INT8_THRESHOLDS = Thresholds(top1_agreement=0.95, top5_overlap=0.85, max_probability_diff=0.3)
 THRESHOLDS = {
     "int8": INT8_THRESHOLDS,

@@ -13,7 +13,7 @@ which adds each pair of u8 x s8 products into a saturating int16: 255 x 127 x 2 
 in 32767, and a saturated sum is a wrong number. VNNI (``VPDPBUSD``), AMX and Arm's dot-product
 instructions accumulate in int32 and never saturate. So the default, ``int8``, stores 7-bit
 weights (``reduce_range``): 255 x 64 x 2 = 32640 fits, every CPU computes the same integers, and the
-accuracy measured on the exporting machine holds on the others (docs/lower-precision.md has the
+accuracy measured on the exporting machine holds on the others (docs/int8-cpus.md has the
 measurements). ``int8-vnni`` keeps full 8-bit weights: slightly closer to float32 where VNNI,
 AMX or Arm runs it, wrong on AVX2-only servers; its name says where it belongs.
 
