@@ -39,6 +39,7 @@ def test_bench_json_has_every_backend_and_batch(tmp_path):
             "p50_ms",
             "p95_ms",
             "images_per_s",
+            "device",
         }
         assert row["model"] == "mobilenet" and row["precision"] == "fp32"
         assert 0 < row["p50_ms"] <= row["p95_ms"]
