@@ -122,7 +122,7 @@ def load(server: Server, body: bytes, clients: int, warmup: float, duration: flo
 
 def run_mode(args, mode: str, max_batch_size: int, body: bytes, folder: Path) -> Outcome:
     options = [
-        "--provider", "cpu",
+        "--provider", args.provider,
         "--max-batch-size", str(max_batch_size),
         "--batch-timeout-ms", str(args.batch_timeout_ms),
         "--workers", str(args.workers),
@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime threads, both modes (0: default)"
     )
+    parser.add_argument("--provider", default="cpu", help="zoo serve's, both modes (cpu)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
 

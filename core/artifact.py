@@ -3,6 +3,8 @@
 One key, ``zoo``, holds a JSON document: the model's name, input (name, layout, dtype, size),
 outputs, the preprocessing spec as data, the labels, and where the weights came from. It is
 everything ``zoo predict model.onnx photo.jpg`` needs: no registry, no plugin, no TensorFlow.
+A verified export also records where it was verified (``verified_on``): an int8 file's results
+depend on the CPU's integer kernels, so a loader compares that with the CPU it runs on.
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ class TopKOutputs:
 
 
 @dataclass(frozen=True)
+class VerifiedOn:
+    """The machine an export's verification ran on: what decides an int8 file's results."""
+
+    cpu_class: str
+    """The CPU's instruction-set class (``zoo.hardware.cpu_class``), e.g. avx512_vnni, avx2."""
+    onnxruntime: str | None
+
+    @classmethod
+    def here(cls) -> VerifiedOn:
+        from .hardware import cpu_class, onnxruntime_version
+
+        return cls(cpu_class(), onnxruntime_version())
+
+    def to_dict(self) -> dict:
+        return {"cpu_class": self.cpu_class, "onnxruntime": self.onnxruntime}
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """The description of an exported model that travels inside the .onnx file."""
 
@@ -60,6 +80,8 @@ class ModelCard:
     logits_name: str | None = "logits"
     """The pre-softmax output, when the exporter could expose it."""
     top_k: TopKOutputs | None = None
+    verified_on: VerifiedOn | None = None
+    """Where the export was verified; None: not verified, or exported before zoo recorded it."""
 
     @property
     def embeds_preprocessing(self) -> bool:
@@ -93,6 +115,8 @@ class ModelCard:
             "weights": {"source": self.weights, "sha256": self.weights_sha256},
             "labels": [list(pair) for pair in self.labels],
         }
+        if self.verified_on is not None:  # an optional key: older readers skip it
+            document["verified_on"] = self.verified_on.to_dict()
         return json.dumps(document, separators=(",", ":"))
 
     @classmethod
@@ -124,6 +148,7 @@ class ModelCard:
                 probabilities_name=outputs["probabilities"],
                 logits_name=outputs["logits"],
                 top_k=_top_k_from_dict(outputs.get("top_k")),  # absent before version 2
+                verified_on=_verified_on_from_dict(document.get("verified_on")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed zoo metadata ({type(error).__name__}: {error})") from None
@@ -139,3 +164,9 @@ def _top_k_from_dict(data: dict | None) -> TopKOutputs | None:
     if data is None:
         return None
     return TopKOutputs(int(data["k"]), data["scores"], data["indices"])
+
+
+def _verified_on_from_dict(data: dict | None) -> VerifiedOn | None:
+    if data is None:
+        return None
+    return VerifiedOn(str(data["cpu_class"]), data.get("onnxruntime"))

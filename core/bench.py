@@ -18,6 +18,7 @@ from importlib import metadata
 
 import numpy as np
 
+from .hardware import cpu_class, model_device
 from .model import Model
 from .preprocessing import preprocess
 
@@ -33,6 +34,8 @@ class BenchResult:
     p50_ms: float
     p95_ms: float
     images_per_s: float
+    device: str = ""
+    """Where it ran: the GPU (model, driver, CUDA), or the CPU and why not a GPU."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +51,7 @@ def bench(
     """Time ``model``'s runner at each batch size on random pixels, preprocessed once."""
     results = []
     rng = np.random.default_rng(0)
+    device = model_device(model)
     for batch in batches:
         progress(f"{model.name} on {model.backend}, batch {batch}")
         pixels = rng.integers(0, 256, (batch, *model.input_size, 3), dtype=np.uint8)
@@ -64,7 +68,14 @@ def bench(
         p95 = float(np.percentile(timings, 95))
         results.append(
             BenchResult(
-                model.name, model.backend, model.precision, batch, p50 * 1e3, p95 * 1e3, batch / p50
+                model.name,
+                model.backend,
+                model.precision,
+                batch,
+                p50 * 1e3,
+                p95 * 1e3,
+                batch / p50,
+                device,
             )
         )
     return results
@@ -74,6 +85,7 @@ def machine() -> dict:
     """What the numbers were measured on: CPU, cores, accelerators, library versions."""
     return {
         "cpu": _cpu_name(),
+        "cpu_class": cpu_class(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -1,8 +1,9 @@
 """Running a zoo-exported .onnx file on ONNX Runtime: no registry, no plugin, no TensorFlow.
 
-Execution providers: with ``provider="auto"``, CUDA when this ONNX Runtime build has it and
-its libraries load, else CPU — with one line saying why when a GPU build falls back. ONNX
-Runtime's own multi-line error about the missing CUDA libraries is kept off the terminal.
+Execution providers: with ``provider="auto"``, CUDA when this ONNX Runtime build has it, the
+machine has an NVIDIA GPU and CUDA's libraries load, else CPU — with one line saying why when a
+GPU is there but CUDA fails, and silently where there is no GPU. ONNX Runtime's own multi-line
+error about the missing CUDA libraries is kept off the terminal.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .artifact import METADATA_KEY, ModelCard
+from .cpu_check import warn_if_verified_elsewhere
 from .errors import BackendUnavailable, ZooError, describe_exception
+from .hardware import has_nvidia_gpu, preload_cuda
 from .model import Model
 from .specs import Runner
 from .stdio import filtered_stderr
@@ -68,6 +71,7 @@ def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0)
     session = open_session(path, provider, threads)
     card = read_card(session, path)
     check_card(session, card, path)
+    warn_if_verified_elsewhere(card, path)
     runner = OnnxRunner(session, card)
     return Model(
         card.model,
@@ -153,6 +157,8 @@ def open_session(path: str | os.PathLike, provider: str = "auto", threads: int =
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such file")
     providers = _providers(ort, provider)
+    if providers[0] == PROVIDERS["cuda"]:
+        preload_cuda(ort)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
@@ -185,7 +191,8 @@ def _providers(ort, provider: str) -> list[str]:
     available = ort.get_available_providers()
     if provider == "auto":
         gpu = PROVIDERS["cuda"]
-        return [gpu, PROVIDERS["cpu"]] if gpu in available else [PROVIDERS["cpu"]]
+        usable = gpu in available and has_nvidia_gpu()
+        return [gpu, PROVIDERS["cpu"]] if usable else [PROVIDERS["cpu"]]
     name = PROVIDERS.get(provider.lower(), provider)
     if name not in available:
         raise BackendUnavailable(

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
+from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs, VerifiedOn
 from zoo.files import atomic_path, scratch_directory
 from zoo.keras_model import build_keras_model
 from zoo.labels import LabelList, resolve_labels
@@ -35,7 +35,7 @@ from zoo.weights import file_digest, resolve_weights
 from .agreement import AgreementReport, agreement
 from .convert import Conversion, keras_to_onnx
 from .errors import ExportError, VerificationError
-from .precision import PRECISIONS, lower_precision
+from .precision import PRECISIONS, is_int8, lower_precision
 from .reference import (
     DEFAULT_BATCH_SIZES,
     KerasReference,
@@ -110,6 +110,7 @@ def model_card(
         opset=options.opset or DEFAULT_OPSET,
         input_dtype="uint8" if options.embed_preprocessing else "float32",
         top_k=TopKOutputs(options.top_k) if options.top_k else None,
+        verified_on=VerifiedOn.here() if options.verify else None,
     )
 
 
@@ -128,7 +129,7 @@ def export_onnx(
     photos = [*verification_images(spec), *options.images] if options.verify else []
     pixels = load_photos(photos, spec.input_size) if photos else None  # bad files fail now
     calibration, calibration_pixels = (), None
-    if options.precision == "int8":
+    if is_int8(options.precision):
         calibration = options.calibration or verification_images(spec)
         calibration_pixels = load_photos(calibration, spec.input_size)
     status(f"building {spec.name} in Keras")
@@ -198,7 +199,7 @@ def _verify_float32(
 def _make_lower_precision(float32: Path, output: Path, card: ModelCard, calibration_pixels) -> None:
     """The int8 or fp16 variant of the verified float32 graph, written to ``output``."""
     status(f"making the {card.precision} model")
-    feeds = _calibration_feeds(float32, calibration_pixels) if card.precision == "int8" else ()
+    feeds = _calibration_feeds(float32, calibration_pixels) if is_int8(card.precision) else ()
     lower_precision(float32, output, card, feeds)
 
 

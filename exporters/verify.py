@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from zoo.artifact import TopKOutputs
+from zoo.artifact import TopKOutputs, VerifiedOn
 from zoo.labels import LabelList
 from zoo.model import Model
 from zoo.preprocessing import preprocess
@@ -101,6 +101,7 @@ class VerificationReport:
             "images": len({c.image for c in self.checks}),
             "batch_sizes": sorted({c.batch for c in self.checks}),
             "problems": self.problems,
+            "verified_on": VerifiedOn.here().to_dict(),
             "checks": [{**asdict(c), "top5_identical": c.top5_identical} for c in self.checks],
         }
 

@@ -7,11 +7,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from zoo.artifact import VerifiedOn
+from zoo.cpu_check import acknowledge, reverified_line
 from zoo.files import atomic_path
 from zoo.keras_model import build_keras_model
 from zoo.labels import resolve_labels
 from zoo.onnx_file import load_onnx
-from zoo.progress import status
+from zoo.progress import note, status
 from zoo.registry import get_registry
 from zoo.samples import verification_images
 from zoo.specs import ModelSpec
@@ -30,6 +32,7 @@ def verify_file(
     """Verify an existing export of ``spec`` against Keras with the weights it was made from:
     exactly for float32, by its agreement for an int8 or fp16 file."""
     registry = get_registry()
+    acknowledge(path)  # no warning to run 'zoo verify': this is it
     exported = load_onnx(path, provider="cpu")
     card = exported.runner.card
     if card.model != spec.name:
@@ -62,7 +65,14 @@ def verify_file(
         write_report(report_path, report)
         return report
     report = agreement(reference, exported, card.precision, DEFAULT_BATCH_SIZES)
-    document = {"model": card.model, "onnx": str(path), "agreement": report.to_dict()}
+    document = {
+        "model": card.model,
+        "onnx": str(path),
+        "agreement": report.to_dict(),
+        "verified_on": VerifiedOn.here().to_dict(),
+    }
     with atomic_path(report_path) as temporary:
         temporary.write_text(json.dumps(document, indent=2) + "\n")
+    if line := reverified_line(card, report.passed):
+        note(f"zoo: {line}")
     return report

@@ -14,6 +14,7 @@ from importlib import resources
 import pytest
 
 import zoo
+import zoo.hardware
 
 from .conftest import run_zoo
 from .serving import ServeProcess
@@ -107,6 +108,9 @@ def test_models_health_and_page(server):
     assert model["labels"] == 1000 and model["precision"] == "fp32"
     assert model["providers"] == ["CPUExecutionProvider"]
     assert server.request("GET", "/v1/models/mobilenet")[2] == model
+    # The start line names the device: here the CPU, its class, and why not a GPU.
+    start = next(line for line in server.log.read_text().splitlines() if "serving" in line)
+    assert f"/ on CPU ({zoo.hardware.cpu_name()}, {zoo.hardware.cpu_class()}): " in start
     assert server.request("GET", "/healthz")[:3:2] == (
         200,
         {"status": "ok", "models": ["mobilenet"]},

@@ -58,6 +58,8 @@ def run(args) -> int:
     info = report["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in info["libraries"].items())
     print(f"{info['cpu']} ({info['cores']} cores); {versions}")
+    for backend, device in dict.fromkeys((r.backend, r.device) for r in results):
+        print(f"{backend}: {device}")
     keras = {r.batch: r.p50_ms for r in results if r.backend == "keras"}
     print_table(
         ["MODEL", "BACKEND", "PRECISION", "BATCH", "P50 MS", "P95 MS", "IMAGES/S", "VS KERAS"],

@@ -35,9 +35,10 @@ def add_command(commands) -> None:
     export.add_argument(
         "--precision",
         default="fp32",
-        metavar="fp32|fp16|int8",
-        help="fp32 (default, verified exact); int8 (static quantization, for CPUs) or fp16 "
-        "(for GPUs), with their agreement with Keras measured and reported",
+        metavar="fp32|fp16|int8|int8-vnni",
+        help="fp32 (default, verified exact); int8 (static quantization with 7-bit weights: "
+        "the same answers on AVX2 and VNNI CPUs), int8-vnni (8-bit weights: only for CPUs "
+        "with VNNI) or fp16 (for GPUs), with their agreement with Keras measured and reported",
     )
     export.add_argument(
         "--quantize",

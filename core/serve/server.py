@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import zoo
 from zoo.errors import ZooError
+from zoo.hardware import model_device
 from zoo.model import Model
 from zoo.specs import check_model_name
 
@@ -67,6 +68,7 @@ def run_server(
     address = listener.getsockname()
     print(
         f"zoo: serving {', '.join(models)} at http://{_url_host(host)}:{address[1]}/ "
+        f"on {model_device(next(iter(models.values())))} "
         f"(batches of up to {settings.max_batch_size} within {settings.batch_timeout_ms:g} ms); "
         "Ctrl-C or SIGTERM stops after answering what was accepted",
         file=sys.stderr,
