@@ -76,6 +76,9 @@ np.save(path, np.asarray(model(x, training=False)))
 }
 
 
+WARM_UP = "import keras, onnxruntime, tensorflow, tf2onnx, zoo.exporters.onnx"
+
+
 @dataclass
 class Run:
     seconds: float
@@ -155,6 +158,8 @@ def main() -> None:
     models = list(ARCHITECTURES) if args.all else args.models.split(",")
     tools = args.tools.split(",")
 
+    # The first process to import TensorFlow reads it from disk; the others find it cached.
+    subprocess.run([sys.executable, "-c", WARM_UP], check=True, capture_output=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name in models:
