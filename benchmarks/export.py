@@ -210,7 +210,7 @@ def _row(name: str, runs: dict, verdicts: dict, tools: list[str]) -> str:
         run = runs[tool]
         failure = f"fails after {run.seconds:.0f} s: {run.note.replace('|', '/')}"
         time_cell = f"{run.seconds:.1f} s" if run.ok else failure
-        cells += [time_cell, f"{run.peak_rss_gib:.2f} GiB", verdicts[tool]]
+        cells += [time_cell, f"{run.peak_rss_gib * 1024:.0f} MiB", verdicts[tool]]
     return "| " + " | ".join(cells) + " |"
 
 
