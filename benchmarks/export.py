@@ -195,11 +195,9 @@ def main() -> None:
             rows.append((name, runs, verdicts))
             print(_row(name, runs, verdicts, tools), file=sys.stderr, flush=True)
 
-    header = ["model"]
-    for tool in tools:
-        header += [f"{tool} time", f"{tool} peak RSS", f"{tool} matches Keras"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    print("| model | " + " | ".join(f"{tool}: time, peak RSS" for tool in tools) + " | "
+          + " | ".join(f"{tool}'s file matches Keras" for tool in tools) + " |")  # fmt: skip
+    print("|---" * (1 + 2 * len(tools)) + "|")
     for name, runs, verdicts in rows:
         print(_row(name, runs, verdicts, tools))
 
@@ -208,9 +206,10 @@ def _row(name: str, runs: dict, verdicts: dict, tools: list[str]) -> str:
     cells = [name]
     for tool in tools:
         run = runs[tool]
+        memory = f"{run.peak_rss_gib * 1024:.0f} MiB"
         failure = f"fails after {run.seconds:.0f} s: {run.note.replace('|', '/')}"
-        time_cell = f"{run.seconds:.1f} s" if run.ok else failure
-        cells += [time_cell, f"{run.peak_rss_gib * 1024:.0f} MiB", verdicts[tool]]
+        cells.append(f"{run.seconds:.1f} s, {memory}" if run.ok else f"{failure}, {memory}")
+    cells += [verdicts[tool].replace("|", "/") for tool in tools]
     return "| " + " | ".join(cells) + " |"
 
 
