@@ -195,8 +195,9 @@ def main() -> None:
             rows.append((name, runs, verdicts))
             print(_row(name, runs, verdicts, tools), file=sys.stderr, flush=True)
 
-    print("| model | " + " | ".join(f"{tool}: time, peak RSS" for tool in tools) + " | "
-          + " | ".join(f"{tool}'s file matches Keras" for tool in tools) + " |")  # fmt: skip
+    header = [f"{tool}: time, peak RSS" for tool in tools]
+    header += [f"{tool}'s file matches Keras" for tool in tools]
+    print("| model | " + " | ".join(header) + " |")
     print("|---" * (1 + 2 * len(tools)) + "|")
     for name, runs, verdicts in rows:
         print(_row(name, runs, verdicts, tools))
