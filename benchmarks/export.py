@@ -50,12 +50,12 @@ import sys
 from pathlib import Path
 from zoo.exporters.onnx import export_onnx
 from zoo.keras_model import keras_application
-from zoo.specs import ModelSpec
+from zoo.specs import ExportOptions, ModelSpec
 factory, size, path, preprocess = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 spec = ModelSpec(
     factory.lower(), keras_application(factory), (size, size), preprocess=preprocess
 )
-export_onnx(spec, Path(path), weights="none")
+export_onnx(spec, Path(path), ExportOptions(weights="none"))
 """,
     "keras": _BUILD
     + """
@@ -74,6 +74,9 @@ x = np.load(path)
 np.save(path, np.asarray(model(x, training=False)))
 """,
 }
+
+
+WARM_UP = "import keras, onnxruntime, tensorflow, tf2onnx, zoo.exporters.onnx"
 
 
 @dataclass
@@ -155,6 +158,8 @@ def main() -> None:
     models = list(ARCHITECTURES) if args.all else args.models.split(",")
     tools = args.tools.split(",")
 
+    # The first process to import TensorFlow reads it from disk; the others find it cached.
+    subprocess.run([sys.executable, "-c", WARM_UP], check=True, capture_output=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name in models:
@@ -190,11 +195,10 @@ def main() -> None:
             rows.append((name, runs, verdicts))
             print(_row(name, runs, verdicts, tools), file=sys.stderr, flush=True)
 
-    header = ["model"]
-    for tool in tools:
-        header += [f"{tool} time", f"{tool} peak RSS", f"{tool} matches Keras"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    header = [f"{tool}: time, peak RSS" for tool in tools]
+    header += [f"{tool}'s file matches Keras" for tool in tools]
+    print("| model | " + " | ".join(header) + " |")
+    print("|---" * (1 + 2 * len(tools)) + "|")
     for name, runs, verdicts in rows:
         print(_row(name, runs, verdicts, tools))
 
@@ -203,9 +207,10 @@ def _row(name: str, runs: dict, verdicts: dict, tools: list[str]) -> str:
     cells = [name]
     for tool in tools:
         run = runs[tool]
+        memory = f"{run.peak_rss_gib * 1024:.0f} MiB"
         failure = f"fails after {run.seconds:.0f} s: {run.note.replace('|', '/')}"
-        time_cell = f"{run.seconds:.1f} s" if run.ok else failure
-        cells += [time_cell, f"{run.peak_rss_gib:.2f} GiB", verdicts[tool]]
+        cells.append(f"{run.seconds:.1f} s, {memory}" if run.ok else f"{failure}, {memory}")
+    cells += [verdicts[tool].replace("|", "/") for tool in tools]
     return "| " + " | ".join(cells) + " |"
 
 

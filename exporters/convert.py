@@ -18,18 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
-
 from . import tf2onnx_fallback
+from .errors import ConversionError
 
 EMITTER = "emitter"
 """``Conversion.converter`` for zoo's direct emitter (``emitter``)."""
 TF2ONNX = "tf2onnx"
 """``Conversion.converter`` for the fallback through TensorFlow and tf2onnx."""
-
-
-class ConversionError(ZooError):
-    """The model cannot be converted to a valid ONNX graph (one line, naming what failed)."""
 
 
 @dataclass(frozen=True)

@@ -9,3 +9,7 @@ class ExportError(ZooError):
 
 class VerificationError(ZooError):
     """The exported model does not agree with Keras."""
+
+
+class ConversionError(ExportError):
+    """The model cannot be converted to a valid ONNX graph (one line, naming what failed)."""

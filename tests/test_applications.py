@@ -38,6 +38,17 @@ def inputs(architecture, batch: int = 2) -> np.ndarray:
     return np.random.default_rng(0).uniform(low, high, size).astype(np.float32)
 
 
+def calibrate_batch_normalization(keras, model, x: np.ndarray) -> None:
+    """Every BatchNormalization's moving statistics set to those of its inputs on ``x``, as
+    after training: random-init ones are an identity, which leaves the deepest models
+    (EfficientNetV2M, L) chaotic, their logits ~1e9 and changed wholesale by float32 rounding,
+    and would hide a wrong fold."""
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    model(x, training=True)
+
+
 @pytest.mark.parametrize("name", PARAMETERS)
 def test_every_architecture_converts_directly_to_keras_logits(name):
     import onnxruntime
@@ -50,6 +61,7 @@ def test_every_architecture_converts_directly_to_keras_logits(name):
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, name)(weights=None, classifier_activation=None)
     x = inputs(architecture)
+    calibrate_batch_normalization(keras, model, x)
     expected = np.asarray(model(x, training=False))
     shape = (architecture.size, architecture.size, 3)
     conversion = keras_to_onnx(model, output_name="logits", input_shape=shape, check=False)
