@@ -28,6 +28,8 @@ DEFAULT_PLUGINS = (
     "zoo.plugins.onnx_backend",
     "zoo.exporters.onnx",
     "zoo.plugins.serve",
+    "zoo.plugins.bundles",
+    "zoo.plugins.train",
 )
 ENTRY_POINT_GROUP = "zoo"
 

@@ -7,21 +7,14 @@ holds everything that changes the file: model, weights (sha256), opset and zoo's
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from zoo import __version__, hookimpl
 from zoo.onnx_file import OnnxRunner, load_onnx
+from zoo.paths import zoo_home
 from zoo.progress import status
 from zoo.specs import Backend, ModelSpec
 from zoo.weights import file_digest
-
-
-def zoo_home() -> Path:
-    """zoo's own cache: $ZOO_HOME, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo."""
-    if "ZOO_HOME" in os.environ:
-        return Path(os.environ["ZOO_HOME"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "zoo"
 
 
 def cached_export_path(spec: ModelSpec, weights: Path | None, opset: int) -> Path:
