@@ -126,6 +126,51 @@ def register_commands(cli):
     add_json(train, "print the report as JSON")
     train.set_defaults(run=_run_train)
 
+    evaluate = cli.add_parser(
+        "evaluate",
+        help="top-1, per-class metrics and the confusion matrix of a model on labelled images",
+        description="Evaluate MODEL (a registered or trained model, or a .onnx file) on DATA: "
+        "one sub-folder per class, named by the model's labels or class ids (with train/ val/ "
+        "test/: its test images, else val). Predictions outside DATA's classes count as "
+        "'(other)'.",
+    )
+    evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
+    evaluate.add_argument("data", help="folder of labelled images")
+    evaluate.add_argument(
+        "--backend", default="keras", help="inference backend: keras (default), onnx"
+    )
+    add_weights(evaluate)
+    evaluate.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    evaluate.add_argument(
+        "--interpolation",
+        choices=list(INTERPOLATIONS),
+        default=KERAS_INTERPOLATION,
+        help="resize filter (nearest)",
+    )
+    add_provider(evaluate)
+    add_threads(evaluate)
+    evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
+    add_json(evaluate, "print the metrics as JSON")
+    evaluate.set_defaults(run=_run_evaluate)
+
+    package = cli.add_parser(
+        "package",
+        help="turn a trained model into an installable zoo plugin distribution",
+        description="Write a pip-installable plugin distribution for trained model NAME: "
+        "pyproject.toml with the zoo entry point, a module registering the model, its weights "
+        "and a README with its base model, classes and metrics.",
+    )
+    package.add_argument("name", help="a trained model (see 'zoo list')")
+    package.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder to write (must not exist, or be empty)",
+    )
+    add_json(package, "print what was written as JSON")
+    package.set_defaults(run=_run_package)
+
 
 def _run_train(args) -> int:
     from zoo.output import print_json
@@ -159,11 +204,61 @@ def _run_train(args) -> int:
         threads=args.threads,
     )
     if args.plot:
-        from zoo.training.plot import plot_training
+        from zoo.training.plot import plot_report
 
-        plot_training(result.report, args.plot)
+        plot_report(result.report, args.plot)
     if args.json:
         print_json(result.to_dict())
     else:
         print_train_report(result.to_dict())
+    return 0
+
+
+def _run_evaluate(args) -> int:
+    from zoo.output import print_json
+    from zoo.training import evaluate
+    from zoo.training.report import print_metrics
+
+    if args.plot:
+        from zoo.plot import check_writable
+
+        check_writable(args.plot)
+    report = evaluate(
+        args.model,
+        args.data,
+        backend=args.backend,
+        weights=args.weights,
+        batch_size=args.batch_size,
+        interpolation=args.interpolation,
+        provider=args.provider,
+        threads=args.threads,
+    )
+    if args.plot:
+        from zoo.training.plot import plot_report
+
+        plot_report(report, args.plot)
+    if args.json:
+        print_json(report)
+    else:
+        split = f" ({report['split']} images)" if report["split"] else ""
+        print(
+            f"{report['model']} on {report['backend']} ({report['precision']}), "
+            f"{report['data']}{split}"
+        )
+        if report["unreadable"]:
+            print(f"{len(report['unreadable'])} unreadable image(s) skipped")
+        print_metrics(report)
+    return 0
+
+
+def _run_package(args) -> int:
+    from zoo.output import print_json
+    from zoo.training.package import write_package
+
+    written = write_package(args.name, args.output)
+    if args.json:
+        print_json(written)
+    else:
+        print(f"wrote {written['distribution']} to {written['path']}")
+        print(f"install it with: pip install {written['path']}")
     return 0
