@@ -16,6 +16,7 @@ from .hookspecs import hookimpl  # noqa: E402  (plugins import it from here)
 from .labels import Prediction  # noqa: E402
 from .registry import get_registry  # noqa: E402
 from .specs import Backend, ExporterSpec, ModelSpec, PreprocessSpec, Runner, WeightsSpec  # noqa: E402
+from .training import TrainResult, evaluate, train  # noqa: E402
 
 __all__ = [
     "API_VERSION",
@@ -26,10 +27,13 @@ __all__ = [
     "Prediction",
     "PreprocessSpec",
     "Runner",
+    "TrainResult",
     "WeightsSpec",
     "ZooError",
     "__version__",
+    "evaluate",
     "get_registry",
     "hookimpl",
     "load",
+    "train",
 ]

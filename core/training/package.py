@@ -109,7 +109,8 @@ def _readme(card: dict, distribution: str) -> str:
 A zoo plugin with one model, **{card["name"]}**: {card["description"]}.
 
 - base model: `{base}` (weights sha256 `{card["base"]["weights_sha256"]}`), {card["mode"]} mode
-- input: {card["input_size"][0]}x{card["input_size"][1]}, preprocessing `{card["preprocess"]["name"]}`
+- input: {card["input_size"][0]}x{card["input_size"][1]} pixels, \
+  preprocessing `{card["preprocess"]["name"]}`
 - classes ({len(card["labels"])}): {classes}
 - validation: top-1 {metrics["top1"]:.4f} on {metrics["images"]} images (majority-class
   baseline {metrics["baseline_top1"]:.4f}), macro-F1 {metrics["macro_f1"]:.4f}
