@@ -16,7 +16,8 @@ both read. Same epochs, same batch size, same resize filter (bilinear, the recip
 Validation top-1: zoo keeps its best epoch (lowest validation loss); for the recipe, its last
 epoch and its best are both printed.
 
-    python benchmarks/train.py [--data DIR] [--weights FILE] [--epochs 10] [--finetune]
+    python benchmarks/train.py [--data DIR] [--weights FILE] [--epochs 10] [--per-class N]
+        [--finetune] [--skip-recipe]
 """
 
 from __future__ import annotations
@@ -68,11 +69,16 @@ def timed(command: list[str], env: dict) -> tuple[float, str]:
     return seconds, done.stdout
 
 
-def split_layout(data: Path, seed: int, folder: Path) -> None:
-    """zoo's split of ``data`` as train/ and val/ folders of symlinks."""
+def split_layout(data: Path, seed: int, folder: Path, per_class: int | None) -> None:
+    """zoo's split of ``data`` as train/ and val/ folders of symlinks (the first
+    ``per_class`` images of each class, when given)."""
     from zoo.training.dataset import scan
 
+    taken: dict[str, int] = {}
     for item in scan(data, seed=seed).items:
+        taken[item.label] = taken.get(item.label, 0) + 1
+        if per_class and taken[item.label] > per_class:
+            continue
         link = folder / item.split / item.label / item.path.name
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(item.path.resolve())
@@ -88,6 +94,9 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--per-class", type=int, default=None, help="use only the first N images of each class"
+    )
     parser.add_argument("--skip-recipe", action="store_true", help="time zoo only")
     parser.add_argument(
         "--finetune", action="store_true", help="also time zoo --mode finetune (warm)"
@@ -95,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zoo-bench-train-") as scratch:
         scratch = Path(scratch)
-        split_layout(args.data, 0, scratch / "data")
+        split_layout(args.data, 0, scratch / "data", args.per_class)
         env = {"ZOO_HOME": str(scratch / "home"), "ZOO_LOAD_PLUGINS": ""}
         zoo = [
             sys.executable,

@@ -273,6 +273,21 @@ def test_augmented_copies_are_cached_features_too(home, data):
     assert report["features"]["computed"] == 30 + 2 * train_images
 
 
+def test_finetune_mode_continues_from_the_head(home, data):
+    result = small_train(
+        data, "tuned", mode="finetune", unfreeze=1, finetune_epochs=2, finetune_learning_rate=1e-3
+    )
+    phases = [record["phase"] for record in result.report["history"]]
+    assert phases == ["head"] * 15 + ["finetune"] * 2
+    assert result.report["mode"] == "finetune"
+    get_registry(refresh=True)
+    model = zoo.load("tuned")
+    head = read_head(_weights(result.path))
+    np.testing.assert_array_equal(
+        model.runner.model.get_layer("zoo_head").get_weights()[0], head[0]
+    )
+
+
 # --- the bundle is a model like any other ---------------------------------------------------
 
 
@@ -329,7 +344,8 @@ def test_onnx_export_verifies_on_the_bundles_validation_images(home, data, tmp_p
 
 @pytest.mark.slow
 def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
-    small_train(data, "colours")
+    # A built-in base: the installed package is checked in a process without the test's CNN.
+    train("mobilenet", data, "colours", weights="none", epochs=2)
     get_registry(refresh=True)
     from zoo.training.package import write_package
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..keras_model import import_keras
 from ..pipeline import decoded_batches
 from ..preprocessing import preprocess
-from ..progress import status
+from ..progress import Bar, status
 from ..specs import ModelSpec
 from .dataset import Dataset
 from .head import class_weights
@@ -85,7 +85,8 @@ def finetune(
         for split in pixels
     }
     weights_per_class = class_weights(labels["train"], len(dataset.classes), class_weight)
-    best = _keep_best(keras, patience, epoch_offset, on_epoch)
+    bar = Bar("fine-tuning", epochs, unit=" epochs")
+    best = _keep_best(keras, patience, epoch_offset, on_epoch, bar)
     status(f"fine-tuning the top {len(candidates) if unfreeze == 'all' else unfreeze} layers")
     model.fit(
         _batches(keras, pixels["train"], labels["train"], batch_size, preprocessing, seed),
@@ -95,6 +96,7 @@ def finetune(
         callbacks=[best],
         verbose=0,
     )
+    bar.close()
     model.set_weights(best.weights)
     probabilities = {
         split: model.predict(
@@ -146,7 +148,7 @@ def _batches(keras, pixels, labels, batch_size, preprocessing, seed=None):
     return Batches()
 
 
-def _keep_best(keras, patience, epoch_offset, on_epoch):
+def _keep_best(keras, patience, epoch_offset, on_epoch, bar):
     class KeepBest(keras.callbacks.Callback):
         """The weights of the epoch with the lowest validation loss; stops after ``patience``
         epochs without improvement."""
@@ -165,6 +167,7 @@ def _keep_best(keras, patience, epoch_offset, on_epoch):
                 "phase": "finetune",
             }
             self.history.append(record)
+            bar.update(1)
             if on_epoch:
                 on_epoch(record)
             if record["val_loss"] < self.best_loss or self.weights is None:
