@@ -54,7 +54,11 @@ x = keras.layers.GlobalAveragePooling2D()(x)
 x = keras.layers.Dropout(0.2)(x)
 outputs = keras.layers.Dense(len(train.class_names), activation="softmax")(x)
 model = keras.Model(inputs, outputs)
-model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
+model.compile(
+    optimizer=keras.optimizers.Adam(1e-3),
+    loss="sparse_categorical_crossentropy",
+    metrics=["accuracy"],
+)
 history = model.fit(train, validation_data=val, epochs=epochs, verbose=2)
 print("RESULT " + json.dumps(history.history["val_accuracy"]))
 """

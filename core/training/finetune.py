@@ -71,7 +71,9 @@ def finetune(
         layer_.trainable = True
     model.get_layer(HEAD_LAYER).trainable = True
     model.compile(
-        keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", ["accuracy"]
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
     index = {label: i for i, label in enumerate(dataset.classes)}
     preprocessing = model_preprocessing(spec)
