@@ -189,7 +189,7 @@ def test_unreadable_files_are_skipped_text_counted_16_bit_png_used(home, data):
     (data / "green" / "notes.txt").write_text("not an image")
     (data / "blue" / "text.jpg").write_text("not an image either")
     sixteen = (np.full((40, 40), 30000, np.uint16) + np.arange(40, dtype=np.uint16)).T
-    Image.fromarray(sixteen, "I;16").save(data / "blue" / "deep.png")
+    Image.fromarray(sixteen).save(data / "blue" / "deep.png")  # mode I;16
     result = small_train(data, "colours")
     report = result.report
     assert set(report["unreadable"]) == {"red/corrupt.jpg", "blue/text.jpg"}
