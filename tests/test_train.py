@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -350,22 +351,20 @@ def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
     from zoo.training.package import write_package
 
     written = write_package("colours", tmp_path / "pkg")
+    # A fresh environment that sees this one's packages (zoo, TensorFlow) through a .pth file
+    # rather than reinstalling them; the package itself is built and installed by pip.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            written["path"],
-        ],
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
         check=True,
-    )
+    ).stdout.strip()
+    parent = sysconfig.get_paths()["purelib"]
+    Path(site, "zoo-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", written["path"]], check=True)
     # A fresh zoo home: the model now comes from the installed package, not the bundle.
     env = {"ZOO_HOME": str(tmp_path / "other-home")}
     listed = run_zoo("list", "--json", env=env, python=python)
