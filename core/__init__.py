@@ -5,8 +5,8 @@ model = zoo.load("resnet50")                 # Keras backend, ImageNet weights
 for p in model.predict("cat.jpg", top=5):
     print(p.class_id, p.label, p.score)
 
-``load``, ``Model`` and ``Prediction`` need NumPy and are imported on first use, so that
-``import zoo`` (and every plugin importing ``hookimpl`` from it) stays light.
+``load``, ``Model``, ``Prediction``, ``train`` and ``evaluate`` need NumPy and are imported on
+first use, so that ``import zoo`` (and every plugin importing ``hookimpl`` from it) stays light.
 """
 
 import importlib
@@ -27,7 +27,14 @@ from .specs import (
 )
 from .version import API_VERSION, __version__
 
-_LAZY = {"load": "zoo.api", "Model": "zoo.model", "Prediction": "zoo.labels"}
+_LAZY = {
+    "load": "zoo.api",
+    "Model": "zoo.model",
+    "Prediction": "zoo.labels",
+    "train": "zoo.training",
+    "evaluate": "zoo.training",
+    "TrainResult": "zoo.training",
+}
 
 
 def __getattr__(name: str):
@@ -47,11 +54,14 @@ __all__ = [
     "Prediction",
     "PreprocessSpec",
     "Runner",
+    "TrainResult",
     "WeightsSpec",
     "ZooError",
     "__version__",
+    "evaluate",
     "get_registry",
     "hookimpl",
     "keras_application",
     "load",
+    "train",
 ]

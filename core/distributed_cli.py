@@ -109,7 +109,7 @@ def run_distributed_predict(args) -> int:
     bar = progress_bar(
         args.model, None, "image", enabled=bool(args.output or args.json) or not sys.stdout.isatty()
     )
-    errors = emit_records(records, args.jsonl, args.json, bar, text=not args.output)
+    count, errors = emit_records(records, args.jsonl, args.json, bar, text=not args.output)
     if args.output:
-        print(f"wrote {bar.n} records ({errors} errors) to {args.output}/predictions.jsonl")
+        print(f"wrote {count} records ({errors} errors) to {args.output}/predictions.jsonl")
     return EXIT_ERROR if errors else 0

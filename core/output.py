@@ -70,12 +70,13 @@ def _name_bytes(name: str) -> bytes:
 
 def emit_records(
     records: Iterable[dict], jsonl: bool, as_json: bool, bar, text: bool = True
-) -> int:
+) -> tuple[int, int]:
     """Write ``zoo predict``'s records as they come: JSON Lines, or ``text`` (top-K per image);
     with ``as_json``, one array at the end. A record's error goes to stderr as one line, above
-    the progress ``bar`` (which counts every record). Returns how many records were errors."""
-    results, errors = [], 0
+    the progress ``bar``. Returns how many records there were, and how many were errors."""
+    results, count, errors = [], 0, 0
     for result in records:
+        count += 1
         if "error" in result:
             errors += 1
             note(f"zoo: {printable(record_name(result))}: {result['error']}")
@@ -89,7 +90,7 @@ def emit_records(
     bar.close()
     if as_json:
         print_json(results)
-    return errors
+    return count, errors
 
 
 def print_json(data) -> None:

@@ -1,6 +1,5 @@
-"""zoo's own folder: verified exports for ``--backend onnx``, and what later features keep.
-
-Keras's weights stay in Keras's own cache (``zoo.weights.keras_home``); zoo invents no other.
+"""Where zoo keeps what it makes for itself: verified exports for ``--backend onnx``, feature
+caches and trained bundles. Keras's weights stay in Keras's own cache (``zoo.weights``).
 """
 
 from __future__ import annotations

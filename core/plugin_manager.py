@@ -29,6 +29,8 @@ DEFAULT_PLUGINS = (
     "zoo.plugins.onnx_backend",
     "zoo.plugins.onnx_exporter",
     "zoo.plugins.serve",
+    "zoo.plugins.bundles",
+    "zoo.plugins.train",
 )
 ENTRY_POINT_GROUP = "zoo"
 

@@ -74,8 +74,10 @@ def test_plugins_all_json(capsys):
     assert rows["zoo.plugins.onnx_exporter"]["hooks"] == ["register_commands", "register_exporters"]
     assert rows["zoo.plugins.onnx_exporter"]["exporters"] == ["onnx"]
     assert rows["zoo.plugins.serve"]["hooks"] == ["register_commands"]
+    assert rows["zoo.plugins.train"]["hooks"] == ["register_commands"]
+    assert rows["zoo.plugins.bundles"]["hooks"] == ["register_models"]
     builtins = [row for row in rows.values() if row["builtin"]]
-    assert len(builtins) == 6 and all(row["error"] is None for row in builtins)
+    assert len(builtins) == 8 and all(row["error"] is None for row in builtins)
 
 
 def test_plugins_without_all_leaves_the_builtins_out(capsys):

@@ -76,5 +76,5 @@ def run(args) -> int:
             yield from batch_records(model, batch, args.top)
 
     bar = progress_bar(name, len(files), "image", enabled=args.json or not sys.stdout.isatty())
-    errors = emit_records(records(), args.jsonl, args.json, bar)
+    _, errors = emit_records(records(), args.jsonl, args.json, bar)
     return EXIT_ERROR if errors else 0

@@ -1,0 +1,19 @@
+"""Training classifiers of your own classes on a registered model: ``zoo train``.
+
+``train``, ``evaluate`` and ``TrainResult`` are imported on first use: the bundle plugin reads
+bundles' cards through ``zoo.training.bundle`` when ``zoo list`` runs, which must not load
+NumPy.
+"""
+
+import importlib
+
+_LAZY = {"train": ".trainer", "TrainResult": ".trainer", "evaluate": ".evaluate"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'zoo.training' has no attribute {name!r}")
+
+
+__all__ = ["TrainResult", "evaluate", "train"]

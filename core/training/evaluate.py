@@ -1,0 +1,97 @@
+"""``zoo.evaluate``: the training report's metrics for any model on any labelled folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..api import load
+from ..errors import ZooError
+from ..images import KERAS_INTERPOLATION
+from ..pipeline import decoded_batches
+from ..progress import note, progress_bar
+from .dataset import scan
+from .metrics import classification_report
+
+OTHER = "(other)"
+"""The column for a prediction outside the folder's classes (an ImageNet model's 990 others)."""
+
+
+def evaluate(
+    model: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    backend: str = "keras",
+    weights: str | os.PathLike = "imagenet",
+    batch_size: int = 32,
+    interpolation: str = KERAS_INTERPOLATION,
+    provider: str = "auto",
+    threads: int = 0,
+) -> dict:
+    """Metrics of ``model`` (a registered name, a bundle, or an exported .onnx file) on
+    ``data``: a folder with one sub-folder per class, named by the model's labels or class
+    ids (with ``train/ val/ test/``: its test images, else its validation images)."""
+    dataset = scan(Path(data))
+    split = "test" if dataset.split("test") else "val" if dataset.layout == "splits" else None
+    items = dataset.split(split) if split else dataset.items
+    loaded = load(model, backend=backend, weights=weights, provider=provider, threads=threads)
+    columns = _columns(dataset.classes, loaded.labels)
+    rows, truth, files, unreadable = [], [], [], {}
+    labels = {str(item.path): item for item in items}
+    bar = progress_bar(f"evaluating {loaded.name}", len(items), "image")
+    for batch in decoded_batches(list(labels), loaded.input_size, batch_size, interpolation):
+        good = [d for d in batch if d.error is None]
+        for d in batch:
+            if d.error is not None:
+                unreadable[labels[d.path].relative] = d.error.reason
+                note(f"zoo: skipping {d.path}: {d.error.reason}")
+        if good:
+            probabilities = loaded.probabilities(np.stack([d.pixels for d in good]))
+            rows.append(_fold(probabilities, columns))
+            for d in good:
+                truth.append(dataset.classes.index(labels[d.path].label))
+                files.append(labels[d.path].relative)
+        bar.update(len(batch))
+    bar.close()
+    if not rows:
+        raise ZooError(f"{data}: no readable images")
+    names = list(dataset.classes) + ([OTHER] if len(columns) < len(loaded.labels) else [])
+    report = classification_report(np.array(truth), np.concatenate(rows), names, files)
+    return {
+        "model": loaded.name,
+        "backend": loaded.backend,
+        "precision": loaded.precision,
+        "data": str(dataset.root),
+        "split": split,
+        "unreadable": unreadable,
+        **report,
+    }
+
+
+def _columns(classes: tuple[str, ...], labels) -> list[int]:
+    """The model's output index of each folder class, matched by label or class id."""
+    by_name = {}
+    for index, (class_id, label) in enumerate(labels):
+        by_name.setdefault(label, index)
+        by_name.setdefault(class_id, index)
+        by_name.setdefault(str(index), index)
+    missing = [c for c in classes if c not in by_name]
+    if missing:
+        raise ZooError(
+            f"the model has no class named {missing[0]!r}"
+            + (f" (nor {len(missing) - 1} other folder(s))" if len(missing) > 1 else "")
+            + "; name each folder by one of the model's labels or class ids"
+        )
+    return [by_name[c] for c in classes]
+
+
+def _fold(probabilities: np.ndarray, columns: list[int]) -> np.ndarray:
+    """Probabilities of the folder's classes, plus, when the model has others, their best as
+    one more column: the argmax is the model's own top-1, mapped to the folder's classes."""
+    kept = probabilities[:, columns]
+    if len(columns) == probabilities.shape[1]:
+        return kept
+    rest = np.delete(probabilities, columns, axis=1).max(axis=1, keepdims=True)
+    return np.concatenate([kept, rest], axis=1)

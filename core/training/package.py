@@ -1,0 +1,127 @@
+"""``zoo package``: a trained model as a pip-installable zoo plugin distribution.
+
+The distribution has the shape of ``examples/zoo-plugin-shapes``: a ``pyproject.toml`` with
+the ``zoo`` entry point, one module whose ``register_models`` registers the model, and the
+bundle (card, weights, validation photos, report) inside the package as data, so the model
+works wherever zoo and the base model are installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ZooError
+from ..files import atomic_directory
+from .bundle import CARD, bundle_folders, read_card
+
+BUILT_IN_BASES = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
+
+MODULE = '''"""zoo plugin: {name}, {description}.
+
+Registers the trained model kept in ``bundle/`` (made by ``zoo train``, packaged by
+``zoo package``).
+"""
+
+from pathlib import Path
+
+import zoo
+from zoo.training.bundle import spec_from_bundle
+
+BUNDLE = Path(__file__).with_name("bundle")
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(spec_from_bundle(BUNDLE))
+'''
+
+PYPROJECT = """[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{distribution}"
+version = "0.1.0"
+description = "A zoo model: {description}"
+readme = "README.md"
+requires-python = ">=3.11"
+dependencies = ["zoo>={zoo_version}"]
+
+[project.entry-points.zoo]
+{name_key} = "{module}"
+
+[tool.setuptools]
+packages = ["{module}"]
+
+[tool.setuptools.package-data]
+{module} = ["bundle/*", "bundle/verification/*"]
+"""
+
+
+def find_bundle(name: str) -> Path:
+    for folder in bundle_folders():
+        if read_card(folder)["name"] == name:
+            return folder
+    raise ZooError(f"no trained model named {name!r} (zoo package works on models from zoo train)")
+
+
+def write_package(name: str, output: str | Path) -> dict:
+    folder = find_bundle(name)
+    card = read_card(folder)
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise ZooError(f"{output}: exists and is not an empty folder")
+    if not output.parent.is_dir():
+        raise ZooError(f"{output}: folder {output.parent} does not exist")
+    module = "zoo_model_" + re.sub(r"[^a-z0-9]", "_", name)
+    distribution = "zoo-model-" + re.sub(r"[^a-z0-9]+", "-", name)
+    fields = {
+        "name": name,
+        "name_key": module,
+        "module": module,
+        "distribution": distribution,
+        "description": card["description"],
+        "zoo_version": __version__,
+    }
+    with atomic_directory(output) as temporary:
+        package = temporary / module
+        shutil.copytree(folder, package / "bundle", ignore=shutil.ignore_patterns(".*"))
+        (package / "__init__.py").write_text(MODULE.format(**fields))
+        (temporary / "pyproject.toml").write_text(PYPROJECT.format(**fields))
+        (temporary / "README.md").write_text(_readme(card, distribution))
+    return {"distribution": distribution, "module": module, "path": str(output), "model": name}
+
+
+def _readme(card: dict, distribution: str) -> str:
+    metrics = card["metrics"]
+    base = card["base"]["model"]
+    needs = (
+        ""
+        if base in BUILT_IN_BASES
+        else f"\nIts base model, `{base}`, comes from another zoo plugin: install that too.\n"
+    )
+    classes = ", ".join(label for _, label in card["labels"])
+    return f"""# {distribution}
+
+A zoo plugin with one model, **{card["name"]}**: {card["description"]}.
+
+- base model: `{base}` (weights sha256 `{card["base"]["weights_sha256"]}`), {card["mode"]} mode
+- input: {card["input_size"][0]}x{card["input_size"][1]} pixels, \
+  preprocessing `{card["preprocess"]["name"]}`
+- classes ({len(card["labels"])}): {classes}
+- validation: top-1 {metrics["top1"]:.4f} on {metrics["images"]} images (majority-class
+  baseline {metrics["baseline_top1"]:.4f}), macro-F1 {metrics["macro_f1"]:.4f}
+{needs}
+```
+pip install .
+zoo list
+zoo predict {card["name"]} photo.jpg
+zoo check-plugin {distribution}
+```
+
+In the package's `bundle/` folder: `{CARD}` (the model card), `report.json` (the full
+training report) and `manifest.json` (the training split).
+"""

@@ -1,0 +1,107 @@
+"""The training and evaluation reports, for people at a terminal."""
+
+from __future__ import annotations
+
+from ..output import print_table
+
+MISCLASSIFIED_SHOWN = 10
+
+
+def print_train_report(result: dict) -> None:
+    counts = result["counts"]
+    print(
+        f"{result['name']}: {len(result['classes'])} classes on {result['base']} "
+        f"({result['mode']} mode), saved to {result['path']}"
+    )
+    splits = [s for s in ("train", "val", "test") if any(c[s] for c in counts.values())]
+    print()
+    print_table(
+        ["class", *splits], [[label, *(str(c[s]) for s in splits)] for label, c in counts.items()]
+    )
+    for warning in result["warnings"]:
+        print(f"warning: {warning}")
+    if result["unreadable"]:
+        print(f"{len(result['unreadable'])} unreadable image(s) skipped")
+    if result["stray_files"]:
+        print(f"{result['stray_files']} non-image file(s) ignored")
+    print()
+    print_table(
+        ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy"],
+        [
+            [
+                str(r["epoch"]),
+                r["phase"],
+                f"{r['loss']:.4f}",
+                f"{r['accuracy']:.4f}",
+                f"{r['val_loss']:.4f}",
+                f"{r['val_accuracy']:.4f}",
+            ]
+            for r in result["history"]
+        ],
+    )
+    print(f"best epoch: {result['best_epoch']} (lowest validation loss; its weights are kept)")
+    features = result["features"]
+    agreement = features["agreement_with_keras"]
+    print(
+        f"features: {features['computed']} computed on {features['runtime']}, "
+        f"{features['cached']} from the cache, {features['seconds']:.1f} s"
+        + (f" (agree with Keras within {agreement:.2g} of scale)" if agreement is not None else "")
+        + f"; training: {result['train_seconds']:.1f} s"
+    )
+    for split, metrics in result["metrics"].items():
+        print()
+        print(f"{split}:")
+        print_metrics(metrics)
+
+
+def print_metrics(metrics: dict) -> None:
+    print(
+        f"top-1 {metrics['top1']:.4f} on {metrics['images']} images "
+        f"(majority-class baseline {metrics['baseline_top1']:.4f}: always "
+        f"{metrics['baseline_class']!r}), macro-F1 {metrics['macro_f1']:.4f}"
+    )
+    print()
+    print_table(
+        ["class", "precision", "recall", "f1", "support"],
+        [
+            [
+                r["class"],
+                f"{r['precision']:.3f}",
+                f"{r['recall']:.3f}",
+                f"{r['f1']:.3f}",
+                str(r["support"]),
+            ]
+            for r in metrics["per_class"]
+        ],
+    )
+    classes = [r["class"] for r in metrics["per_class"]]
+    print()
+    print("confusion matrix (rows: true class, columns: predicted)")
+    print_table(
+        ["", *(c[:6] for c in classes)],
+        [
+            [label, *map(str, row)]
+            for label, row in zip(classes, metrics["confusion_matrix"], strict=True)
+        ],
+    )
+    if metrics["most_confused"]:
+        print()
+        print(
+            "most confused: "
+            + ", ".join(
+                f"{p['true']} -> {p['predicted']} ({p['count']})" for p in metrics["most_confused"]
+            )
+        )
+    wrong = metrics["misclassified"]
+    if wrong:
+        print()
+        print(f"misclassified ({len(wrong)}, most confident first):")
+        print_table(
+            ["file", "true", "predicted", "score"],
+            [
+                [w["file"], w["true"], w["predicted"], f"{w['score']:.3f}"]
+                for w in wrong[:MISCLASSIFIED_SHOWN]
+            ],
+        )
+        if len(wrong) > MISCLASSIFIED_SHOWN:
+            print(f"... and {len(wrong) - MISCLASSIFIED_SHOWN} more (all in --json / report.json)")

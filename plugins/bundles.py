@@ -1,0 +1,29 @@
+"""Trained models (bundles, see ``zoo.training.bundle``) registered as ordinary models.
+
+Reads only the bundles' JSON cards, so ``zoo list`` stays fast; a bundle that cannot be read
+is a warning naming its folder, not an error.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from zoo import hookimpl
+from zoo.registry import PluginWarning
+from zoo.training.bundle import BundleError, bundle_folders, spec_from_bundle
+
+
+@hookimpl
+def register_models(register):
+    for folder in bundle_folders():
+        try:
+            spec = spec_from_bundle(folder)
+        except BundleError as error:
+            warnings.warn(f"skipping a bundle: {error}", PluginWarning, stacklevel=1)
+            continue
+        except (KeyError, TypeError, ValueError) as error:
+            warnings.warn(
+                f"skipping bundle {folder}: bad card ({error})", PluginWarning, stacklevel=1
+            )
+            continue
+        register(spec)

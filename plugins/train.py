@@ -1,0 +1,264 @@
+"""``zoo train``, ``zoo evaluate`` and ``zoo package``: your own classes on a zoo model.
+
+Their work is in ``zoo.training``, imported when a command runs: ``zoo --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo import hookimpl
+from zoo.cli_options import (
+    add_json,
+    add_provider,
+    add_threads,
+    add_weights,
+    integer_at_least,
+    positive_int,
+)
+from zoo.interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return value
+
+
+def _unfreeze(text: str) -> int | str:
+    return "all" if text == "all" else integer_at_least(1)(text)
+
+
+@hookimpl
+def register_commands(cli):
+    train = cli.add_parser(
+        "train",
+        help="train a classifier of your own classes on a registered model",
+        description="Train a classifier of DATA's classes on BASE: DATA has one sub-folder of "
+        "images per class, or train/ and val/ (and test/) sub-folders laid out that way. The "
+        "base's pooled features are computed once per image and cached; a head (dropout, dense "
+        "softmax) is trained on them. The result is a model like any other: zoo list shows it.",
+    )
+    train.add_argument("base", help="the model to build on (see 'zoo list')")
+    train.add_argument("data", help="folder of labelled images")
+    train.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="NAME",
+        help="the new model's name (saved in zoo's home), or a folder path to save it at",
+    )
+    add_weights(train)
+    train.add_argument(
+        "--mode",
+        choices=["head", "finetune"],
+        default="head",
+        help="head: frozen base (default); finetune: then unfreeze the top layers",
+    )
+    train.add_argument(
+        "--unfreeze",
+        type=_unfreeze,
+        default=20,
+        metavar="N|all",
+        help="finetune: layers of the base to unfreeze, from the top (20)",
+    )
+    train.add_argument("--epochs", type=positive_int, default=10, help="head epochs (10)")
+    train.add_argument(
+        "--finetune-epochs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="finetune: epochs after the head's (default: --epochs)",
+    )
+    train.add_argument("--learning-rate", type=float, default=1e-3, help="head's Adam rate (1e-3)")
+    train.add_argument(
+        "--finetune-learning-rate",
+        type=float,
+        default=1e-5,
+        metavar="RATE",
+        help="finetune: Adam learning rate (1e-5)",
+    )
+    train.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    train.add_argument(
+        "--val-split",
+        type=_fraction,
+        default=0.2,
+        help="fraction of each class kept for validation, without val/ (0.2)",
+    )
+    train.add_argument("--seed", type=int, default=0, help="same data + same seed = same model (0)")
+    train.add_argument(
+        "--augment",
+        type=integer_at_least(0),
+        default=0,
+        metavar="K",
+        help="K augmented copies (random crop, flip) of each training image (0)",
+    )
+    train.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="balanced: weigh classes inversely to their training images",
+    )
+    train.add_argument(
+        "--patience",
+        type=positive_int,
+        default=None,
+        metavar="EPOCHS",
+        help="stop when the validation loss has not improved for this many "
+        "epochs (default: run every epoch); the best epoch is kept either way",
+    )
+    train.add_argument("--dropout", type=float, default=0.2, help="head's dropout rate (0.2)")
+    train.add_argument(
+        "--interpolation",
+        choices=INTERPOLATION_NAMES,
+        default=KERAS_INTERPOLATION,
+        help="resize filter (nearest)",
+    )
+    add_provider(train)
+    add_threads(train)
+    train.add_argument(
+        "--plot", metavar="OUT.png", help="write the learning curves and the confusion matrix here"
+    )
+    add_json(train, "print the report as JSON")
+    train.set_defaults(run=_run_train)
+
+    evaluate = cli.add_parser(
+        "evaluate",
+        help="top-1, per-class metrics and the confusion matrix of a model on labelled images",
+        description="Evaluate MODEL (a registered or trained model, or a .onnx file) on DATA: "
+        "one sub-folder per class, named by the model's labels or class ids (with train/ val/ "
+        "test/: its test images, else val). Predictions outside DATA's classes count as "
+        "'(other)'.",
+    )
+    evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
+    evaluate.add_argument("data", help="folder of labelled images")
+    evaluate.add_argument(
+        "--backend", default="keras", help="inference backend: keras (default), onnx"
+    )
+    add_weights(evaluate)
+    evaluate.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    evaluate.add_argument(
+        "--interpolation",
+        choices=INTERPOLATION_NAMES,
+        default=KERAS_INTERPOLATION,
+        help="resize filter (nearest)",
+    )
+    add_provider(evaluate)
+    add_threads(evaluate)
+    evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
+    add_json(evaluate, "print the metrics as JSON")
+    evaluate.set_defaults(run=_run_evaluate)
+
+    package = cli.add_parser(
+        "package",
+        help="turn a trained model into an installable zoo plugin distribution",
+        description="Write a pip-installable plugin distribution for trained model NAME: "
+        "pyproject.toml with the zoo entry point, a module registering the model, its weights "
+        "and a README with its base model, classes and metrics.",
+    )
+    package.add_argument("name", help="a trained model (see 'zoo list')")
+    package.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder to write (must not exist, or be empty)",
+    )
+    add_json(package, "print what was written as JSON")
+    package.set_defaults(run=_run_package)
+
+
+def _run_train(args) -> int:
+    from zoo.output import print_json
+    from zoo.training import train
+    from zoo.training.report import print_train_report
+
+    if args.plot:
+        from zoo.plot import check_writable
+
+        check_writable(args.plot)
+    result = train(
+        args.base,
+        args.data,
+        args.output,
+        weights=args.weights,
+        mode=args.mode,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        val_split=args.val_split,
+        seed=args.seed,
+        augment=args.augment,
+        class_weight=args.class_weight,
+        patience=args.patience,
+        dropout=args.dropout,
+        unfreeze=args.unfreeze,
+        finetune_epochs=args.finetune_epochs,
+        finetune_learning_rate=args.finetune_learning_rate,
+        interpolation=args.interpolation,
+        provider=args.provider,
+        threads=args.threads,
+    )
+    if args.plot:
+        from zoo.training.plot import plot_report
+
+        plot_report(result.report, args.plot)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print_train_report(result.to_dict())
+    return 0
+
+
+def _run_evaluate(args) -> int:
+    from zoo.output import print_json
+    from zoo.training import evaluate
+    from zoo.training.report import print_metrics
+
+    if args.plot:
+        from zoo.plot import check_writable
+
+        check_writable(args.plot)
+    report = evaluate(
+        args.model,
+        args.data,
+        backend=args.backend,
+        weights=args.weights,
+        batch_size=args.batch_size,
+        interpolation=args.interpolation,
+        provider=args.provider,
+        threads=args.threads,
+    )
+    if args.plot:
+        from zoo.training.plot import plot_report
+
+        plot_report(report, args.plot)
+    if args.json:
+        print_json(report)
+    else:
+        split = f" ({report['split']} images)" if report["split"] else ""
+        print(
+            f"{report['model']} on {report['backend']} ({report['precision']}), "
+            f"{report['data']}{split}"
+        )
+        if report["unreadable"]:
+            print(f"{len(report['unreadable'])} unreadable image(s) skipped")
+        print_metrics(report)
+    return 0
+
+
+def _run_package(args) -> int:
+    from zoo.output import print_json
+    from zoo.training.package import write_package
+
+    written = write_package(args.name, args.output)
+    if args.json:
+        print_json(written)
+    else:
+        print(f"wrote {written['distribution']} to {written['path']}")
+        print(f"install it with: pip install {written['path']}")
+    return 0

@@ -1,0 +1,394 @@
+"""zoo train / evaluate / package: the split, bad data, determinism, interruption, and a model
+that every zoo command treats like the built-ins. A small random-init CNN keeps them fast."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo.plugin_manager import pm
+from zoo.registry import get_registry
+from zoo.training import evaluate, train
+from zoo.training.dataset import DatasetError, scan, split_fraction
+from zoo.training.network import read_head
+
+from .conftest import SHARED_DATA, run_zoo
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
+
+
+def build_tiny_cnn(weights):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name="tinycnn")
+    if weights:
+        model.load_weights(weights)
+    return model
+
+
+class TinyCNNPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(
+            zoo.ModelSpec(
+                name="tinycnn",
+                build=build_tiny_cnn,
+                input_size=(32, 32),
+                preprocess="tf",
+                labels=["a", "b", "c", "d"],
+            )
+        )
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty zoo home, and the tiny CNN registered as a base model."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_BUNDLES", raising=False)
+    pm.register(TinyCNNPlugin(), name="test-tinycnn")
+    get_registry(refresh=True)
+    yield tmp_path / "home"
+    pm.unregister(name="test-tinycnn")
+    get_registry(refresh=True)
+
+
+def make_image(path: Path, colour, rng, size=(40, 40)) -> None:
+    pixels = np.clip(np.array(colour) + rng.normal(0, 40, (*size, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """Three colour classes, 10 noisy JPEGs each."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for label, colour in COLOURS.items():
+        for i in range(10):
+            make_image(root / label / f"{i:02d}.jpg", colour, rng)
+    return root
+
+
+def small_train(data, output, **options):
+    settings = {"weights": "none", "epochs": 15, "batch_size": 8, "learning_rate": 0.05}
+    return train("tinycnn", data, output, **{**settings, **options})
+
+
+# --- the split ---------------------------------------------------------------------------
+
+
+def test_split_is_deterministic_stratified_and_written_down(data):
+    first, second = scan(data, seed=3), scan(data, seed=3)
+    assert [(i.relative, i.split) for i in first.items] == [
+        (i.relative, i.split) for i in second.items
+    ]
+    for counts in first.counts().values():
+        assert counts["val"] >= 1 and counts["train"] >= 1
+    manifest = first.manifest()
+    assert {f["split"] for f in manifest["files"]} == {"train", "val"}
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+    other_seed = scan(data, seed=4)
+    assert [i.split for i in other_seed.items] != [i.split for i in first.items]
+
+
+def test_adding_images_moves_no_existing_image(data):
+    """Each file's split depends on its path and the seed alone. (The one exception, for a
+    class none of whose hashes fell below --val-split, is its one forced validation image.)"""
+    before = {i.relative: i.split for i in scan(data).items}
+    natural = {p.split("/")[0] for p in before if split_fraction(p, 0) < 0.2}
+    rng = np.random.default_rng(1)
+    for label in natural:
+        for i in range(10, 40):
+            make_image(data / label / f"{i:02d}.jpg", COLOURS[label], rng)
+    after = {i.relative: i.split for i in scan(data).items}
+    assert natural and {path: after[path] for path in before} == before
+    assert len(after) == len(before) + 30 * len(natural)
+
+
+def test_a_class_of_two_gets_one_validation_image(data):
+    for extra in sorted((data / "blue").iterdir())[2:]:
+        extra.unlink()
+    counts = scan(data, val_split=0.01).counts()["blue"]
+    assert counts == {"train": 1, "val": 1, "test": 0}
+
+
+def test_train_val_test_layout_keeps_the_users_split(tmp_path):
+    rng = np.random.default_rng(2)
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        for label in ("red", "blue"):
+            for i in range(n):
+                make_image(tmp_path / split / label / f"{i}.png", COLOURS[label], rng)
+    dataset = scan(tmp_path)
+    assert dataset.layout == "splits"
+    assert dataset.counts()["red"] == {"train": 4, "val": 2, "test": 2}
+
+
+# --- bad data ------------------------------------------------------------------------------
+
+
+def test_an_empty_class_folder_is_one_clear_error(data):
+    (data / "purple").mkdir()
+    with pytest.raises(DatasetError, match="'purple' has no usable images"):
+        scan(data)
+
+
+def test_a_single_class_is_one_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        make_image(tmp_path / "only" / f"{i}.jpg", COLOURS["red"], rng)
+    with pytest.raises(DatasetError, match=r"at least 2 classes.*found only 'only'"):
+        scan(tmp_path)
+
+
+def test_images_in_the_top_folder_are_one_clear_error(data):
+    make_image(data / "stray.jpg", COLOURS["red"], np.random.default_rng(0))
+    with pytest.raises(DatasetError, match="directly in the top folder"):
+        scan(data)
+
+
+def test_a_class_with_one_image_is_one_clear_error(data):
+    for extra in sorted((data / "blue").iterdir())[1:]:
+        extra.unlink()
+    with pytest.raises(DatasetError, match="'blue' has 1 usable image"):
+        scan(data)
+
+
+def test_cli_reports_bad_data_in_one_line(data, tmp_path):
+    (data / "purple").mkdir()
+    result = run_zoo(
+        "train",
+        "mobilenet",
+        str(data),
+        "-o",
+        "x",
+        "--weights",
+        "none",
+        env={"ZOO_HOME": str(tmp_path / "home")},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "zoo: class 'purple' has no usable images (its folder is empty)"
+    ]
+    assert not (tmp_path / "home" / "bundles" / "x").exists()
+
+
+def test_unreadable_files_are_skipped_text_counted_16_bit_png_used(home, data):
+    (data / "red" / "corrupt.jpg").write_bytes((data / "red" / "00.jpg").read_bytes()[:200])
+    (data / "green" / "notes.txt").write_text("not an image")
+    (data / "blue" / "text.jpg").write_text("not an image either")
+    sixteen = (np.full((40, 40), 30000, np.uint16) + np.arange(40, dtype=np.uint16)).T
+    Image.fromarray(sixteen).save(data / "blue" / "deep.png")  # mode I;16
+    result = small_train(data, "colours")
+    report = result.report
+    assert set(report["unreadable"]) == {"red/corrupt.jpg", "blue/text.jpg"}
+    assert report["stray_files"] == 1
+    files = {f["path"] for f in json.loads((result.path / "manifest.json").read_text())["files"]}
+    assert "blue/deep.png" in files and "red/corrupt.jpg" not in files
+
+
+def test_a_class_left_with_one_readable_image_fails_and_writes_nothing(home, data):
+    for i in range(1, 10):
+        (data / "red" / f"{i:02d}.jpg").write_text("broken")
+    with pytest.raises(DatasetError, match=r"'red' has 1 usable image \(9 unreadable\)"):
+        small_train(data, "colours")
+    assert not (home / "bundles" / "colours").exists()
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+def test_same_seed_same_model_and_predictions(home, data):
+    first = small_train(data, "first", seed=5)
+    second = small_train(data, "second", seed=5)
+    for a, b in zip(read_head(_weights(first.path)), read_head(_weights(second.path)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert first.report["metrics"] == second.report["metrics"]
+    assert second.report["features"]["computed"] == 0  # all from the cache
+    third = small_train(data, "third", seed=6)
+    assert not np.array_equal(
+        read_head(_weights(third.path))[0], read_head(_weights(first.path))[0]
+    )
+
+
+def test_the_head_learns_and_the_report_says_so(home, data):
+    report = small_train(data, "colours").report
+    val = report["metrics"]["val"]
+    assert val["top1"] > val["baseline_top1"]
+    assert len(report["history"]) == 15
+    assert report["history"][report["best_epoch"] - 1]["val_loss"] == min(
+        r["val_loss"] for r in report["history"]
+    )
+    assert np.array(val["confusion_matrix"]).sum() == val["images"]
+    assert [row["class"] for row in val["per_class"]] == ["blue", "green", "red"]
+
+
+def test_interrupted_training_leaves_no_bundle(home, data):
+    def stop(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        small_train(data, "colours", on_epoch=stop)
+    assert not (home / "bundles" / "colours").exists()
+    assert list((home / "bundles").iterdir()) == []  # no temporary folder either
+
+
+def test_interrupted_extraction_keeps_what_it_computed(home, data, monkeypatch):
+    from zoo.training import features
+
+    stored = []
+    original = features.FeatureCache._store
+
+    def store_then_stop(self, job, vector):
+        original(self, job, vector)
+        stored.append(job)
+        if len(stored) == 8:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(features.FeatureCache, "_store", store_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        small_train(data, "colours")
+    assert not (home / "bundles" / "colours").exists()
+    monkeypatch.setattr(features.FeatureCache, "_store", original)
+    report = small_train(data, "colours").report
+    assert report["features"]["cached"] == 8
+    assert report["features"]["computed"] == 22
+
+
+def test_augmented_copies_are_cached_features_too(home, data):
+    report = small_train(data, "colours", augment=2).report
+    train_images = sum(c["train"] for c in report["counts"].values())
+    assert report["features"]["computed"] == 30 + 2 * train_images
+
+
+def test_finetune_mode_continues_from_the_head(home, data):
+    result = small_train(
+        data, "tuned", mode="finetune", unfreeze=1, finetune_epochs=2, finetune_learning_rate=1e-3
+    )
+    phases = [record["phase"] for record in result.report["history"]]
+    assert phases == ["head"] * 15 + ["finetune"] * 2
+    assert result.report["mode"] == "finetune"
+    get_registry(refresh=True)
+    model = zoo.load("tuned")
+    head = read_head(_weights(result.path))
+    np.testing.assert_array_equal(
+        model.runner.model.get_layer("zoo_head").get_weights()[0], head[0]
+    )
+
+
+# --- the bundle is a model like any other ---------------------------------------------------
+
+
+def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
+    result = small_train(data, "colours")
+    registry = get_registry(refresh=True)
+    spec = registry.model("colours")
+    assert registry.owners[("model", "colours")] == "zoo.plugins.bundles"
+    expected = sum(min(3, c["val"]) for c in result.report["counts"].values())
+    assert len(spec.verification_images) == expected and all(
+        Path(p).is_file() for p in spec.verification_images
+    )
+    model = zoo.load("colours")
+    assert [label for _, label in model.labels] == ["blue", "green", "red"]
+    top = model.predict(str(data / "red" / "00.jpg"), top=3)
+    assert {p.label for p in top} == {"blue", "green", "red"}
+    val_files = [
+        f
+        for f in json.loads((result.path / "manifest.json").read_text())["files"]
+        if f["split"] == "val"
+    ]
+    keras_scores = model.probabilities(
+        np.stack([zoo.images.load_image(data / f["path"], (32, 32)) for f in val_files])
+    )
+    report = evaluate("colours", data)
+    assert report["images"] == 30
+    assert keras_scores.shape == (len(val_files), 3)
+
+
+def test_list_reads_cards_without_tensorflow(home, data):
+    small_train(data, "colours")
+    code = (
+        "import sys; from zoo.cli import main; main(['list', '--json']); "
+        "assert 'tensorflow' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "colours" in {row["name"] for row in json.loads(result.stdout)}
+
+
+@pytest.mark.slow
+def test_onnx_export_verifies_on_the_bundles_validation_images(home, data, tmp_path):
+    small_train(data, "colours")
+    get_registry(refresh=True)
+    from zoo.exporters.onnx import export_onnx
+
+    result = export_onnx(get_registry().model("colours"), tmp_path / "colours.onnx")
+    assert result.report.passed
+    checked = {Path(c.image).name for c in result.report.checks}
+    assert checked and all("__" in name for name in checked)  # the bundle's photos
+    onnx_report = evaluate(tmp_path / "colours.onnx", data)
+    keras_report = evaluate("colours", data)
+    assert onnx_report["top1"] == keras_report["top1"]
+
+
+@pytest.mark.slow
+def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
+    # A built-in base: the installed package is checked in a process without the test's CNN.
+    train("mobilenet", data, "colours", weights="none", epochs=2)
+    get_registry(refresh=True)
+    from zoo.training.package import write_package
+
+    written = write_package("colours", tmp_path / "pkg")
+    # A fresh environment that sees this one's packages (zoo, TensorFlow) through a .pth file
+    # rather than reinstalling them; the package itself is built and installed by pip.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    parent = sysconfig.get_paths()["purelib"]
+    Path(site, "zoo-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", written["path"]], check=True)
+    # A fresh zoo home: the model now comes from the installed package, not the bundle.
+    env = {"ZOO_HOME": str(tmp_path / "other-home")}
+    listed = run_zoo("list", "--json", env=env, python=python)
+    assert "colours" in {row["name"] for row in json.loads(listed.stdout)}, listed.stderr
+    checked = run_zoo("check-plugin", written["distribution"], env=env, python=python)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.real_weights
+@pytest.mark.slow
+def test_cifar_subset_with_real_mobilenet_beats_the_baseline(home, tmp_path, mobilenet_weights):
+    source = SHARED_DATA / "cifar10-small"
+    for label in ("airplane", "frog", "truck"):
+        for path in sorted((source / label).iterdir())[:30]:
+            target = tmp_path / "cifar" / label / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+    report = train("mobilenet", tmp_path / "cifar", "cifar3", weights=mobilenet_weights).report
+    assert report["features"]["runtime"] == "onnxruntime"
+    assert report["features"]["agreement_with_keras"] <= 1e-4
+    val = report["metrics"]["val"]
+    assert val["top1"] >= val["baseline_top1"] + 0.3
+
+
+def _weights(folder: Path) -> Path:
+    return folder / json.loads((folder / "card.json").read_text())["weights_file"]
