@@ -34,6 +34,7 @@ from zoo.exporters.onnx import export_onnx
 from zoo.hardware import describe_device, has_nvidia_gpu
 from zoo.onnx_file import load_onnx
 from zoo.registry import get_registry
+from zoo.specs import ExportOptions
 
 
 def main() -> int:
@@ -63,7 +64,8 @@ def main() -> int:
                 path = Path(folder) / f"{name}.{precision}.onnx"
                 # fp16 of random weights cannot pass its agreement check: verify real ones only.
                 verify = args.weights != "none"
-                export_onnx(spec, path, args.weights, precision=precision, verify_output=verify)
+                options = ExportOptions(weights=args.weights, precision=precision, verify=verify)
+                export_onnx(spec, path, options)
                 for provider in ("cuda", "cpu") if gpu else ("cpu",):
                     if provider == "cpu" and precision == "fp16":
                         continue  # few float16 kernels on the CPU: slower than fp32 there

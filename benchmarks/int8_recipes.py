@@ -39,7 +39,7 @@ from markdown_table import print_table
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
 from zoo.exporters.onnx import export_onnx
 from zoo.exporters.precision import Int8Recipe, quantize_int8
-from zoo.exporters.verify import _top, keras_reference, load_photos, softmax_removed
+from zoo.exporters.reference import keras_reference, load_photos, logits_model, top_indices
 from zoo.hardware import cpu_class, cpu_name, onnxruntime_version
 from zoo.keras_model import build_keras_model
 from zoo.labels import resolve_labels
@@ -47,6 +47,7 @@ from zoo.onnx_file import load_onnx, open_session
 from zoo.preprocessing import preprocess
 from zoo.registry import get_registry
 from zoo.samples import image_files, verification_images
+from zoo.specs import ExportOptions
 
 REDUCED = Int8Recipe(reduce_range=True)
 FULL_RANGE = Int8Recipe(reduce_range=False)
@@ -103,10 +104,11 @@ def main() -> int:
     pixels = load_photos(photos, spec.input_size)
     float32 = args.out / "mobilenet.fp32.onnx"
     if not float32.exists():
-        export_onnx(spec, float32, weights=args.weights, images=image_files(args.images))
+        options = ExportOptions(weights=args.weights, images=tuple(image_files(args.images)))
+        export_onnx(spec, float32, options)
     keras = build_keras_model(spec, args.weights)
     labels = resolve_labels(spec.labels)
-    with softmax_removed(keras) as has_logits:
+    with logits_model(keras, spec) as (keras, has_logits):
         reference = keras_reference(
             keras, get_registry().preprocessor(spec), labels, photos, pixels, has_logits
         )
@@ -197,10 +199,10 @@ def _agreement_under_qemu(qemu: str, reference, inputs: np.ndarray, path: Path) 
     keras_scores = reference.logits if "logits" in outputs else reference.probabilities
     for i, name in enumerate(reference.names):
         diff = np.abs(reference.probabilities[i] - outputs["probabilities"][i].astype(np.float64))
+        keras_top, onnx_top = top_indices(keras_scores[i]), top_indices(scores[i])
         report.photos.append(
-            PhotoAgreement(name, len(reference.names), _top(keras_scores[i]), _top(scores[i]),
-                           float(diff.max()))
-        )  # fmt: skip
+            PhotoAgreement(name, len(reference.names), keras_top, onnx_top, float(diff.max()))
+        )
     return _figures(report)
 
 
