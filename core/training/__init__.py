@@ -7,7 +7,7 @@ NumPy.
 
 import importlib
 
-_LAZY = {"train": ".trainer", "TrainResult": ".trainer", "evaluate": ".evaluate"}
+_LAZY = {"train": ".trainer", "TrainResult": ".trainer", "evaluate": ".evaluation"}
 
 
 def __getattr__(name: str):
