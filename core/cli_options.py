@@ -64,19 +64,27 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """What every command that classifies images takes: backend, weights, top, resize, device."""
+def add_backend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", default="keras", help="inference backend: keras (default), onnx, a plugin's"
     )
-    add_weights(parser)
-    parser.add_argument("--top", type=positive_int, default=5, help="classes per image (5)")
+
+
+def add_interpolation(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interpolation",
         choices=INTERPOLATION_NAMES,
         default=KERAS_INTERPOLATION,
         help="resize filter (default: nearest, as keras.utils.load_img)",
     )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that classifies images takes: backend, weights, top, resize, device."""
+    add_backend(parser)
+    add_weights(parser)
+    parser.add_argument("--top", type=positive_int, default=5, help="classes per image (5)")
+    add_interpolation(parser)
     add_provider(parser)
     add_threads(parser)
     add_json(parser)

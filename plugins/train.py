@@ -9,6 +9,8 @@ import argparse
 
 from zoo import hookimpl
 from zoo.cli_options import (
+    add_backend,
+    add_interpolation,
     add_json,
     add_provider,
     add_threads,
@@ -16,7 +18,6 @@ from zoo.cli_options import (
     integer_at_least,
     positive_int,
 )
-from zoo.interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 
 
 def _fraction(text: str) -> float:
@@ -112,12 +113,7 @@ def register_commands(cli):
         "epochs (default: run every epoch); the best epoch is kept either way",
     )
     train.add_argument("--dropout", type=float, default=0.2, help="head's dropout rate (0.2)")
-    train.add_argument(
-        "--interpolation",
-        choices=INTERPOLATION_NAMES,
-        default=KERAS_INTERPOLATION,
-        help="resize filter (nearest)",
-    )
+    add_interpolation(train)
     add_provider(train)
     add_threads(train)
     train.add_argument(
@@ -136,17 +132,10 @@ def register_commands(cli):
     )
     evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
     evaluate.add_argument("data", help="folder of labelled images")
-    evaluate.add_argument(
-        "--backend", default="keras", help="inference backend: keras (default), onnx"
-    )
+    add_backend(evaluate)
     add_weights(evaluate)
     evaluate.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
-    evaluate.add_argument(
-        "--interpolation",
-        choices=INTERPOLATION_NAMES,
-        default=KERAS_INTERPOLATION,
-        help="resize filter (nearest)",
-    )
+    add_interpolation(evaluate)
     add_provider(evaluate)
     add_threads(evaluate)
     evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
