@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from zoo.cli_options import add_model_options, positive_int
-from zoo.distributed_cli import add_engine_options, refuse_ray_options
+from zoo.distributed_cli import add_engine_options, refuse_ray_options, run_distributed_predict
 from zoo.output import emit_records
 from zoo.progress import progress_bar
 from zoo.registry import get_registry
@@ -50,8 +50,6 @@ def add_command(commands) -> None:
 
 def run(args) -> int:
     if args.engine == "ray":
-        from zoo.distributed_cli import run_distributed_predict
-
         return run_distributed_predict(args)
     refuse_ray_options(args)
     from zoo.api import load
