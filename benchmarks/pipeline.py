@@ -59,9 +59,10 @@ def model_only(onnx: str, batch: int) -> float:
     return json.loads(done.stdout)["results"][0]["images_per_s"]
 
 
-def end_to_end(onnx: str, folder: Path, batch: int, count: int, *options: str):
-    """Images/s of the whole command, start-up included, and in its steady state: from the
-    first batch's results to the last (the results stream out as JSON Lines)."""
+def timed_predict(onnx: str, folder: Path, batch: int, count: int, *options: str) -> dict:
+    """One ``zoo predict --jsonl`` run over ``folder`` (``count`` images and one corrupt
+    file): its records, its images/s start-up included (``whole``), and in its steady state
+    (``steady``: from the first batch's results to the last, as the JSON Lines stream out)."""
     command = ["zoo", "predict", onnx, str(folder), "--jsonl", "--batch-size", str(batch),
                "--provider", "cpu", *options]  # fmt: skip
     started = time.perf_counter()
@@ -69,16 +70,15 @@ def end_to_end(onnx: str, folder: Path, batch: int, count: int, *options: str):
     arrivals = [(time.perf_counter(), json.loads(line)) for line in process.stdout]
     stderr = process.stderr.read()
     seconds = time.perf_counter() - started
-    errors = [record for _, record in arrivals if "error" in record]
-    if process.wait() != 1 or len(arrivals) != count + 1 or len(errors) != 1:
-        sys.exit(
-            f"unexpected result: exit {process.returncode}, {len(arrivals)} records:\n{stderr}"
-        )
+    records = [record for _, record in arrivals]
+    errors = [record for record in records if "error" in record]
+    if process.wait() != 1 or len(records) != count + 1 or len(errors) != 1:
+        sys.exit(f"{command}: exit {process.returncode}, {len(records)} records:\n{stderr}")
     if "corrupt.jpg" not in stderr:
         sys.exit(f"the corrupt file was not reported:\n{stderr}")
     first_batch_done = arrivals[batch - 1][0]
     steady = (len(arrivals) - batch) / (arrivals[-1][0] - first_batch_done)
-    return count / seconds, steady
+    return {"seconds": seconds, "whole": count / seconds, "steady": steady, "records": records}
 
 
 def main() -> None:
@@ -106,8 +106,10 @@ def main() -> None:
                     sys.exit(done.stderr)
                 print(f"measuring {model} ({precision})", file=sys.stderr)
                 alone = model_only(onnx, args.batch)
-                whole, steady = end_to_end(onnx, folder, args.batch, args.images)
-                _, fast = end_to_end(onnx, folder, args.batch, args.images, "--fast-decode")
+                plain = timed_predict(onnx, folder, args.batch, args.images)
+                whole, steady = plain["whole"], plain["steady"]
+                fast_decode = timed_predict(onnx, folder, args.batch, args.images, "--fast-decode")
+                fast = fast_decode["steady"]
                 rows.append(
                     [model, precision, str(args.batch), f"{alone:.1f}",
                      f"{whole:.1f} ({whole / alone:.0%})", f"{steady:.1f} ({steady / alone:.0%})",

@@ -36,25 +36,7 @@ import time
 from pathlib import Path
 
 from markdown_table import print_table
-from pipeline import SHARED_IMAGES, make_folder
-
-
-def run(onnx: str, folder: Path, batch: int, count: int, *options: str) -> dict:
-    """One ``zoo predict --jsonl`` run: its records and timings."""
-    command = ["zoo", "predict", onnx, str(folder), "--jsonl", "--batch-size", str(batch),
-               "--provider", "cpu", *options]  # fmt: skip
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    arrivals = [(time.perf_counter(), json.loads(line)) for line in process.stdout]
-    stderr = process.stderr.read()
-    seconds = time.perf_counter() - started
-    records = [record for _, record in arrivals]
-    errors = [record for record in records if "error" in record]
-    if process.wait() != 1 or len(records) != count + 1 or len(errors) != 1:
-        sys.exit(f"{command}: exit {process.returncode}, {len(records)} records:\n{stderr}")
-    first_batch_done = arrivals[batch - 1][0]
-    steady = (len(arrivals) - batch) / (arrivals[-1][0] - first_batch_done)
-    return {"seconds": seconds, "whole": count / seconds, "steady": steady, "records": records}
+from pipeline import SHARED_IMAGES, make_folder, timed_predict
 
 
 @contextlib.contextmanager
@@ -124,13 +106,13 @@ def main() -> None:
         for onnx in args.model:
             name = Path(onnx).name
             print(f"measuring {name}: local", file=sys.stderr)
-            local = run(onnx, folder, args.batch, args.images)
+            local = timed_predict(onnx, folder, args.batch, args.images)
             rows.append([name, "local", f"{local['seconds']:.1f}", f"{local['whole']:.1f}",
                          f"{local['steady']:.1f}", "", "yes"])  # fmt: skip
             steady = {}
             for actors in pools:
                 print(f"measuring {name}: ray, {actors} actors", file=sys.stderr)
-                ray = run(onnx, folder, args.batch, args.images,
+                ray = timed_predict(onnx, folder, args.batch, args.images,
                           "--engine", "ray", "--actors", str(actors), "--threads", "1")  # fmt: skip
                 same = by_image(ray["records"]) == by_image(local["records"])
                 steady[actors] = ray["steady"]
@@ -147,8 +129,9 @@ def main() -> None:
                 print(
                     f"measuring {name}: ray started beforehand, {pools[-1]} actors", file=sys.stderr
                 )
-                options = ["--actors", str(pools[-1]), "--threads", "1", "--address", address]
-                warm = run(onnx, folder, args.batch, args.images, "--engine", "ray", *options)
+                options = ["--engine", "ray", "--actors", str(pools[-1]), "--threads", "1",
+                           "--address", address]  # fmt: skip
+                warm = timed_predict(onnx, folder, args.batch, args.images, *options)
             same = by_image(warm["records"]) == by_image(local["records"])
             rows.append(
                 [name, f"ray (already running), {pools[-1]} x 1 thread", f"{warm['seconds']:.1f}",

@@ -8,6 +8,7 @@ check and one help text each.
 from __future__ import annotations
 
 import argparse
+import math
 
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 from .weights import WEIGHTS_HELP
@@ -30,6 +31,26 @@ def integer_at_least(minimum: int):
 
 
 positive_int = integer_at_least(1)
+
+
+def number_between(low: float, high: float = math.inf, *, low_inclusive: bool = True):
+    """An argparse ``type``: a number from ``low`` (included, unless ``low_inclusive`` is
+    False) up to ``high`` (excluded)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        above = value >= low if low_inclusive else value > low
+        if not (above and value < high) or math.isnan(value):
+            lower = "at least" if low_inclusive else "more than"
+            upper = "" if high == math.inf else f" and less than {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {lower} {low:g}{upper}, not {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 def comma_list(text: str) -> list[str]:

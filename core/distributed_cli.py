@@ -10,23 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli_options import positive_int
+from .cli_options import number_between, positive_int
 from .errors import ZooError
 from .output import emit_records
 from .progress import progress_bar
 
 EXIT_ERROR = 1
 RAY_ONLY = ("address", "actors", "gpus_per_actor", "output", "preserve_order")
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
-    return value
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +44,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
     engine.add_argument(
         "--gpus-per-actor",
-        type=non_negative_float,
+        type=number_between(0),
         default=None,
         metavar="G",
         help="GPUs each actor holds (default 0: CPU actors); above 0, ONNX Runtime runs on CUDA",

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .artifact import ModelCard
 from .errors import PluginError, ZooError
 from .images import KERAS_INTERPOLATION, ImageSource, load_image
 from .labels import LabelList, Prediction, top_k
@@ -31,6 +32,7 @@ class Model:
         backend: str,
         weights: str,
         precision: str = "fp32",
+        card: ModelCard | None = None,
     ):
         self.name = name
         self.input_size = input_size
@@ -42,6 +44,8 @@ class Model:
         """Where the weights came from: a file, or "none" for random init."""
         self.precision = precision
         """What the model computes in: fp32, or a lower-precision export's fp16 or int8."""
+        self.card = card
+        """An exported .onnx file's card (what it was made from); None for a registered model."""
 
     def __repr__(self) -> str:
         return f"<zoo.Model {self.name} on {self.backend}, weights {self.weights}>"

@@ -82,6 +82,7 @@ def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0)
         "onnx",
         str(path),
         card.precision,
+        card,
     )
 
 

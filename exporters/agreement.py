@@ -20,7 +20,7 @@ from zoo.labels import LabelList
 from zoo.model import Model
 
 from .errors import VerificationError
-from .reference import TOP, KerasReference, exported_runs, label_names, top_indices
+from .reference import KerasReference, exported_runs, label_names, top_indices
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ class PhotoAgreement:
 
     @property
     def top5_overlap(self) -> float:
-        return len(set(self.keras_top5) & set(self.onnx_top5)) / TOP
+        """The share of the reference's top-5 that the export's top-5 has too (of its top-k
+        when the model has fewer than five classes)."""
+        return len(set(self.keras_top5) & set(self.onnx_top5)) / len(self.keras_top5)
 
 
 @dataclass

@@ -5,8 +5,6 @@ Their work is in ``zoo.training``, imported when a command runs: ``zoo --help`` 
 
 from __future__ import annotations
 
-import argparse
-
 from zoo import hookimpl
 from zoo.cli_options import (
     add_backend,
@@ -16,18 +14,9 @@ from zoo.cli_options import (
     add_threads,
     add_weights,
     integer_at_least,
+    number_between,
     positive_int,
 )
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
-    return value
 
 
 def _unfreeze(text: str) -> int | str:
@@ -75,10 +64,15 @@ def register_commands(cli):
         metavar="N",
         help="finetune: epochs after the head's (default: --epochs)",
     )
-    train.add_argument("--learning-rate", type=float, default=1e-3, help="head's Adam rate (1e-3)")
+    train.add_argument(
+        "--learning-rate",
+        type=number_between(0, low_inclusive=False),
+        default=1e-3,
+        help="head's Adam rate (1e-3)",
+    )
     train.add_argument(
         "--finetune-learning-rate",
-        type=float,
+        type=number_between(0, low_inclusive=False),
         default=1e-5,
         metavar="RATE",
         help="finetune: Adam learning rate (1e-5)",
@@ -86,7 +80,7 @@ def register_commands(cli):
     train.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
     train.add_argument(
         "--val-split",
-        type=_fraction,
+        type=number_between(0, 1, low_inclusive=False),
         default=0.2,
         help="fraction of each class kept for validation, without val/ (0.2)",
     )
@@ -112,7 +106,9 @@ def register_commands(cli):
         help="stop when the validation loss has not improved for this many "
         "epochs (default: run every epoch); the best epoch is kept either way",
     )
-    train.add_argument("--dropout", type=float, default=0.2, help="head's dropout rate (0.2)")
+    train.add_argument(
+        "--dropout", type=number_between(0, 1), default=0.2, help="head's dropout rate (0.2)"
+    )
     add_interpolation(train)
     add_provider(train)
     add_threads(train)
@@ -138,6 +134,12 @@ def register_commands(cli):
     add_interpolation(evaluate)
     add_provider(evaluate)
     add_threads(evaluate)
+    evaluate.add_argument(
+        "--reference",
+        metavar="MODEL",
+        help="an int8 or fp16 .onnx file's float32 model to measure agreement with (a name, or "
+        "a float32 .onnx file; default: the model its card names, in Keras)",
+    )
     evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
     add_json(evaluate, "print the metrics as JSON")
     evaluate.set_defaults(run=_run_evaluate)
@@ -206,7 +208,7 @@ def _run_train(args) -> int:
 def _run_evaluate(args) -> int:
     from zoo.output import print_json
     from zoo.training import evaluate
-    from zoo.training.report import print_metrics
+    from zoo.training.report import print_fp32_agreement, print_metrics
 
     if args.plot:
         from zoo.plot import check_writable
@@ -221,6 +223,7 @@ def _run_evaluate(args) -> int:
         interpolation=args.interpolation,
         provider=args.provider,
         threads=args.threads,
+        reference=args.reference,
     )
     if args.plot:
         from zoo.training.plot import plot_report
@@ -237,6 +240,8 @@ def _run_evaluate(args) -> int:
         if report["unreadable"]:
             print(f"{len(report['unreadable'])} unreadable image(s) skipped")
         print_metrics(report)
+        if "fp32_agreement" in report:
+            print_fp32_agreement(report["precision"], report["fp32_agreement"])
     return 0
 
 

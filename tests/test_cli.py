@@ -104,6 +104,24 @@ def test_bad_arguments_exit_2_with_usage(capsys):
     assert "must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--val-split", "1", "must be more than 0 and less than 1, not 1"),
+        ("--val-split", "0", "must be more than 0 and less than 1, not 0"),
+        ("--dropout", "1.5", "must be at least 0 and less than 1, not 1.5"),
+        ("--learning-rate", "-1e-3", "must be more than 0, not -1e-3"),
+        ("--learning-rate", "nan", "must be more than 0, not nan"),
+        ("--finetune-learning-rate", "fast", "must be a number, not 'fast'"),
+    ],
+)
+def test_out_of_range_numbers_exit_2_naming_the_range(capsys, option, value, message):
+    with pytest.raises(SystemExit) as caught:
+        main(["train", "mobilenet", "data", "-o", "x", f"{option}={value}"])
+    assert caught.value.code == 2
+    assert f"argument {option}: {message}" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_predict_json_schema(capsys, photo):
     assert main(["predict", "resnet", str(photo), "--weights", "none", "--json", "--top", "3"]) == 0

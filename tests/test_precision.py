@@ -117,6 +117,13 @@ def test_agreement_below_a_threshold_fails_naming_it():
     assert "b.jpg" in message and "\n" not in message
 
 
+def test_a_model_of_three_classes_can_agree_fully():
+    # top-5 of a 3-class model is its 3 classes: the same three are full agreement, not 3/5.
+    report = AgreementReport("colours", "int8", THRESHOLDS["int8"])
+    report.photos = [PhotoAgreement("a.jpg", 1, [2, 0, 1], [2, 1, 0], 0.01)]
+    assert report.top5_overlap == 1.0 and report.passed
+
+
 # Real weights ------------------------------------------------------------------------------
 
 # Calibrated on three of the shared photos, checked on all nine: the other six never took part

@@ -345,6 +345,49 @@ def test_onnx_export_verifies_on_the_bundles_validation_images(home, data, tmp_p
 
 
 @pytest.mark.slow
+def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tmp_path):
+    small_train(data, "colours")
+    spec = get_registry(refresh=True).model("colours")
+    from zoo.exporters.onnx import export_onnx
+
+    int8, fp32 = tmp_path / "colours.int8.onnx", tmp_path / "colours.onnx"
+    export_onnx(spec, int8, zoo.ExportOptions(precision="int8"))
+    export_onnx(spec, fp32)
+    assert "fp32_agreement" not in evaluate(fp32, data)
+
+    report = evaluate(int8, data)  # the reference is the model the card names, in Keras
+    agreement = report["fp32_agreement"]
+    assert agreement["measured"] and agreement["reference"] == "colours (keras, fp32)"
+    quantised, keras = zoo.load(int8), zoo.load("colours")
+    pixels = np.stack([zoo.images.load_image(f, (32, 32)) for f in sorted(data.rglob("*.jpg"))])
+    same = quantised.probabilities(pixels).argmax(1) == keras.probabilities(pixels).argmax(1)
+    assert agreement["images"] == len(pixels) == 30
+    assert agreement["top1_agreement"] == pytest.approx(same.mean())
+    assert len(agreement["top1_changed"]) == (~same).sum()
+    assert agreement["reference_top1"] == evaluate("colours", data)["top1"]
+
+    by_file = evaluate(int8, data, reference=fp32)["fp32_agreement"]
+    assert by_file["reference"] == "colours (onnx, fp32)"
+    assert by_file["top1_agreement"] == agreement["top1_agreement"]
+    with pytest.raises(zoo.ZooError, match="is int8, not float32"):
+        evaluate(int8, data, reference=int8)
+
+
+def test_evaluate_says_why_agreement_was_not_measured(home):
+    from zoo.training import fp32_reference
+
+    class FakeInt8:
+        name, precision, labels = "colours", "int8", ()
+        card = type("Card", (), {"model": "gone", "weights": "imagenet"})()
+
+    comparison = fp32_reference.fp32_comparison(FakeInt8(), None, "auto", 0)
+    assert comparison.summary(np.zeros(0)) == {
+        "measured": False,
+        "reason": "unknown model 'gone'; see 'zoo list'; pass --reference FP32.onnx",
+    }
+
+
+@pytest.mark.slow
 def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
     # A built-in base: the installed package is checked in a process without the test's CNN.
     train("mobilenet", data, "colours", weights="none", epochs=2)

@@ -13,6 +13,7 @@ from ..images import KERAS_INTERPOLATION
 from ..pipeline import decoded_batches
 from ..progress import note, progress_bar
 from .dataset import scan
+from .fp32_reference import fp32_comparison
 from .metrics import classification_report
 
 OTHER = "(other)"
@@ -29,15 +30,20 @@ def evaluate(
     interpolation: str = KERAS_INTERPOLATION,
     provider: str = "auto",
     threads: int = 0,
+    reference: str | os.PathLike | None = None,
 ) -> dict:
     """Metrics of ``model`` (a registered name, a bundle, or an exported .onnx file) on
     ``data``: a folder with one sub-folder per class, named by the model's labels or class
-    ids (with ``train/ val/ test/``: its test images, else its validation images)."""
+    ids (with ``train/ val/ test/``: its test images, else its validation images).
+
+    For an int8 or fp16 export, also its agreement with the float32 model (``reference``, or
+    the model its card names) on the same images: ``fp32_agreement`` in the result."""
     dataset = scan(Path(data))
     split = "test" if dataset.split("test") else "val" if dataset.layout == "splits" else None
     items = dataset.split(split) if split else dataset.items
     loaded = load(model, backend=backend, weights=weights, provider=provider, threads=threads)
     columns = _columns(dataset.classes, loaded.labels)
+    comparison = fp32_comparison(loaded, reference, provider, threads)
     rows, truth, files, unreadable = [], [], [], {}
     labels = {str(item.path): item for item in items}
     bar = progress_bar(f"evaluating {loaded.name}", len(items), "image")
@@ -48,17 +54,23 @@ def evaluate(
                 unreadable[labels[d.path].relative] = d.error.reason
                 note(f"zoo: skipping {d.path}: {d.error.reason}")
         if good:
-            probabilities = loaded.probabilities(np.stack([d.pixels for d in good]))
+            relative = [labels[d.path].relative for d in good]
+            pixels = np.stack([d.pixels for d in good])
+            probabilities = loaded.probabilities(pixels)
             rows.append(_fold(probabilities, columns))
-            for d in good:
-                truth.append(dataset.classes.index(labels[d.path].label))
-                files.append(labels[d.path].relative)
+            if comparison:
+                comparison.add(relative, pixels, probabilities, lambda p: _fold(p, columns))
+            truth += [dataset.classes.index(labels[d.path].label) for d in good]
+            files += relative
         bar.update(len(batch))
     bar.close()
     if not rows:
         raise ZooError(f"{data}: no readable images")
     names = list(dataset.classes) + ([OTHER] if len(columns) < len(loaded.labels) else [])
-    report = classification_report(np.array(truth), np.concatenate(rows), names, files)
+    truth = np.array(truth)
+    report = classification_report(truth, np.concatenate(rows), names, files)
+    if comparison:
+        report["fp32_agreement"] = comparison.summary(truth)
     return {
         "model": loaded.name,
         "backend": loaded.backend,

@@ -32,8 +32,8 @@ from ..paths import zoo_home
 from ..pipeline import default_workers
 from ..preprocessing import preprocess
 from ..progress import note, progress_bar, status
-from ..specs import ModelSpec, PreprocessSpec
 from ..weights import file_digest
+from .base import Base
 
 AGREEMENT_IMAGES = 8
 """Images the ONNX backbone is compared with Keras on, the first time it is made."""
@@ -73,26 +73,20 @@ class Extraction:
 class FeatureCache:
     """The features of one base model (with given weights, size and interpolation)."""
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        weights: Path | None,
-        preprocessing: PreprocessSpec,
-        interpolation: str,
-        provider: str = "auto",
-        threads: int = 0,
-    ):
-        self.spec, self.weights, self.preprocessing = spec, weights, preprocessing
-        self.interpolation, self.provider, self.threads = interpolation, provider, threads
+    def __init__(self, base: Base, provider: str = "auto", threads: int = 0):
+        self.base, self.spec = base, base.spec
+        self.provider, self.threads = provider, threads
         identity = {
-            "model": spec.name,
-            "weights_sha256": file_digest(weights) if weights else "random-init",
-            "input_size": list(spec.input_size),
-            "interpolation": interpolation,
-            "preprocess": preprocessing.to_dict(),
+            "model": base.spec.name,
+            "weights_sha256": file_digest(base.weights_path)
+            if base.weights_path
+            else "random-init",
+            "input_size": list(base.spec.input_size),
+            "interpolation": base.interpolation,
+            "preprocess": base.preprocessing.to_dict(),
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-        self.folder = zoo_home() / "features" / f"{spec.name}-{key}"
+        self.folder = zoo_home() / "features" / f"{base.spec.name}-{key}"
         self.identity = identity
 
     def path(self, job: Job) -> Path:
@@ -143,7 +137,9 @@ class FeatureCache:
                         result.unreadable[str(job.path)] = error.reason
                         note(f"zoo: skipping {job.path}: {error.reason}")
                 if good:
-                    batch = preprocess(np.stack([pixels for _, pixels in good]), self.preprocessing)
+                    batch = preprocess(
+                        np.stack([pixels for _, pixels in good]), self.base.preprocessing
+                    )
                     vectors = run(batch)
                     for (job, _), vector in zip(good, vectors, strict=True):
                         self._store(job, vector)
@@ -159,7 +155,7 @@ class FeatureCache:
             return error
         if job.copy:
             image = augment(image, job, seed)
-        return resize(image, self.spec.input_size, self.interpolation)
+        return resize(image, self.spec.input_size, self.base.interpolation)
 
     def _store(self, job: Job, vector: np.ndarray) -> None:
         path = self.path(job)
@@ -175,7 +171,7 @@ class FeatureCache:
         from .network import build_base, features_model
 
         status(f"building {self.spec.name}'s backbone in Keras")
-        base, layer = build_base(self.spec, self.weights)
+        base, layer = build_base(self.spec, self.base.weights_path)
         keras_features = features_model(base, layer)
 
         def keras_run(batch: np.ndarray) -> np.ndarray:
@@ -214,7 +210,7 @@ class FeatureCache:
             run = self._onnx_run(temporary)
             agreement = 0.0
             if sample:
-                batch = preprocess(np.stack(sample), self.preprocessing)
+                batch = preprocess(np.stack(sample), self.base.preprocessing)
                 reference = keras_run(batch)
                 scale = float(np.max(np.abs(reference))) or 1.0
                 agreement = float(np.max(np.abs(run(batch) - reference))) / scale

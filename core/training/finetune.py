@@ -17,9 +17,9 @@ from ..keras_model import import_keras
 from ..pipeline import decoded_batches
 from ..preprocessing import preprocess
 from ..progress import progress_bar, status
-from ..specs import ModelSpec
+from .base import Base, FinetuneSettings
 from .dataset import Dataset
-from .head import class_weights
+from .head import HeadResult, HeadSettings, class_weights
 from .network import HEAD_LAYER, build_base, classifier
 
 
@@ -35,30 +35,24 @@ class Finetuned:
 
 
 def finetune(
-    spec: ModelSpec,
-    weights: Path | None,
+    base: Base,
     dataset: Dataset,
-    kernel,
-    bias,
-    dropout: float,
+    head: HeadResult,
+    settings: HeadSettings,
+    tuning: FinetuneSettings,
     name: str,
-    unfreeze: int | str,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int,
-    patience: int | None,
-    class_weight: str | None,
-    seed: int,
-    interpolation: str,
     folder: Path,
     epoch_offset: int,
     on_epoch=None,
 ) -> Finetuned:
+    """From the trained ``head``, unfreeze the top ``tuning.unfreeze`` weighted layers of the
+    base and train on; the base's weights are saved in ``folder``. ``settings``: the head's
+    (dropout, batch size, patience, class weights, seed), which fine-tuning keeps."""
     keras = import_keras()
-    keras.utils.set_random_seed(seed)
-    base, layer = build_base(spec, weights)
-    model = classifier(base, layer, len(dataset.classes), dropout, name)
-    model.get_layer(HEAD_LAYER).set_weights([kernel, bias])
+    keras.utils.set_random_seed(settings.seed)
+    network, layer = build_base(base.spec, base.weights_path)
+    model = classifier(network, layer, len(dataset.classes), settings.dropout, name)
+    model.get_layer(HEAD_LAYER).set_weights([head.kernel, head.bias])
     backbone = model.layers[: [layer_.name for layer_ in model.layers].index(layer) + 1]
     for layer_ in model.layers:
         layer_.trainable = False
@@ -67,18 +61,19 @@ def finetune(
         for layer_ in backbone
         if layer_.weights and not isinstance(layer_, keras.layers.BatchNormalization)
     ]
+    unfreeze = tuning.unfreeze
     for layer_ in candidates if unfreeze == "all" else candidates[-unfreeze:]:
         layer_.trainable = True
     model.get_layer(HEAD_LAYER).trainable = True
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(tuning.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     index = {label: i for i, label in enumerate(dataset.classes)}
-    preprocessing = model_preprocessing(spec)
+    preprocessing, batch_size = base.preprocessing, settings.batch_size
     pixels = {
-        split: _decode([item.path for item in dataset.split(split)], spec, interpolation)
+        split: _decode([item.path for item in dataset.split(split)], base)
         for split in ("train", "val", "test")
         if dataset.split(split)
     }
@@ -86,14 +81,15 @@ def finetune(
         split: np.array([index[item.label] for item in dataset.split(split)], np.int64)
         for split in pixels
     }
+    class_weight = settings.class_weight
     weights_per_class = class_weights(labels["train"], len(dataset.classes), class_weight)
-    bar = progress_bar("fine-tuning", epochs, "epoch")
-    best = _keep_best(keras, patience, epoch_offset, on_epoch, bar)
+    bar = progress_bar("fine-tuning", tuning.epochs, "epoch")
+    best = _keep_best(keras, settings.patience, epoch_offset, on_epoch, bar)
     status(f"fine-tuning the top {len(candidates) if unfreeze == 'all' else unfreeze} layers")
     model.fit(
-        _batches(keras, pixels["train"], labels["train"], batch_size, preprocessing, seed),
+        _batches(keras, pixels["train"], labels["train"], batch_size, preprocessing, settings.seed),
         validation_data=_batches(keras, pixels["val"], labels["val"], batch_size, preprocessing),
-        epochs=epochs,
+        epochs=tuning.epochs,
         class_weight=dict(enumerate(weights_per_class.tolist())) if class_weight else None,
         callbacks=[best],
         verbose=0,
@@ -108,20 +104,15 @@ def finetune(
         if split != "train"
     }
     path = folder / "finetuned-base.weights.h5"
-    base.save_weights(path)
+    network.save_weights(path)
     kernel, bias = model.get_layer(HEAD_LAYER).get_weights()
     return Finetuned(path, kernel, bias, best.history, probabilities)
 
 
-def model_preprocessing(spec: ModelSpec):
-    from ..registry import get_registry
-
-    return get_registry().preprocessor(spec)
-
-
-def _decode(paths: list[Path], spec: ModelSpec, interpolation: str) -> np.ndarray:
+def _decode(paths: list[Path], base: Base) -> np.ndarray:
     images = []
-    for batch in decoded_batches([str(p) for p in paths], spec.input_size, 64, interpolation):
+    size, interpolation = base.spec.input_size, base.interpolation
+    for batch in decoded_batches([str(p) for p in paths], size, 64, interpolation):
         images += [decoded.pixels for decoded in batch]  # unreadable files were dropped
     return np.stack(images)
 

@@ -105,3 +105,30 @@ def print_metrics(metrics: dict) -> None:
         )
         if len(wrong) > MISCLASSIFIED_SHOWN:
             print(f"... and {len(wrong) - MISCLASSIFIED_SHOWN} more (all in --json / report.json)")
+
+
+def print_fp32_agreement(precision: str, agreement: dict) -> None:
+    """An int8 or fp16 model against its float32 reference, with the export's thresholds."""
+    print()
+    if not agreement["measured"]:
+        print(f"agreement with float32: not measured ({agreement['reason']})")
+        return
+    limits = agreement["thresholds"]
+    verdict = "passes" if agreement["passed"] else "FAILS"
+    print(
+        f"{precision} against {agreement['reference']} on {agreement['images']} images: "
+        f"{verdict}: top-1 agrees on {agreement['top1_agreement']:.1%} (at least "
+        f"{limits['top1_agreement']:.0%}), mean top-5 overlap {agreement['top5_overlap']:.3f} "
+        f"(at least {limits['top5_overlap']:.2f}), max |probability diff| "
+        f"{agreement['max_probability_diff']:.3g}; float32's own top-1 here "
+        f"{agreement['reference_top1']:.4f}"
+    )
+    changed = agreement["top1_changed"]
+    if changed:
+        print(f"top-1 changed on {len(changed)} image(s):")
+        print_table(
+            ["file", "float32", precision],
+            [[c["file"], c["reference"], c["predicted"]] for c in changed[:MISCLASSIFIED_SHOWN]],
+        )
+        if len(changed) > MISCLASSIFIED_SHOWN:
+            print(f"... and {len(changed) - MISCLASSIFIED_SHOWN} more (all in --json)")

@@ -20,6 +20,7 @@ from ..progress import status
 from ..registry import get_registry
 from ..weights import file_digest, resolve_weights
 from . import bundle
+from .base import Base, FinetuneSettings
 from .dataset import Dataset, scan
 from .features import FeatureCache, Job
 from .head import HeadSettings, softmax, train_head
@@ -89,13 +90,13 @@ def train(
     owner = registry.owners.get(("model", name))
     if owner is not None and owner != BUNDLES_PLUGIN:
         raise ZooError(f"-o {name}: plugin {owner!r} registers a model of that name already")
-    weights_path = resolve_weights(spec, weights)
+    base_model = Base(spec, preprocessing, weights, resolve_weights(spec, weights), interpolation)
     dataset = scan(Path(data), val_split, seed)
     status(
         f"{len(dataset.classes)} classes, {len(dataset.items)} images in {dataset.root}"
         + (f" ({len(dataset.stray_files)} non-image files ignored)" if dataset.stray_files else "")
     )
-    cache = FeatureCache(spec, weights_path, preprocessing, interpolation, provider, threads)
+    cache = FeatureCache(base_model, provider, threads)
     jobs = [Job(item.path, item.sha256) for item in dataset.items]
     jobs += [
         Job(item.path, item.sha256, copy)
@@ -123,8 +124,7 @@ def train(
         on_epoch or (lambda record: None),
     )
     history = [{**record, "phase": "head"} for record in head.history]
-    kernel, bias = head.kernel, head.bias
-    finetuned_weights = None
+    kernel, bias, finetuned_weights = head.kernel, head.bias, None
     train_seconds = time.monotonic() - started
     majority = int(np.bincount(y_train, minlength=len(dataset.classes)).argmax())
 
@@ -140,25 +140,9 @@ def train(
             from .finetune import finetune
 
             started = time.monotonic()
+            tuning = FinetuneSettings(unfreeze, finetune_epochs or epochs, finetune_learning_rate)
             tuned = finetune(
-                spec,
-                weights_path,
-                dataset,
-                kernel,
-                bias,
-                dropout,
-                name,
-                unfreeze,
-                finetune_epochs or epochs,
-                finetune_learning_rate,
-                batch_size,
-                patience,
-                class_weight,
-                seed,
-                interpolation,
-                folder,
-                len(history),
-                on_epoch,
+                base_model, dataset, head, settings, tuning, name, folder, len(history), on_epoch
             )
             history += tuned.history
             finetuned_weights, kernel, bias = tuned.base_weights, tuned.kernel, tuned.bias
@@ -184,22 +168,7 @@ def train(
             augment=augment,
             settings=settings,
         )
-        _write_bundle(
-            folder,
-            name,
-            spec,
-            preprocessing,
-            weights,
-            weights_path,
-            finetuned_weights,
-            kernel,
-            bias,
-            dropout,
-            dataset,
-            report,
-            interpolation,
-            mode,
-        )
+        _write_bundle(folder, name, base_model, dataset, report, finetuned_weights, kernel, bias)
     return TrainResult(name, path, report)
 
 
@@ -254,22 +223,19 @@ def _report(
 
 
 def _write_bundle(
-    folder,
-    name,
-    spec,
-    preprocessing,
-    weights,
-    weights_path,
-    finetuned,
-    kernel,
-    bias,
-    dropout,
-    dataset,
-    report,
-    interpolation,
-    mode,
+    folder: Path,
+    name: str,
+    base: Base,
+    dataset: Dataset,
+    report: dict,
+    finetuned: Path | None,
+    kernel: np.ndarray,
+    bias: np.ndarray,
 ) -> None:
-    base_file = finetuned or weights_path or _random_init_weights(spec, folder)
+    """The model (the base's weights, fine-tuned or not, with the head's), its card, the
+    split manifest, the report and a few validation photos to verify exports on."""
+    spec = base.spec
+    base_file = finetuned or base.weights_path or _random_init_weights(spec, folder)
     suffix = ".weights.h5" if base_file.name.endswith(".weights.h5") else ".h5"
     weights_file = folder / f"model{suffix}"
     write_weights(base_file, kernel, bias, weights_file)
@@ -289,19 +255,19 @@ def _write_bundle(
         "format": bundle.FORMAT,
         "format_version": bundle.FORMAT_VERSION,
         "name": name,
-        "description": f"{len(dataset.classes)} classes on {spec.name} ({mode}), "
+        "description": f"{len(dataset.classes)} classes on {spec.name} ({report['mode']}), "
         f"val top-1 {val['top1']:.3f}",
         "base": {
             "model": spec.name,
-            "weights": str(weights),
-            "weights_sha256": file_digest(weights_path) if weights_path else None,
+            "weights": str(base.weights),
+            "weights_sha256": file_digest(base.weights_path) if base.weights_path else None,
         },
         "input_size": list(spec.input_size),
-        "preprocess": preprocessing.to_dict(),
-        "interpolation": interpolation,
+        "preprocess": base.preprocessing.to_dict(),
+        "interpolation": base.interpolation,
         "labels": [[label, label] for label in dataset.classes],
-        "head": {"dropout": dropout},
-        "mode": mode,
+        "head": {"dropout": report["settings"]["dropout"]},
+        "mode": report["mode"],
         "weights_file": weights_file.name,
         "weights_sha256": file_digest(weights_file),
         "verification_images": verification,
