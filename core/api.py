@@ -38,4 +38,13 @@ def load(
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
     runner = runtime.load(spec, weights_path, LoadOptions(provider, threads))
     source = str(weights_path) if weights_path else "none"
-    return Model(spec.name, spec.input_size, preprocessing, labels, runner, backend, source)
+    return Model(
+        spec.name,
+        spec.input_size,
+        preprocessing,
+        labels,
+        runner,
+        backend,
+        source,
+        interpolation=spec.interpolation,
+    )

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 from .labels import LabelList
 from .specs import PreprocessSpec
 
@@ -82,6 +83,8 @@ class ModelCard:
     top_k: TopKOutputs | None = None
     verified_on: VerifiedOn | None = None
     """Where the export was verified; None: not verified, or exported before zoo recorded it."""
+    interpolation: str = KERAS_INTERPOLATION
+    """The resize filter the model's inputs are made with (``ModelSpec.interpolation``)."""
 
     @property
     def embeds_preprocessing(self) -> bool:
@@ -105,6 +108,7 @@ class ModelCard:
                 "layout": self.input_layout,
                 "dtype": self.input_dtype,
                 "size": list(self.input_size),
+                "interpolation": self.interpolation,
             },
             "outputs": {
                 "probabilities": self.probabilities_name,
@@ -149,6 +153,8 @@ class ModelCard:
                 logits_name=outputs["logits"],
                 top_k=_top_k_from_dict(outputs.get("top_k")),  # absent before version 2
                 verified_on=_verified_on_from_dict(document.get("verified_on")),
+                # absent before zoo recorded it: every model then was resized with nearest
+                interpolation=_interpolation(inputs.get("interpolation", KERAS_INTERPOLATION)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed zoo metadata ({type(error).__name__}: {error})") from None
@@ -170,3 +176,9 @@ def _verified_on_from_dict(data: dict | None) -> VerifiedOn | None:
     if data is None:
         return None
     return VerifiedOn(str(data["cpu_class"]), data.get("onnxruntime"))
+
+
+def _interpolation(name: str) -> str:
+    if name not in INTERPOLATION_NAMES:
+        raise ValueError(f"unknown interpolation {name!r}")
+    return name

@@ -95,8 +95,9 @@ def add_interpolation(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interpolation",
         choices=INTERPOLATION_NAMES,
-        default=KERAS_INTERPOLATION,
-        help="resize filter (default: nearest, as keras.utils.load_img)",
+        default=None,
+        help="resize filter (default: the model's own: what it was trained with; for the "
+        f"ImageNet models {KERAS_INTERPOLATION}, as keras.utils.load_img)",
     )
 
 

@@ -38,11 +38,12 @@ def compare(
     backend: str,
     weights: dict[str, str],
     top: int,
-    interpolation: str,
+    interpolation: str | None,
     provider: str = "auto",
     threads: int = 0,
 ) -> tuple[list[list[dict]], list[str]]:
-    """Per image, one result per model; and the one-line errors of models that failed to load."""
+    """Per image, one result per model; and the one-line errors of models that failed to load.
+    ``interpolation``: the resize filter for every model (None: each model's own)."""
     results: list[list[dict]] = [[] for _ in images]
     failures = []
     for spec in specs:
@@ -51,7 +52,12 @@ def compare(
         except ZooError as error:
             failures.append(str(error))
             continue
-        pixels = np.stack([resize(image, spec.input_size, interpolation) for _, image in images])
+        pixels = np.stack(
+            [
+                resize(image, spec.input_size, interpolation or spec.interpolation)
+                for _, image in images
+            ]
+        )
         tops = model.top(model.probabilities(pixels), top)
         for per_image, (path, _), top_k in zip(results, images, tops, strict=True):
             per_image.append(record(path, spec.name, backend, top_k))

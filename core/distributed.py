@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import BackendUnavailable, ImageError, ZooError, describe_exception
-from .images import KERAS_INTERPOLATION, read_bytes
+from .images import read_bytes
 from .pipeline import Decoded, batch_records, decode, expand_inputs
 from .samples import IMAGE_SUFFIXES
 
@@ -72,7 +72,7 @@ def predict(
     preserve_order: bool = False,
     weights: str = "imagenet",
     provider: str = "auto",
-    interpolation: str = KERAS_INTERPOLATION,
+    interpolation: str | None = None,
     fast_decode: bool = False,
 ) -> Iterator[dict]:
     """Classify ``inputs`` on a Ray cluster, yielding one record per input file.
@@ -316,7 +316,8 @@ class Classifier:
             return Decoded(image, error=ImageError(image, content.reason))
         size = self.model.input_size
         try:
-            return decode(image, size, self.interpolation, self.fast_decode, data=content)
+            filter_ = self.interpolation or self.model.interpolation
+            return decode(image, size, filter_, self.fast_decode, data=content)
         except Exception as error:  # a decoder's own bug: still this file's record, not a crash
             return Decoded(image, error=ImageError(image, describe_exception(error)))
 

@@ -33,6 +33,7 @@ class Model:
         weights: str,
         precision: str = "fp32",
         card: ModelCard | None = None,
+        interpolation: str = KERAS_INTERPOLATION,
     ):
         self.name = name
         self.input_size = input_size
@@ -44,6 +45,8 @@ class Model:
         """Where the weights came from: a file, or "none" for random init."""
         self.precision = precision
         """What the model computes in: fp32, or a lower-precision export's fp16 or int8."""
+        self.interpolation = interpolation
+        """The resize filter images are made with unless a call names another."""
         self.card = card
         """An exported .onnx file's card (what it was made from); None for a registered model."""
 
@@ -51,7 +54,7 @@ class Model:
         return f"<zoo.Model {self.name} on {self.backend}, weights {self.weights}>"
 
     def predict(
-        self, image: ImageSource, top: int = 5, interpolation: str = KERAS_INTERPOLATION
+        self, image: ImageSource, top: int = 5, interpolation: str | None = None
     ) -> list[Prediction]:
         """The top-``top`` classes of one image (a path, a Pillow image or a uint8 RGB array)."""
         return self.predict_batch([image], top, interpolation)[0]
@@ -60,11 +63,12 @@ class Model:
         self,
         images: Sequence[ImageSource],
         top: int = 5,
-        interpolation: str = KERAS_INTERPOLATION,
+        interpolation: str | None = None,
     ) -> list[list[Prediction]]:
         """The top-``top`` classes of each image, in one backend run."""
         if not len(images):
             raise ZooError("predict_batch needs at least one image")
+        interpolation = interpolation or self.interpolation
         pixels = np.stack([load_image(image, self.input_size, interpolation) for image in images])
         return self.top(self.probabilities(pixels), top)
 

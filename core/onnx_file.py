@@ -83,6 +83,7 @@ def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0)
         str(path),
         card.precision,
         card,
+        card.interpolation,
     )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import urlparse
 
+from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -122,6 +124,10 @@ class ModelSpec:
     """What ``build``'s model outputs. ``logits``: zoo applies the softmax (in the Keras
     backend, and as an ONNX ``Softmax`` in exports). A model that outputs logits while
     declaring probabilities is refused when it first predicts."""
+    interpolation: str = KERAS_INTERPOLATION
+    """The resize filter the model's inputs are made with, as it was trained: what
+    ``keras.utils.load_img`` uses (nearest) for the ImageNet models; a trained model's own.
+    Every command uses it unless told ``--interpolation``, and exports record it."""
 
     def __post_init__(self) -> None:
         problem = check_model_name(self.name)
@@ -134,6 +140,9 @@ class ModelSpec:
             raise ValueError("build must be callable")
         if self.output not in ("probabilities", "logits"):
             raise ValueError(f"output must be 'probabilities' or 'logits', not {self.output!r}")
+        if self.interpolation not in INTERPOLATION_NAMES:
+            choices = ", ".join(INTERPOLATION_NAMES)
+            raise ValueError(f"interpolation must be one of {choices}, not {self.interpolation!r}")
 
 
 class Runner:

@@ -111,6 +111,7 @@ def model_card(
         input_dtype="uint8" if options.embed_preprocessing else "float32",
         top_k=TopKOutputs(options.top_k) if options.top_k else None,
         verified_on=VerifiedOn.here() if options.verify else None,
+        interpolation=spec.interpolation,
     )
 
 
@@ -127,11 +128,12 @@ def export_onnx(
     weights_path = resolve_weights(spec, options.weights)
     card = model_card(spec, options, preprocessing, labels, weights_path)
     photos = [*verification_images(spec), *options.images] if options.verify else []
-    pixels = load_photos(photos, spec.input_size) if photos else None  # bad files fail now
+    # Bad files fail now, before any heavy work.
+    pixels = load_photos(photos, spec.input_size, spec.interpolation) if photos else None
     calibration, calibration_pixels = (), None
     if is_int8(options.precision):
         calibration = options.calibration or verification_images(spec)
-        calibration_pixels = load_photos(calibration, spec.input_size)
+        calibration_pixels = load_photos(calibration, spec.input_size, spec.interpolation)
     status(f"building {spec.name} in Keras")
     keras_model = build_keras_model(spec, weights_path)
     if options.verify:

@@ -40,10 +40,12 @@ class KerasReference:
     logits: np.ndarray | None
 
 
-def load_photos(images: Sequence[Path], input_size: tuple[int, int]) -> np.ndarray:
+def load_photos(
+    images: Sequence[Path], input_size: tuple[int, int], interpolation: str = KERAS_INTERPOLATION
+) -> np.ndarray:
     """The photos as a model-sized uint8 batch; a bad file fails here, before any heavy work."""
     decoded = [open_image(path) for path in images]
-    return np.stack([resize(image, input_size, KERAS_INTERPOLATION) for image in decoded])
+    return np.stack([resize(image, input_size, interpolation) for image in decoded])
 
 
 def keras_reference(

@@ -173,6 +173,9 @@ def test_a_model_needing_an_unknown_preprocessor_is_skipped(install_plugin):
 def test_specs_reject_nonsense():
     with pytest.raises(ValueError, match="lowercase"):
         tiny_model("Big Model")
+    with pytest.raises(ValueError, match="interpolation must be one of nearest, bilinear"):
+        zoo.ModelSpec("m", build=lambda w: None, input_size=(8, 8), preprocess="tf",
+                      interpolation="cubic")  # fmt: skip
     with pytest.raises(ValueError, match="input_size"):
         tiny_model("flat", input_size=(0, 224))
     with pytest.raises(ValueError, match="channel_order"):

@@ -101,6 +101,20 @@ def test_a_card_without_precision_reads_as_fp32():
     assert ModelCard.from_json(json.dumps(document)).precision == "fp32"
 
 
+def test_a_card_records_the_resize_filter_and_an_older_one_reads_as_nearest():
+    card = ModelCard(
+        "m", (224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels(), "none", None, "0", 17,
+        interpolation="bilinear",
+    )  # fmt: skip
+    assert ModelCard.from_json(card.to_json()).interpolation == "bilinear"
+    document = json.loads(card.to_json())
+    del document["input"]["interpolation"]
+    assert ModelCard.from_json(json.dumps(document)).interpolation == "nearest"
+    document["input"]["interpolation"] = "sinc"
+    with pytest.raises(ValueError, match="unknown interpolation 'sinc'"):
+        ModelCard.from_json(json.dumps(document))
+
+
 def test_agreement_below_a_threshold_fails_naming_it():
     labels = imagenet_labels()
     report = AgreementReport("m", "int8", THRESHOLDS["int8"])

@@ -318,6 +318,33 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
     assert keras_scores.shape == (len(val_files), 3)
 
 
+@pytest.mark.slow
+def test_the_resize_filter_trained_with_is_the_models_everywhere(home, tmp_path):
+    # Stripes one pixel wide: nearest and bilinear downscaling give very different pixels.
+    root = tmp_path / "stripes"
+    for label, period in (("fine", 2), ("coarse", 8)):
+        for i in range(6):
+            pixels = np.zeros((96, 96, 3), np.uint8)
+            pixels[:, (np.arange(96) + i) % period < period // 2] = 255
+            (root / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+    small_train(root, "striped", interpolation="bilinear")
+    spec = get_registry(refresh=True).model("striped")
+    assert spec.interpolation == "bilinear"
+    model = zoo.load("striped")
+    image = str(root / "fine" / "0.png")
+    assert model.predict(image, top=2) == model.predict(image, top=2, interpolation="bilinear")
+    assert model.predict(image, top=2) != model.predict(image, top=2, interpolation="nearest")
+    from zoo.exporters.onnx import export_onnx
+
+    export_onnx(spec, tmp_path / "striped.onnx")
+    exported = zoo.load(tmp_path / "striped.onnx")
+    assert exported.interpolation == "bilinear"
+    assert evaluate(tmp_path / "striped.onnx", root) == evaluate(
+        tmp_path / "striped.onnx", root, interpolation="bilinear"
+    )
+
+
 def test_list_reads_cards_without_tensorflow(home, data):
     small_train(data, "colours")
     code = (

@@ -58,15 +58,25 @@ def run(args) -> int:
     files = expand_inputs(args.images)
     if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
         model = load(args.model, provider=args.provider, threads=args.threads)
-        name, input_size = model.name, model.input_size
+        name, input_size, interpolation = model.name, model.input_size, model.interpolation
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         spec = get_registry().model(args.model)
-        model, name, input_size = None, spec.name, spec.input_size
+        model, name, input_size, interpolation = (
+            None,
+            spec.name,
+            spec.input_size,
+            spec.interpolation,
+        )
 
     def records():
         nonlocal model
         batches = decoded_batches(
-            files, input_size, args.batch_size, args.interpolation, args.workers, args.fast_decode
+            files,
+            input_size,
+            args.batch_size,
+            args.interpolation or interpolation,
+            args.workers,
+            args.fast_decode,
         )
         for batch in batches:
             if model is None and any(item.error is None for item in batch):

@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from zoo.errors import ImageError, describe_exception
-from zoo.images import KERAS_INTERPOLATION, decode_image, resize
+from zoo.images import decode_image, resize
 from zoo.model import Model
 from zoo.output import record
 from zoo.pipeline import default_workers
@@ -123,9 +123,12 @@ class Service:
             )
         with batcher.admit(len(images)):
             loop = asyncio.get_running_loop()
-            size = batcher.model.input_size
+            size, interpolation = batcher.model.input_size, batcher.model.interpolation
             pixels = await asyncio.gather(
-                *(loop.run_in_executor(self.decoder, _decode, image, size) for image in images)
+                *(
+                    loop.run_in_executor(self.decoder, _decode, image, size, interpolation)
+                    for image in images
+                )
             )
             rows = await asyncio.gather(*(batcher.probabilities(p) for p in pixels))
         model = batcher.model
@@ -281,9 +284,9 @@ def _top(text: str) -> int:
     return int(text)
 
 
-def _decode(image: EncodedImage, size: tuple[int, int]) -> np.ndarray:
-    """One encoded image as model-sized uint8 RGB, resized as Keras's ``load_img`` does."""
+def _decode(image: EncodedImage, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    """One encoded image as model-sized uint8 RGB, resized with the model's filter."""
     try:
-        return resize(decode_image(image.data, image.name), size, KERAS_INTERPOLATION)
+        return resize(decode_image(image.data, image.name), size, interpolation)
     except ImageError as error:
         raise InvalidImage(str(error)) from None

@@ -9,7 +9,6 @@ import numpy as np
 
 from ..api import load
 from ..errors import ZooError
-from ..images import KERAS_INTERPOLATION
 from ..pipeline import decoded_batches
 from ..progress import note, progress_bar
 from .dataset import scan
@@ -27,7 +26,7 @@ def evaluate(
     backend: str = "keras",
     weights: str | os.PathLike = "imagenet",
     batch_size: int = 32,
-    interpolation: str = KERAS_INTERPOLATION,
+    interpolation: str | None = None,
     provider: str = "auto",
     threads: int = 0,
     reference: str | os.PathLike | None = None,
@@ -47,6 +46,7 @@ def evaluate(
     rows, truth, files, unreadable = [], [], [], {}
     labels = {str(item.path): item for item in items}
     bar = progress_bar(f"evaluating {loaded.name}", len(items), "image")
+    interpolation = interpolation or loaded.interpolation
     for batch in decoded_batches(list(labels), loaded.input_size, batch_size, interpolation):
         good = [d for d in batch if d.error is None]
         for d in batch:

@@ -15,7 +15,6 @@ import numpy as np
 from .. import __version__
 from ..errors import ZooError
 from ..files import atomic_directory
-from ..images import KERAS_INTERPOLATION
 from ..progress import status
 from ..registry import get_registry
 from ..weights import file_digest, resolve_weights
@@ -68,7 +67,7 @@ def train(
     unfreeze: int | str = 20,
     finetune_epochs: int | None = None,
     finetune_learning_rate: float = 1e-5,
-    interpolation: str = KERAS_INTERPOLATION,
+    interpolation: str | None = None,
     provider: str = "auto",
     threads: int = 0,
     on_epoch=None,
@@ -90,6 +89,7 @@ def train(
     owner = registry.owners.get(("model", name))
     if owner is not None and owner != BUNDLES_PLUGIN:
         raise ZooError(f"-o {name}: plugin {owner!r} registers a model of that name already")
+    interpolation = interpolation or spec.interpolation
     base_model = Base(spec, preprocessing, weights, resolve_weights(spec, weights), interpolation)
     dataset = scan(Path(data), val_split, seed)
     status(
