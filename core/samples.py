@@ -21,6 +21,11 @@ def verification_images(spec: ModelSpec) -> list[Path]:
     return [Path(p) for p in spec.verification_images] or sample_images()
 
 
+def calibration_images(spec: ModelSpec) -> list[Path]:
+    """The photos an int8 export of ``spec`` is calibrated on by default."""
+    return [Path(p) for p in spec.calibration_images] or verification_images(spec)
+
+
 def image_files(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, by name; a ``ZooError`` if there are none."""
     if not folder.is_dir():

@@ -120,6 +120,9 @@ class ModelSpec:
     verification_images: tuple[str, ...] = ()
     """Photos an export is verified (and int8 calibrated) on instead of zoo's ImageNet samples:
     for a model of other classes, e.g. a trained model's own validation images."""
+    calibration_images: tuple[str, ...] = ()
+    """Photos an int8 export is calibrated on unless told ``--calibration``, e.g. a trained
+    model's training images; empty: the verification photos."""
     output: Literal["probabilities", "logits"] = "probabilities"
     """What ``build``'s model outputs. ``logits``: zoo applies the softmax (in the Keras
     backend, and as an ONNX ``Softmax`` in exports). A model that outputs logits while

@@ -27,7 +27,7 @@ from zoo.onnx_file import import_onnxruntime, load_onnx
 from zoo.preprocessing import preprocess
 from zoo.progress import status
 from zoo.registry import get_registry
-from zoo.samples import verification_images
+from zoo.samples import calibration_images, verification_images
 from zoo.specs import ExportOptions, ModelSpec, PreprocessSpec
 from zoo.version import __version__
 from zoo.weights import file_digest, resolve_weights
@@ -132,7 +132,7 @@ def export_onnx(
     pixels = load_photos(photos, spec.input_size, spec.interpolation) if photos else None
     calibration, calibration_pixels = (), None
     if is_int8(options.precision):
-        calibration = options.calibration or verification_images(spec)
+        calibration = options.calibration or calibration_images(spec)
         calibration_pixels = load_photos(calibration, spec.input_size, spec.interpolation)
     status(f"building {spec.name} in Keras")
     keras_model = build_keras_model(spec, weights_path)

@@ -4,6 +4,7 @@ that every zoo command treats like the built-ins. A small random-init CNN keeps 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -301,6 +302,12 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
     assert len(spec.verification_images) == expected and all(
         Path(p).is_file() for p in spec.verification_images
     )
+    # int8 calibrates on training photos: as many per class as fit in 200, none from val.
+    calibration = {Path(p).name for p in spec.calibration_images}
+    assert len(calibration) == sum(min(66, c["train"]) for c in result.report["counts"].values())
+    manifest = json.loads((result.path / "manifest.json").read_text())["files"]
+    train_files = {f["path"].replace("/", "__") for f in manifest if f["split"] == "train"}
+    assert calibration <= train_files and all(Path(p).is_file() for p in spec.calibration_images)
     model = zoo.load("colours")
     assert [label for _, label in model.labels] == ["blue", "green", "red"]
     top = model.predict(str(data / "red" / "00.jpg"), top=3)
@@ -442,6 +449,16 @@ def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
     assert "colours" in {row["name"] for row in json.loads(listed.stdout)}, listed.stderr
     checked = run_zoo("check-plugin", written["distribution"], env=env, python=python)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    photos = (
+        "from pathlib import Path; from zoo.registry import get_registry; "
+        "spec = get_registry().model('colours'); "
+        "assert spec.calibration_images and spec.verification_images; "
+        "assert all(Path(p).is_file() for p in spec.calibration_images + spec.verification_images)"
+    )
+    installed = subprocess.run(
+        [python, "-c", photos], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert installed.returncode == 0, installed.stderr
 
 
 @pytest.mark.real_weights

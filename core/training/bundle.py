@@ -107,6 +107,7 @@ def spec_from_bundle(folder: Path, card: dict | None = None):
         description=card.get("description", ""),
         verification_images=tuple(str(folder / p) for p in card["verification_images"]),
         interpolation=card["interpolation"],
+        calibration_images=tuple(str(folder / p) for p in card.get("calibration_images", ())),
     )
 
 

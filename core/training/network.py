@@ -46,7 +46,7 @@ def features_model(base, layer: str):
     """``base`` up to ``layer``, global-average pooled: (N, h, w, 3) -> (N, channels)."""
     keras = import_keras()
     pooled = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(base.get_layer(layer).output)
-    return keras.Model(base.inputs, pooled, name=f"{base.name}_features")
+    return keras.Model(_inputs(base), pooled, name=f"{base.name}_features")
 
 
 def build_base(spec: ModelSpec, weights: Path | None):
@@ -61,7 +61,13 @@ def classifier(base, layer: str, classes: int, dropout: float, name: str):
     features = features_model(base, layer).output
     x = keras.layers.Dropout(dropout, name=DROPOUT_LAYER)(features)
     probabilities = keras.layers.Dense(classes, activation="softmax", name=HEAD_LAYER)(x)
-    return keras.Model(base.inputs, probabilities, name=name)
+    return keras.Model(_inputs(base), probabilities, name=name)
+
+
+def _inputs(base):
+    """``base``'s input as Keras expects it when the model is called: a single input as a
+    tensor, not a list of one (which makes every call warn that the structures differ)."""
+    return base.inputs[0] if len(base.inputs) == 1 else base.inputs
 
 
 def build_trained(

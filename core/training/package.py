@@ -57,7 +57,7 @@ dependencies = ["zoo>={zoo_version}"]
 packages = ["{module}"]
 
 [tool.setuptools.package-data]
-{module} = ["bundle/*", "bundle/verification/*"]
+{module} = ["bundle/*", "bundle/verification/*", "bundle/calibration/*"]
 """
 
 

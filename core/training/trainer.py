@@ -27,6 +27,10 @@ from .metrics import classification_report
 from .network import write_weights
 
 VERIFICATION_IMAGES_PER_CLASS = 3
+"""Validation photos per class kept in the bundle: exports are verified on them."""
+CALIBRATION_IMAGES = 200
+"""Training photos kept in the bundle (as many per class as fit, at least one): int8 exports
+are calibrated on them."""
 TINY_CLASS = 10
 """A class with fewer training images than this gets a warning."""
 IMBALANCE = 3.0
@@ -241,15 +245,9 @@ def _write_bundle(
     write_weights(base_file, kernel, bias, weights_file)
     if base_file.parent == folder:
         base_file.unlink()
-    verification = []
-    (folder / "verification").mkdir()
-    for label in dataset.classes:
-        for item in [i for i in dataset.split("val") if i.label == label][
-            :VERIFICATION_IMAGES_PER_CLASS
-        ]:
-            target = f"verification/{label}__{item.path.name}"
-            shutil.copyfile(item.path, folder / target)
-            verification.append(target)
+    verification = _keep_photos(dataset, "val", VERIFICATION_IMAGES_PER_CLASS, folder)
+    per_class = max(1, CALIBRATION_IMAGES // len(dataset.classes))
+    calibration = _keep_photos(dataset, "train", per_class, folder)
     val = report["metrics"]["val"]
     card = {
         "format": bundle.FORMAT,
@@ -271,6 +269,7 @@ def _write_bundle(
         "weights_file": weights_file.name,
         "weights_sha256": file_digest(weights_file),
         "verification_images": verification,
+        "calibration_images": calibration,
         "metrics": {k: val[k] for k in ("images", "top1", "baseline_top1", "macro_f1")},
         "zoo_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -278,6 +277,20 @@ def _write_bundle(
     (folder / "manifest.json").write_text(json.dumps(dataset.manifest(), indent=1))
     (folder / "report.json").write_text(json.dumps(report, indent=1))
     (folder / bundle.CARD).write_text(json.dumps(card, indent=1))
+
+
+def _keep_photos(dataset: Dataset, split: str, per_class: int, folder: Path) -> list[str]:
+    """Copies of the first ``per_class`` photos of each class in ``split``, in the bundle
+    (``verification/`` for val, ``calibration/`` for train); their paths in it."""
+    subfolder = {"val": "verification", "train": "calibration"}[split]
+    (folder / subfolder).mkdir()
+    kept = []
+    for label in dataset.classes:
+        for item in [i for i in dataset.split(split) if i.label == label][:per_class]:
+            target = f"{subfolder}/{item.relative.replace('/', '__')}"
+            shutil.copyfile(item.path, folder / target)
+            kept.append(target)
+    return kept
 
 
 def _random_init_weights(spec, folder: Path) -> Path:
