@@ -42,9 +42,13 @@ def print_train_report(result: dict) -> None:
     print(f"best epoch: {result['best_epoch']} (lowest validation loss; its weights are kept)")
     features = result["features"]
     agreement = features["agreement_with_keras"]
+    computed = (
+        f"{features['computed']} computed on {features['runtime']}, "
+        if features["computed"]
+        else "all "
+    )
     print(
-        f"features: {features['computed']} computed on {features['runtime']}, "
-        f"{features['cached']} from the cache, {features['seconds']:.1f} s"
+        f"features: {computed}{features['cached']} from the cache, {features['seconds']:.1f} s"
         + (f" (agree with Keras within {agreement:.2g} of scale)" if agreement is not None else "")
         + f"; training: {result['train_seconds']:.1f} s"
     )
