@@ -316,8 +316,8 @@ class Classifier:
             return Decoded(image, error=ImageError(image, content.reason))
         size = self.model.input_size
         try:
-            filter_ = self.interpolation or self.model.interpolation
-            return decode(image, size, filter_, self.fast_decode, data=content)
+            interpolation = self.interpolation or self.model.interpolation
+            return decode(image, size, interpolation, self.fast_decode, data=content)
         except Exception as error:  # a decoder's own bug: still this file's record, not a crash
             return Decoded(image, error=ImageError(image, describe_exception(error)))
 

@@ -250,20 +250,25 @@ def test_interrupted_training_leaves_no_bundle(home, data):
 def test_interrupted_extraction_keeps_what_it_computed(home, data, monkeypatch):
     from zoo.training import features
 
-    stored = []
-    original = features.FeatureCache._store
+    original = features.FeatureCache._runner
 
-    def store_then_stop(self, job, vector):
-        original(self, job, vector)
-        stored.append(job)
-        if len(stored) == 8:
-            raise KeyboardInterrupt
+    def runner_interrupted_on_its_second_batch(self, jobs, seed):
+        run, name, agreement = original(self, jobs, seed)
+        calls = []
 
-    monkeypatch.setattr(features.FeatureCache, "_store", store_then_stop)
+        def interrupted(batch):
+            calls.append(len(batch))
+            if len(calls) == 2:
+                raise KeyboardInterrupt  # Ctrl-C lands in the thread that runs the model
+            return run(batch)
+
+        return interrupted, name, agreement
+
+    monkeypatch.setattr(features.FeatureCache, "_runner", runner_interrupted_on_its_second_batch)
     with pytest.raises(KeyboardInterrupt):
-        small_train(data, "colours")
+        small_train(data, "colours")  # batches of 8
     assert not (home / "bundles" / "colours").exists()
-    monkeypatch.setattr(features.FeatureCache, "_store", original)
+    monkeypatch.setattr(features.FeatureCache, "_runner", original)
     report = small_train(data, "colours").report
     assert report["features"]["cached"] == 8
     assert report["features"]["computed"] == 22

@@ -61,12 +61,8 @@ def run(args) -> int:
         name, input_size, interpolation = model.name, model.input_size, model.interpolation
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         spec = get_registry().model(args.model)
-        model, name, input_size, interpolation = (
-            None,
-            spec.name,
-            spec.input_size,
-            spec.interpolation,
-        )
+        model = None
+        name, input_size, interpolation = spec.name, spec.input_size, spec.interpolation
 
     def records():
         nonlocal model

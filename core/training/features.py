@@ -122,7 +122,7 @@ class FeatureCache:
             def submit(chunk) -> list[Future]:
                 return [pool.submit(self._decode, job, seed) for job in chunk]
 
-            pending = submit(chunks[0])
+            pending, stored = submit(chunks[0]), []
             for index, chunk in enumerate(chunks):
                 decoded = [future.result() for future in pending]
                 if index + 1 < len(chunks):
@@ -137,25 +137,27 @@ class FeatureCache:
                         result.unreadable[str(job.path)] = error.reason
                         note(f"zoo: skipping {job.path}: {error.reason}")
                 if good:
-                    batch = preprocess(
-                        np.stack([pixels for _, pixels in good]), self.base.preprocessing
-                    )
-                    vectors = run(batch)
+                    vectors = run(np.stack([pixels for _, pixels in good]))
                     for (job, _), vector in zip(good, vectors, strict=True):
-                        self._store(job, vector)
+                        stored.append(pool.submit(self._store, job, vector))
                         result.features[job.key] = vector
                         result.computed += 1
                 bar.update(len(chunk))
+            for future in stored:
+                future.result()  # a write that failed fails the run
         bar.close()
 
     def _decode(self, job: Job, seed: int) -> np.ndarray | ImageError:
+        """The job's image as the model's input (resized and preprocessed), or its error.
+        Run in the pool, so that the thread feeding the model only stacks and runs."""
         try:
             image = open_image(job.path)
         except ImageError as error:
             return error
         if job.copy:
             image = augment(image, job, seed)
-        return resize(image, self.spec.input_size, self.base.interpolation)
+        pixels = resize(image, self.spec.input_size, self.base.interpolation)
+        return preprocess(pixels, self.base.preprocessing)
 
     def _store(self, job: Job, vector: np.ndarray) -> None:
         path = self.path(job)
@@ -210,7 +212,7 @@ class FeatureCache:
             run = self._onnx_run(temporary)
             agreement = 0.0
             if sample:
-                batch = preprocess(np.stack(sample), self.base.preprocessing)
+                batch = np.stack(sample)
                 reference = keras_run(batch)
                 scale = float(np.max(np.abs(reference))) or 1.0
                 agreement = float(np.max(np.abs(run(batch) - reference))) / scale
