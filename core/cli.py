@@ -20,6 +20,7 @@ from .version import __version__
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 STUCK_THREADS_GRACE_S = 1.0
 """After an interrupt, how long threads still running (a decoder blocked on a file) get to
 finish before the process ends without them."""
@@ -56,6 +57,11 @@ def _run(args, debug: bool) -> int:
         code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         _exit_if_threads_are_stuck(code)
         return code
+    except BrokenPipeError:
+        # The reader went away (zoo evaluate ... | head): stop quietly, as Unix tools do, with
+        # stdout pointed at /dev/null so that the interpreter's last flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as error:
         if debug:
             raise

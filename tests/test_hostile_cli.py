@@ -451,3 +451,19 @@ def test_a_shuffled_initializer_in_the_real_cache_is_caught(
     label, stderr = predict()
     assert label == expected
     assert "exporting it again" in stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # zoo evaluate ... | head -2: the rest of the output has nowhere to go.
+    code = (
+        "import argparse, sys; from zoo.cli import _run; "
+        "chatty = argparse.Namespace(run=lambda args: [print('x' * 99) for _ in range(10**5)]); "
+        "sys.exit(_run(chatty, debug=False))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.read(10)
+    process.stdout.close()
+    assert process.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert process.stderr.read() == b""
