@@ -76,11 +76,10 @@ class FeatureCache:
     def __init__(self, base: Base, provider: str = "auto", threads: int = 0):
         self.base, self.spec = base, base.spec
         self.provider, self.threads = provider, threads
+        weights = base.weights_path
         identity = {
             "model": base.spec.name,
-            "weights_sha256": file_digest(base.weights_path)
-            if base.weights_path
-            else "random-init",
+            "weights_sha256": file_digest(weights) if weights else "random-init",
             "input_size": list(base.spec.input_size),
             "interpolation": base.interpolation,
             "preprocess": base.preprocessing.to_dict(),

@@ -82,7 +82,9 @@ def train(
     layer) and trains on for ``finetune_epochs`` (default ``epochs``) at
     ``finetune_learning_rate``, batch normalisation kept in inference mode. ``augment``: K
     augmented copies (crop, flip) of each training image, their features cached like the
-    originals'. Nothing is written at ``output`` unless training finishes.
+    originals'. ``interpolation``: the resize filter (default: the base's own); the trained
+    model records it and resizes with it wherever it is used. Nothing is written at
+    ``output`` unless training finishes.
     """
     if mode not in ("head", "finetune"):
         raise ZooError(f"--mode must be head or finetune, not {mode!r}")
