@@ -411,6 +411,16 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
     with pytest.raises(zoo.ZooError, match="is int8, not float32"):
         evaluate(int8, data, reference=int8)
 
+    small_train(data, "colours", seed=1)  # the registered model changes, the files do not
+    get_registry(refresh=True)
+    assert evaluate(int8, data)["fp32_agreement"] == {
+        "measured": False,
+        "reason": "colours's weights here are not the ones it was exported from",
+    }
+    with pytest.raises(zoo.ZooError, match="made from other weights than colours's"):
+        evaluate(int8, data, reference="colours")
+    assert evaluate(int8, data, reference=fp32)["fp32_agreement"]["measured"]
+
 
 def test_evaluate_says_why_agreement_was_not_measured(home):
     from zoo.training import fp32_reference

@@ -99,6 +99,11 @@ def fp32_comparison(
             raise ZooError(f"--reference {reference}: is {loaded.precision}, not float32")
         if loaded.labels != model.labels:
             raise ZooError(f"--reference {reference}: has other labels than {model.name}")
+        if model.card is not None and _source_sha256(loaded) != model.card.weights_sha256:
+            raise ZooError(
+                f"--reference {reference}: made from other weights than {model.name}'s "
+                "(their sha256 differ), so the comparison would measure something else"
+            )
         return Comparison(model, loaded)
     found, reason = _card_model(model, provider, threads)
     if found is None:
@@ -117,7 +122,14 @@ def _card_model(model: Model, provider: str, threads: int) -> tuple[Model | None
         loaded = load(card.model, weights=card.weights, provider=provider, threads=threads)
     except ZooError as error:
         return None, f"{error}; pass --reference FP32.onnx"
-    digest = file_digest(Path(loaded.weights)) if loaded.weights != "none" else None
-    if digest != card.weights_sha256:
+    if _source_sha256(loaded) != card.weights_sha256:
         return None, f"{card.model}'s weights here are not the ones it was exported from"
     return loaded, None
+
+
+def _source_sha256(model: Model) -> str | None:
+    """The sha256 of the weights ``model`` was made from: an exported file's card says; a
+    loaded model's weights file is hashed (None: random init)."""
+    if model.card is not None:
+        return model.card.weights_sha256
+    return file_digest(Path(model.weights)) if model.weights != "none" else None
