@@ -39,6 +39,16 @@ from markdown_table import print_table
 from pipeline import SHARED_IMAGES, make_folder, timed_predict
 
 
+def against_local(name: str, label: str, run: dict, local: dict) -> list[str]:
+    """A Ray run's table row: its times, its speed against the local engine's run, and
+    whether its records are the local ones ("yes" or "NO")."""
+    same = by_image(run["records"]) == by_image(local["records"])
+    return [name, label, f"{run['seconds']:.1f}", f"{run['whole']:.1f}", f"{run['steady']:.1f}",
+            f"{run['steady'] / local['steady']:.0%} steady, "
+            f"{run['seconds'] - local['seconds']:+.1f} s whole",
+            "yes" if same else "NO"]  # fmt: skip
+
+
 @contextlib.contextmanager
 def running_ray(cpus: int):
     """A Ray head on this machine, started beforehand as a user would (``ray start --head``);
@@ -114,16 +124,9 @@ def main() -> None:
                 print(f"measuring {name}: ray, {actors} actors", file=sys.stderr)
                 ray = timed_predict(onnx, folder, args.batch, args.images,
                           "--engine", "ray", "--actors", str(actors), "--threads", "1")  # fmt: skip
-                same = by_image(ray["records"]) == by_image(local["records"])
                 steady[actors] = ray["steady"]
-                rows.append(
-                    [name, f"ray, {actors} x 1 thread", f"{ray['seconds']:.1f}",
-                     f"{ray['whole']:.1f}", f"{ray['steady']:.1f}",
-                     f"{ray['steady'] / local['steady']:.0%} steady, "
-                     f"{ray['seconds'] - local['seconds']:+.1f} s whole",
-                     "yes" if same else "NO"]
-                )  # fmt: skip
-                if not same:
+                rows.append(against_local(name, f"ray, {actors} x 1 thread", ray, local))
+                if rows[-1][-1] != "yes":
                     sys.exit(f"{name}: Ray's records differ from the local ones")
             with running_ray(os.cpu_count() or 1) as address:
                 print(
@@ -132,14 +135,8 @@ def main() -> None:
                 options = ["--engine", "ray", "--actors", str(pools[-1]), "--threads", "1",
                            "--address", address]  # fmt: skip
                 warm = timed_predict(onnx, folder, args.batch, args.images, *options)
-            same = by_image(warm["records"]) == by_image(local["records"])
-            rows.append(
-                [name, f"ray (already running), {pools[-1]} x 1 thread", f"{warm['seconds']:.1f}",
-                 f"{warm['whole']:.1f}", f"{warm['steady']:.1f}",
-                 f"{warm['steady'] / local['steady']:.0%} steady, "
-                 f"{warm['seconds'] - local['seconds']:+.1f} s whole",
-                 "yes" if same else "NO"]
-            )  # fmt: skip
+            label = f"ray (already running), {pools[-1]} x 1 thread"
+            rows.append(against_local(name, label, warm, local))
             smallest = pools[0]
             for actors in pools[1:]:
                 ideal = steady[smallest] * actors / smallest

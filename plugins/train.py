@@ -163,85 +163,81 @@ def register_commands(cli):
     package.set_defaults(run=_run_package)
 
 
+def _plotted(args, work) -> dict:
+    """``work()``'s report, with ``--plot`` drawn from it; an unwritable ``--plot`` path fails
+    before the work starts."""
+    if args.plot:
+        from zoo.plot import check_writable
+
+        check_writable(args.plot)
+    report = work()
+    if args.plot:
+        from zoo.training.plot import plot_report
+
+        plot_report(report, args.plot)
+    return report
+
+
 def _run_train(args) -> int:
     from zoo.output import print_json
     from zoo.training import train
     from zoo.training.report import print_train_report
 
-    if args.plot:
-        from zoo.plot import check_writable
-
-        check_writable(args.plot)
-    result = train(
-        args.base,
-        args.data,
-        args.output,
-        weights=args.weights,
-        mode=args.mode,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        val_split=args.val_split,
-        seed=args.seed,
-        augment=args.augment,
-        class_weight=args.class_weight,
-        patience=args.patience,
-        dropout=args.dropout,
-        unfreeze=args.unfreeze,
-        finetune_epochs=args.finetune_epochs,
-        finetune_learning_rate=args.finetune_learning_rate,
-        interpolation=args.interpolation,
-        provider=args.provider,
-        threads=args.threads,
+    result = _plotted(
+        args,
+        lambda: train(
+            args.base,
+            args.data,
+            args.output,
+            weights=args.weights,
+            mode=args.mode,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            val_split=args.val_split,
+            seed=args.seed,
+            augment=args.augment,
+            class_weight=args.class_weight,
+            patience=args.patience,
+            dropout=args.dropout,
+            unfreeze=args.unfreeze,
+            finetune_epochs=args.finetune_epochs,
+            finetune_learning_rate=args.finetune_learning_rate,
+            interpolation=args.interpolation,
+            provider=args.provider,
+            threads=args.threads,
+        ).to_dict(),
     )
-    if args.plot:
-        from zoo.training.plot import plot_report
-
-        plot_report(result.report, args.plot)
     if args.json:
-        print_json(result.to_dict())
+        print_json(result)
     else:
-        print_train_report(result.to_dict())
+        print_train_report(result)
     return 0
 
 
 def _run_evaluate(args) -> int:
     from zoo.output import print_json
     from zoo.training import evaluate
-    from zoo.training.report import print_fp32_agreement, print_metrics
+    from zoo.training.report import print_evaluation
 
-    if args.plot:
-        from zoo.plot import check_writable
-
-        check_writable(args.plot)
-    report = evaluate(
-        args.model,
-        args.data,
-        backend=args.backend,
-        weights=args.weights,
-        batch_size=args.batch_size,
-        interpolation=args.interpolation,
-        provider=args.provider,
-        threads=args.threads,
-        reference=args.reference,
+    report = _plotted(
+        args,
+        lambda: evaluate(
+            args.model,
+            args.data,
+            backend=args.backend,
+            weights=args.weights,
+            batch_size=args.batch_size,
+            interpolation=args.interpolation,
+            provider=args.provider,
+            threads=args.threads,
+            reference=args.reference,
+        ),
     )
-    if args.plot:
-        from zoo.training.plot import plot_report
-
-        plot_report(report, args.plot)
     if args.json:
         print_json(report)
     else:
-        split = f" ({report['split']} images)" if report["split"] else ""
-        print(
-            f"{report['model']} on {report['backend']} ({report['precision']}), "
-            f"{report['data']}{split}"
-        )
-        if report["unreadable"]:
-            print(f"{len(report['unreadable'])} unreadable image(s) skipped")
-        print_metrics(report)
-        if "fp32_agreement" in report:
-            print_fp32_agreement(report["precision"], report["fp32_agreement"])
+        print_evaluation(report)
     return 0
 
 

@@ -111,7 +111,21 @@ def print_metrics(metrics: dict) -> None:
             print(f"... and {len(wrong) - MISCLASSIFIED_SHOWN} more (all in --json / report.json)")
 
 
-def print_fp32_agreement(precision: str, agreement: dict) -> None:
+def print_evaluation(report: dict) -> None:
+    """``zoo evaluate``'s report: what was evaluated, the metrics, and for an int8 or fp16
+    model its agreement with float32."""
+    split = f" ({report['split']} images)" if report["split"] else ""
+    print(
+        f"{report['model']} on {report['backend']} ({report['precision']}), {report['data']}{split}"
+    )
+    if report["unreadable"]:
+        print(f"{len(report['unreadable'])} unreadable image(s) skipped")
+    print_metrics(report)
+    if "fp32_agreement" in report:
+        _print_fp32_agreement(report["precision"], report["fp32_agreement"])
+
+
+def _print_fp32_agreement(precision: str, agreement: dict) -> None:
     """An int8 or fp16 model against its float32 reference, with the export's thresholds."""
     print()
     if not agreement["measured"]:

@@ -247,9 +247,11 @@ def _write_bundle(
     write_weights(base_file, kernel, bias, weights_file)
     if base_file.parent == folder:
         base_file.unlink()
-    verification = _keep_photos(dataset, "val", VERIFICATION_IMAGES_PER_CLASS, folder)
+    verification = _keep_photos(
+        dataset, "val", VERIFICATION_IMAGES_PER_CLASS, folder, "verification"
+    )
     per_class = max(1, CALIBRATION_IMAGES // len(dataset.classes))
-    calibration = _keep_photos(dataset, "train", per_class, folder)
+    calibration = _keep_photos(dataset, "train", per_class, folder, "calibration")
     val = report["metrics"]["val"]
     card = {
         "format": bundle.FORMAT,
@@ -281,10 +283,11 @@ def _write_bundle(
     (folder / bundle.CARD).write_text(json.dumps(card, indent=1))
 
 
-def _keep_photos(dataset: Dataset, split: str, per_class: int, folder: Path) -> list[str]:
-    """Copies of the first ``per_class`` photos of each class in ``split``, in the bundle
-    (``verification/`` for val, ``calibration/`` for train); their paths in it."""
-    subfolder = {"val": "verification", "train": "calibration"}[split]
+def _keep_photos(
+    dataset: Dataset, split: str, per_class: int, folder: Path, subfolder: str
+) -> list[str]:
+    """Copies of the first ``per_class`` photos of each class in ``split``, in the bundle's
+    ``subfolder``; their paths in the bundle."""
     (folder / subfolder).mkdir()
     kept = []
     for label in dataset.classes:
