@@ -5,17 +5,29 @@ Every temporary file or folder beside a destination is hidden and named after th
 and the process that owns it: ``.NAME.pid1234.k3x9q.tmp``. A process killed outright (SIGKILL,
 a power cut) cannot remove its own; the next write to the same destination removes those whose
 process no longer exists.
+
+Folders are written whole by ``atomic_directory``, the one helper every command that writes a
+folder uses, and it holds the rule that zoo never deletes what it did not write: an existing
+folder is replaced only when empty or marked as zoo's own of the same kind
+(``check_replaceable``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import ZooError
+from .paths import bundles_home, extra_bundle_roots, zoo_home
+from .version import __version__
 
 
 @contextlib.contextmanager
@@ -35,30 +47,145 @@ def atomic_path(destination: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def atomic_directory(destination: Path) -> Iterator[Path]:
-    """A temporary folder beside ``destination``, moved onto it if the block succeeds and
-    removed if it fails or is interrupted; it gets the permissions of a plain ``mkdir``.
+@dataclass(frozen=True)
+class FolderKind:
+    """A kind of folder zoo writes whole (a bundle, a package, a Triton model entry).
 
-    An existing ``destination`` folder is replaced: moved aside, the new one moved in, the
-    old one deleted. A reader sees the old folder or the new one, never a mixture (between
-    the two renames, for an instant, neither).
+    Every such folder carries a marker naming its kind, and zoo replaces an existing folder
+    only when it is empty or carries the same kind's marker (or, for folders written before
+    markers, when ``recognises`` says it is one): never a folder of the user's.
     """
+
+    name: str
+    recognises: Callable[[Path], bool] | None = None
+    """For folders of this kind written before markers: whether ``folder`` is one."""
+
+
+MARKER = ".zoo-folder.json"
+"""The file in every folder ``atomic_directory`` writes, naming what kind of folder it is."""
+_SWAP_ATTEMPTS = 5
+"""Renames tried when other writers replace the same folder at the same moment."""
+
+
+class FolderRefused(ZooError):
+    """A folder zoo was asked to write would replace, or contain, something it must not."""
+
+
+def output_folder(text: str | os.PathLike) -> Path:
+    """A folder named on the command line, refused when blank (an unset shell variable would
+    otherwise name the working directory)."""
+    if not str(text).strip():
+        raise FolderRefused("an empty folder name is refused (is a shell variable unset?)")
+    return Path(text).expanduser()
+
+
+def check_replaceable(
+    destination: Path, kind: FolderKind, protect: Iterable[tuple[str, Path]] = ()
+) -> None:
+    """Refuse, naming ``destination``, to write a ``kind`` there unless it is new, empty or a
+    ``kind`` that zoo wrote, and never where it is, or contains, a folder that must stay:
+    the working directory, the home directory, zoo's home and bundles, or ``protect``'s
+    ``(what, path)`` pairs (the data being trained on, say)."""
+    target = destination.resolve()
+    for what, guarded in [*_always_protected(), *protect]:
+        guarded = guarded.resolve()
+        if target == guarded or guarded.is_relative_to(target):
+            relation = "is" if target == guarded else "contains"
+            raise FolderRefused(f"{destination}: refused: it {relation} {what} ({guarded})")
+    try:  # one open folder, read as one: another writer may be renaming folders meanwhile
+        folder = os.open(destination, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:  # new, or another writer is between its two renames
+        return
+    except OSError as error:
+        if error.errno in (errno.ENOTDIR, errno.ELOOP):
+            reason = "exists and is not a folder; nothing was changed"
+        else:
+            reason = f"cannot be read ({error.strerror})"
+        raise FolderRefused(f"{destination}: {reason}") from None
+    try:
+        if not os.listdir(folder) or _marked_kind(folder) == kind.name:
+            return
+    finally:
+        os.close(folder)
+    if kind.recognises is not None and kind.recognises(destination):
+        return
+    raise FolderRefused(
+        f"{destination}: exists and is not a {kind.name} zoo wrote; refused, nothing was "
+        "changed (name a new or empty folder)"
+    )
+
+
+def _marked_kind(folder: int) -> str | None:
+    """The kind named by the marker in the open folder ``folder``, if it has one."""
+    try:
+        descriptor = os.open(MARKER, os.O_RDONLY, dir_fd=folder)
+    except OSError:
+        return None
+    with open(descriptor, encoding="utf-8") as marker:
+        try:
+            content = json.load(marker)
+        except (OSError, ValueError):
+            return None
+    return content.get("kind") if isinstance(content, dict) else None
+
+
+def _always_protected() -> list[tuple[str, Path]]:
+    guarded = [
+        ("the working directory", Path.cwd()),
+        ("zoo's home", zoo_home()),
+        ("the trained models' folder", bundles_home()),
+        *(("a folder of trained models ($ZOO_BUNDLES)", root) for root in extra_bundle_roots()),
+    ]
+    with contextlib.suppress(RuntimeError):  # no $HOME and no passwd entry
+        guarded.append(("the home directory", Path.home()))
+    return guarded
+
+
+@contextlib.contextmanager
+def atomic_directory(
+    destination: Path, kind: FolderKind, protect: Iterable[tuple[str, Path]] = ()
+) -> Iterator[Path]:
+    """A temporary folder beside ``destination``, moved onto it if the block succeeds and
+    removed if it fails or is interrupted; it gets the permissions of a plain ``mkdir`` and
+    ``kind``'s marker.
+
+    ``check_replaceable`` decides, before the block and again before the move, whether an
+    existing ``destination`` may be replaced: moved aside, the new one moved in, the old one
+    deleted. A reader sees the old folder or the new one, never a mixture (between the two
+    renames, for an instant, neither). Among concurrent writers, the last one wins.
+    """
+    protect = list(protect)
+    check_replaceable(destination, kind, protect)
     with scratch_directory(destination) as temporary:
         aside = temporary.with_name(f"{temporary.name}.old")
         try:
             yield temporary
+            marker = {"kind": kind.name, "written_by": f"zoo {__version__}"}
+            (temporary / MARKER).write_text(json.dumps(marker) + "\n")
             temporary.chmod(_default_mode(0o777))
-            if destination.is_dir():
-                os.replace(destination, aside)
-            try:
-                os.replace(temporary, destination)
-            except OSError:
-                if aside.exists():
-                    os.replace(aside, destination)
-                raise
+            _swap_in(temporary, destination, aside, kind, protect)
         finally:
             shutil.rmtree(aside, ignore_errors=True)
+
+
+def _swap_in(temporary: Path, destination: Path, aside: Path, kind: FolderKind, protect) -> None:
+    for _ in range(_SWAP_ATTEMPTS):
+        check_replaceable(destination, kind, protect)  # it may have changed while we worked
+        shutil.rmtree(aside, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):  # another writer's move may have taken it
+            os.replace(destination, aside)
+        try:
+            os.replace(temporary, destination)
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                if aside.exists() and not destination.exists():
+                    os.replace(aside, destination)
+                raise
+            # Another writer moved its folder in between our two renames: go round again.
+    raise FolderRefused(
+        f"{destination}: other zoo processes kept replacing it at the same moment; try again"
+    )
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zoo.artifact import ModelCard
-from zoo.files import atomic_directory
+from zoo.files import FolderKind, atomic_directory
 
 from .errors import ExportError
 from .results import OnnxExportResult, write_report
@@ -37,6 +37,8 @@ VERSION = "1"
 MODEL_FILE = "model.onnx"  # Triton's default_model_filename for onnxruntime_onnx
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "config.pbtxt"
+TRITON_ENTRY = FolderKind("Triton model entry")
+"""A model's folder in a Triton repository: an export replaces one it wrote, nothing else."""
 
 
 def export_to_triton(
@@ -46,10 +48,8 @@ def export_to_triton(
     with the final paths."""
     check_repository(repository)
     entry = repository / name
-    if entry.exists() and not entry.is_dir():
-        raise ExportError(f"{entry}: exists and is not a folder")
     final_model = entry / VERSION / MODEL_FILE
-    with atomic_directory(entry) as staging:
+    with atomic_directory(entry, TRITON_ENTRY) as staging:
         (staging / VERSION).mkdir()
         result = export(staging / VERSION / MODEL_FILE)
         if result.report is not None:  # it names the file where it will be, not the staging

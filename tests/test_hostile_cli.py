@@ -22,7 +22,7 @@ from PIL import Image
 
 import zoo
 from zoo.errors import ImageError, ZooError
-from zoo.files import atomic_directory, atomic_path
+from zoo.files import FolderKind, atomic_directory, atomic_path
 from zoo.model import Model
 from zoo.onnx_file import ModelFileError, load_onnx
 from zoo.specs import LoadOptions, ModelSpec
@@ -307,13 +307,13 @@ KILLED_MID_WRITE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from zoo.files import atomic_directory, atomic_path, scratch_directory
+    from zoo.files import FolderKind, atomic_directory, atomic_path, scratch_directory
 
     destination = Path(sys.argv[1])
     with atomic_path(destination) as temporary, scratch_directory(destination) as scratch:
         temporary.write_bytes(b"half")
         (scratch / "float32.onnx").write_bytes(b"half")
-        with atomic_directory(destination.with_name("entry")) as staging:
+        with atomic_directory(destination.with_name("entry"), FolderKind("entry")) as staging:
             (staging / "model.onnx").write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)
     """
@@ -330,7 +330,7 @@ def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
     assert len(left) == 3 and all(name.startswith(".") for name in left), left
     with atomic_path(destination) as temporary:
         temporary.write_bytes(b"whole")
-    with atomic_directory(tmp_path / "entry") as staging:
+    with atomic_directory(tmp_path / "entry", FolderKind("entry")) as staging:
         (staging / "model.onnx").write_bytes(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry", "model.onnx"]
 

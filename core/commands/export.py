@@ -6,6 +6,7 @@ from pathlib import Path
 
 from zoo.cli_options import add_json, add_weights, positive_int
 from zoo.errors import ZooError
+from zoo.files import output_folder
 from zoo.output import print_json
 from zoo.registry import get_registry
 from zoo.samples import image_files
@@ -67,7 +68,6 @@ def add_command(commands) -> None:
     export.add_argument(
         "--triton",
         metavar="DIR",
-        type=Path,
         help="write a Triton model repository entry DIR/MODEL instead of -o",
     )
     add_json(export)
@@ -78,7 +78,7 @@ def run(args) -> int:
     registry = get_registry()
     spec = registry.model(args.model)
     exporter = registry.exporter(args.format)
-    if args.triton and args.output:
+    if args.triton is not None and args.output:
         raise ZooError("give -o or --triton, not both: --triton DIR decides where the model goes")
     output = Path(args.output or f"{spec.name}.{args.format}")
     options = ExportOptions(
@@ -91,7 +91,7 @@ def run(args) -> int:
         top_k=args.top_k,
         precision=args.precision,
         calibration=tuple(image_files(Path(args.calibration))) if args.calibration else (),
-        triton=args.triton,
+        triton=None if args.triton is None else output_folder(args.triton),
     )
     result = exporter.export(spec, output, options)
     if args.json:

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 
 from ..errors import ZooError
-from ..paths import zoo_home
+from ..files import FolderKind, output_folder
+from ..paths import bundles_home, extra_bundle_roots
 
 CARD = "card.json"
 FORMAT = "zoo-bundle"
@@ -28,15 +29,12 @@ class BundleError(ZooError):
     """A bundle folder that zoo cannot read, or a name it cannot use."""
 
 
-def bundles_home() -> Path:
-    return zoo_home() / "bundles"
-
-
 def destination(output: str | os.PathLike) -> tuple[Path, str]:
     """Where ``-o`` puts a bundle, and the model's name: a bare NAME goes to zoo's home
     (``zoo_home()/bundles/NAME``), anything with a folder in it is a path (named after its
     last part)."""
     text = str(output)
+    output_folder(text)  # refuses a blank name, as every folder option does
     is_path = os.sep in text or "/" in text or text.startswith((".", "~"))
     path = Path(text).expanduser() if is_path else bundles_home() / text
     name = path.name
@@ -70,7 +68,7 @@ def read_card(folder: Path) -> dict:
 def bundle_folders() -> list[Path]:
     """Every bundle zoo registers: those in zoo's home, then those ``$ZOO_BUNDLES`` lists
     (``os.pathsep``-separated; each a bundle folder or a folder of bundles)."""
-    roots = [bundles_home(), *(Path(p).expanduser() for p in _env_paths())]
+    roots = [bundles_home(), *extra_bundle_roots()]
     found = []
     for root in roots:
         if (root / CARD).is_file():
@@ -80,8 +78,16 @@ def bundle_folders() -> list[Path]:
     return found
 
 
-def _env_paths() -> list[str]:
-    return [p for p in os.environ.get("ZOO_BUNDLES", "").split(os.pathsep) if p]
+def _is_readable_bundle(folder: Path) -> bool:
+    try:
+        read_card(folder)
+    except BundleError:
+        return False
+    return True
+
+
+BUNDLE = FolderKind("bundle", recognises=_is_readable_bundle)
+"""A bundle folder: ``zoo train -o`` replaces one it wrote (or one it can read), nothing else."""
 
 
 def spec_from_bundle(folder: Path, card: dict | None = None):

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ZooError
-from ..files import atomic_directory
+from ..files import FolderKind, atomic_directory, check_replaceable, output_folder
 from .bundle import CARD, bundle_folders, read_card
 
 BUILT_IN_BASES = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
+PACKAGE = FolderKind("package")
+"""A distribution folder ``zoo package`` wrote: the only non-empty folder ``-o`` replaces."""
 
 MODULE = '''"""zoo plugin: {name}, {description}.
 
@@ -71,9 +73,8 @@ def find_bundle(name: str) -> Path:
 def write_package(name: str, output: str | Path) -> dict:
     folder = find_bundle(name)
     card = read_card(folder)
-    output = Path(output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise ZooError(f"{output}: exists and is not an empty folder")
+    output = output_folder(output)
+    check_replaceable(output, PACKAGE)
     if not output.parent.is_dir():
         raise ZooError(f"{output}: folder {output.parent} does not exist")
     module = "zoo_model_" + re.sub(r"[^a-z0-9]", "_", name)
@@ -86,7 +87,7 @@ def write_package(name: str, output: str | Path) -> dict:
         "description": card["description"],
         "zoo_version": __version__,
     }
-    with atomic_directory(output) as temporary:
+    with atomic_directory(output, PACKAGE) as temporary:
         package = temporary / module
         shutil.copytree(folder, package / "bundle", ignore=shutil.ignore_patterns(".*"))
         (package / "__init__.py").write_text(MODULE.format(**fields))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ZooError
-from ..files import atomic_directory
+from ..files import atomic_directory, check_replaceable
 from ..progress import status
 from ..registry import get_registry
 from ..weights import file_digest, resolve_weights
@@ -95,6 +95,8 @@ def train(
     owner = registry.owners.get(("model", name))
     if owner is not None and owner != BUNDLES_PLUGIN:
         raise ZooError(f"-o {name}: plugin {owner!r} registers a model of that name already")
+    protect = [("the data being trained on", Path(data))]
+    check_replaceable(path, bundle.BUNDLE, protect)  # now, not after minutes of work
     interpolation = interpolation or spec.interpolation
     base_model = Base(spec, preprocessing, weights, resolve_weights(spec, weights), interpolation)
     dataset = scan(Path(data), val_split, seed)
@@ -141,7 +143,7 @@ def train(
             labels, probabilities, dataset.classes, [i.relative for i in items], majority
         )
 
-    with atomic_directory(path) as folder:
+    with atomic_directory(path, bundle.BUNDLE, protect) as folder:
         if mode == "finetune":
             from .finetune import finetune
 
