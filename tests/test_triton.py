@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from zoo.exporters.triton import TRITON_ENTRY
+from zoo.files import MARKER
 from zoo.labels import imagenet_labels
 
 from .conftest import run_zoo
@@ -68,6 +70,7 @@ def test_the_layout_is_a_triton_model_repository(repository):
     entry = repository / "mobilenet"
     assert sorted(str(p.relative_to(repository)) for p in repository.rglob("*")) == [
         "mobilenet",
+        "mobilenet/.zoo-folder.json",
         "mobilenet/1",
         "mobilenet/1/model.onnx",
         "mobilenet/1/model.verify.json",
@@ -141,8 +144,11 @@ def test_a_failed_export_leaves_the_repository_as_it_was(repository, tmp_path):
 
 @pytest.mark.slow
 def test_an_export_replaces_an_earlier_entry(tmp_path):
+    """One zoo wrote (its marker says so); a folder of the user's is refused
+    (tests/test_folders.py)."""
     stale = tmp_path / "mobilenet" / "2"
     stale.mkdir(parents=True)
+    (tmp_path / "mobilenet" / MARKER).write_text(json.dumps({"kind": TRITON_ENTRY.name}))
     result = _export("--no-verify", "--triton", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert not stale.exists() and (tmp_path / "mobilenet" / "1" / "model.onnx").is_file()
