@@ -72,7 +72,7 @@ def measure(path: Path, settings, runs: int, batches=(1, 32), decoding=False) ->
         for batch in batches:
             feed = {
                 card.input_name: np.random.default_rng(0)
-                .uniform(-1, 1, (batch, *card.input_size, 3))
+                .uniform(-1, 1, (batch, *card.input.size, 3))
                 .astype(np.float32)
             }
             for _ in range(2):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from .labels import resolve_labels
 from .model import Model
 from .onnx_file import load_onnx
 from .progress import status
@@ -31,20 +30,10 @@ def load(
         return load_onnx(name, provider, threads)
     registry = get_registry()
     spec = registry.model(name)
-    preprocessing = registry.preprocessor(spec)
+    config = registry.input_config(spec)
     runtime = registry.backend(backend)
-    labels = resolve_labels(spec.labels)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
     runner = runtime.load(spec, weights_path, LoadOptions(provider, threads))
     source = str(weights_path) if weights_path else "none"
-    return Model(
-        spec.name,
-        spec.input_size,
-        preprocessing,
-        labels,
-        runner,
-        backend,
-        source,
-        interpolation=spec.interpolation,
-    )
+    return Model(spec.name, config, runner, backend, source)

@@ -9,12 +9,13 @@ depend on the CPU's integer kernels, so a loader compares that with the CPU it r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
-from .labels import LabelList
+from .input_config import InputConfig
+from .interpolation import KERAS_INTERPOLATION
 from .specs import PreprocessSpec
 
 METADATA_KEY = "zoo"
@@ -61,10 +62,9 @@ class ModelCard:
     """The description of an exported model that travels inside the .onnx file."""
 
     model: str
-    input_size: tuple[int, int]
-    """(height, width)"""
-    preprocess: PreprocessSpec
-    labels: LabelList
+    input: InputConfig
+    """Size, preprocessing, labels and resize filter of the model the file was made from (its
+    graph always ends in probabilities)."""
     weights: str
     """Where the weights came from: "imagenet", "none" (seeded random init) or a file name."""
     weights_sha256: str | None
@@ -83,18 +83,18 @@ class ModelCard:
     top_k: TopKOutputs | None = None
     verified_on: VerifiedOn | None = None
     """Where the export was verified; None: not verified, or exported before zoo recorded it."""
-    interpolation: str = KERAS_INTERPOLATION
-    """The resize filter the model's inputs are made with (``ModelSpec.interpolation``)."""
 
     @property
     def embeds_preprocessing(self) -> bool:
         return self.input_dtype == "uint8"
 
     @property
-    def host_preprocess(self) -> PreprocessSpec:
-        """What a caller does to the pixels before the graph: ``preprocess``, or nothing when
-        the graph does it (uint8 input)."""
-        return RAW_PIXELS if self.embeds_preprocessing else self.preprocess
+    def host_input(self) -> InputConfig:
+        """What a caller makes of an image before the graph: ``input``, less the
+        preprocessing when the graph does it (uint8 input)."""
+        if not self.embeds_preprocessing:
+            return self.input
+        return dataclasses.replace(self.input, preprocess=RAW_PIXELS)
 
     def to_json(self) -> str:
         document = {
@@ -107,17 +107,17 @@ class ModelCard:
                 "name": self.input_name,
                 "layout": self.input_layout,
                 "dtype": self.input_dtype,
-                "size": list(self.input_size),
-                "interpolation": self.interpolation,
+                "size": list(self.input.size),
+                "interpolation": self.input.interpolation,
             },
             "outputs": {
                 "probabilities": self.probabilities_name,
                 "logits": self.logits_name,
                 "top_k": _top_k_to_dict(self.top_k),
             },
-            "preprocess": self.preprocess.to_dict(),
+            "preprocess": self.input.preprocess.to_dict(),
             "weights": {"source": self.weights, "sha256": self.weights_sha256},
-            "labels": [list(pair) for pair in self.labels],
+            "labels": [list(pair) for pair in self.input.labels],
         }
         if self.verified_on is not None:  # an optional key: older readers skip it
             document["verified_on"] = self.verified_on.to_dict()
@@ -138,9 +138,15 @@ class ModelCard:
             inputs, outputs = document["input"], document["outputs"]
             return cls(
                 model=document["model"],
-                input_size=tuple(inputs["size"]),
-                preprocess=PreprocessSpec.from_dict(document["preprocess"]),
-                labels=tuple((str(c), str(label)) for c, label in document["labels"]),
+                input=InputConfig.from_dict(
+                    {
+                        "size": inputs["size"],
+                        "preprocess": document["preprocess"],
+                        "labels": document["labels"],
+                        # absent before zoo recorded it: every model then was resized with nearest
+                        "interpolation": inputs.get("interpolation", KERAS_INTERPOLATION),
+                    }
+                ),
                 weights=document["weights"]["source"],
                 weights_sha256=document["weights"]["sha256"],
                 zoo_version=document["zoo_version"],
@@ -153,8 +159,6 @@ class ModelCard:
                 logits_name=outputs["logits"],
                 top_k=_top_k_from_dict(outputs.get("top_k")),  # absent before version 2
                 verified_on=_verified_on_from_dict(document.get("verified_on")),
-                # absent before zoo recorded it: every model then was resized with nearest
-                interpolation=_interpolation(inputs.get("interpolation", KERAS_INTERPOLATION)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed zoo metadata ({type(error).__name__}: {error})") from None
@@ -176,9 +180,3 @@ def _verified_on_from_dict(data: dict | None) -> VerifiedOn | None:
     if data is None:
         return None
     return VerifiedOn(str(data["cpu_class"]), data.get("onnxruntime"))
-
-
-def _interpolation(name: str) -> str:
-    if name not in INTERPOLATION_NAMES:
-        raise ValueError(f"unknown interpolation {name!r}")
-    return name

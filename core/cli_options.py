@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from .input_config import InputOverrides
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 from .weights import WEIGHTS_HELP
 
@@ -99,6 +100,11 @@ def add_interpolation(parser: argparse.ArgumentParser) -> None:
         help="resize filter (default: the model's own: what it was trained with; for the "
         f"ImageNet models {KERAS_INTERPOLATION}, as keras.utils.load_img)",
     )
+
+
+def input_overrides(args: argparse.Namespace) -> InputOverrides:
+    """The model-input options a command was given (see ``zoo.input_config.resolve``)."""
+    return InputOverrides(interpolation=args.interpolation)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

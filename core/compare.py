@@ -11,6 +11,7 @@ from PIL import Image
 from .api import load
 from .errors import ZooError
 from .images import resize
+from .input_config import InputOverrides, resolve
 from .output import record
 from .specs import ModelSpec
 
@@ -38,12 +39,12 @@ def compare(
     backend: str,
     weights: dict[str, str],
     top: int,
-    interpolation: str | None,
+    overrides: InputOverrides | None = None,
     provider: str = "auto",
     threads: int = 0,
 ) -> tuple[list[list[dict]], list[str]]:
     """Per image, one result per model; and the one-line errors of models that failed to load.
-    ``interpolation``: the resize filter for every model (None: each model's own)."""
+    ``overrides``: input options for every model (unset: each model's own)."""
     results: list[list[dict]] = [[] for _ in images]
     failures = []
     for spec in specs:
@@ -52,12 +53,8 @@ def compare(
         except ZooError as error:
             failures.append(str(error))
             continue
-        pixels = np.stack(
-            [
-                resize(image, spec.input_size, interpolation or spec.interpolation)
-                for _, image in images
-            ]
-        )
+        config = resolve(model.input, overrides)
+        pixels = np.stack([resize(image, config.size, config.interpolation) for _, image in images])
         tops = model.top(model.probabilities(pixels), top)
         for per_image, (path, _), top_k in zip(results, images, tops, strict=True):
             per_image.append(record(path, spec.name, backend, top_k))

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .errors import BackendUnavailable, ImageError, ZooError, describe_exception
 from .images import read_bytes
+from .input_config import InputOverrides, resolve
 from .pipeline import Decoded, batch_records, decode, expand_inputs
 from .samples import IMAGE_SUFFIXES
 
@@ -72,7 +73,7 @@ def predict(
     preserve_order: bool = False,
     weights: str = "imagenet",
     provider: str = "auto",
-    interpolation: str | None = None,
+    overrides: InputOverrides | None = None,
     fast_decode: bool = False,
 ) -> Iterator[dict]:
     """Classify ``inputs`` on a Ray cluster, yielding one record per input file.
@@ -103,7 +104,7 @@ def predict(
     job = Job(ray, model, files, actors, threads, gpus, provider)
     if started_here:  # nothing will join: a pool that does not fit would wait forever
         job.check_fits()
-    options = dict(top=top, interpolation=interpolation, fast_decode=fast_decode)
+    options = dict(top=top, overrides=overrides, fast_decode=fast_decode)
     records = job.records(batch_size, preserve_order, options)
     return records if output is None else write_records(records, Path(output))
 
@@ -275,7 +276,7 @@ class Classifier:
     decodes them with zoo's image reading in ``threads`` threads, and runs the model.
     """
 
-    def __init__(self, model, provider, threads, top, interpolation, fast_decode):
+    def __init__(self, model, provider, threads, top, overrides, fast_decode):
         import ray
 
         from .onnx_file import load_onnx
@@ -285,7 +286,8 @@ class Classifier:
             path = Path(folder) / "model.onnx"
             path.write_bytes(ray.get(model[0]))
             self.model = load_onnx(path, provider, threads)
-        self.top, self.interpolation, self.fast_decode = top, interpolation, fast_decode
+        self.input = resolve(self.model.input, overrides)
+        self.top, self.fast_decode = top, fast_decode
         self.decoders = ThreadPoolExecutor(threads, thread_name_prefix="zoo-decode")
         self.readers = ThreadPoolExecutor(READERS, thread_name_prefix="zoo-read")
 
@@ -314,9 +316,8 @@ class Classifier:
     def decode(self, image: str, content: bytes | ImageError) -> Decoded:
         if isinstance(content, ImageError):
             return Decoded(image, error=ImageError(image, content.reason))
-        size = self.model.input_size
+        size, interpolation = self.input.size, self.input.interpolation
         try:
-            interpolation = self.interpolation or self.model.interpolation
             return decode(image, size, interpolation, self.fast_decode, data=content)
         except Exception as error:  # a decoder's own bug: still this file's record, not a crash
             return Decoded(image, error=ImageError(image, describe_exception(error)))

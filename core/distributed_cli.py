@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli_options import number_between, positive_int
+from .cli_options import input_overrides, number_between, positive_int
 from .errors import ZooError
 from .output import emit_records
 from .progress import progress_bar
@@ -93,7 +93,7 @@ def run_distributed_predict(args) -> int:
         preserve_order=bool(args.preserve_order),
         weights=args.weights,
         provider=args.provider,
-        interpolation=args.interpolation,
+        overrides=input_overrides(args),
         fast_decode=args.fast_decode,
     )
     bar = progress_bar(

@@ -92,10 +92,26 @@ def check_replaceable(
         if target == guarded or guarded.is_relative_to(target):
             relation = "is" if target == guarded else "contains"
             raise FolderRefused(f"{destination}: refused: it {relation} {what} ({guarded})")
-    try:  # one open folder, read as one: another writer may be renaming folders meanwhile
+    for _ in range(_SWAP_ATTEMPTS):  # another writer may be renaming folders meanwhile
+        verdict = _replaceable_now(destination, kind)
+        if verdict is not None:
+            if verdict:
+                return
+            raise FolderRefused(
+                f"{destination}: exists and is not a {kind.name} zoo wrote; refused, nothing "
+                "was changed (name a new or empty folder)"
+            )
+    raise FolderRefused(f"{destination}: other processes keep replacing it; try again")
+
+
+def _replaceable_now(destination: Path, kind: FolderKind) -> bool | None:
+    """Whether the folder at ``destination`` may be replaced, read through one open handle
+    (so from one folder, whatever is renamed meanwhile); None when another writer moved it
+    while it was read (it may have been half deleted): ask again."""
+    try:
         folder = os.open(destination, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except FileNotFoundError:  # new, or another writer is between its two renames
-        return
+        return True
     except OSError as error:
         if error.errno in (errno.ENOTDIR, errno.ELOOP):
             reason = "exists and is not a folder; nothing was changed"
@@ -104,15 +120,16 @@ def check_replaceable(
         raise FolderRefused(f"{destination}: {reason}") from None
     try:
         if not os.listdir(folder) or _marked_kind(folder) == kind.name:
-            return
+            return True
+        if kind.recognises is not None and kind.recognises(destination):
+            return True
+        try:
+            still_there = os.path.samestat(os.fstat(folder), destination.stat())
+        except FileNotFoundError:
+            still_there = False
+        return False if still_there else None
     finally:
         os.close(folder)
-    if kind.recognises is not None and kind.recognises(destination):
-        return
-    raise FolderRefused(
-        f"{destination}: exists and is not a {kind.name} zoo wrote; refused, nothing was "
-        "changed (name a new or empty folder)"
-    )
 
 
 def _marked_kind(folder: int) -> str | None:

@@ -11,10 +11,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .specs import Labels
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LabelList = tuple[tuple[str, str], ...]
 """One (class_id, label) pair per model output, in output order."""
@@ -60,13 +62,10 @@ def top_k(probabilities: np.ndarray, labels: Sequence[tuple[str, str]], k: int) 
     """
     if len(probabilities) != len(labels):
         raise ValueError(f"the model has {len(probabilities)} outputs but {len(labels)} labels")
-    best = np.argsort(probabilities)[-k:][::-1]
+    best = probabilities.argsort()[-k:][::-1]
+    # float32's own repr is the shortest decimal that reads back as it: 0.93, not 0.930000007
+    scores = probabilities.astype("float32", copy=False)
     return [
-        Prediction(rank, int(i), labels[i][0], labels[i][1], _shortest(probabilities[i]))
+        Prediction(rank, int(i), labels[i][0], labels[i][1], float(str(scores[i])))
         for rank, i in enumerate(best, start=1)
     ]
-
-
-def _shortest(score: np.floating) -> float:
-    """A float32 score as the shortest decimal that reads back as it: 0.93, not 0.930000007."""
-    return float(str(np.float32(score)))

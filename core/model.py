@@ -8,7 +8,8 @@ import numpy as np
 
 from .artifact import ModelCard
 from .errors import PluginError, ZooError
-from .images import KERAS_INTERPOLATION, ImageSource, load_image
+from .images import ImageSource, load_image
+from .input_config import InputConfig, InputOverrides, resolve
 from .labels import LabelList, Prediction, top_k
 from .outputs import require_probabilities
 from .preprocessing import preprocess
@@ -18,37 +19,49 @@ from .specs import PreprocessSpec, Runner
 class Model:
     """A classifier loaded into a backend: images in, top-K predictions out.
 
-    Everything it needs besides the runner is data: input size, preprocessing, labels. That is
-    what lets a registered model and an exported .onnx file behave the same.
+    Everything it needs besides the runner is data, its ``InputConfig``: input size,
+    preprocessing, labels, resize filter. That is what lets a registered model and an exported
+    .onnx file behave the same.
     """
 
     def __init__(
         self,
         name: str,
-        input_size: tuple[int, int],
-        preprocessing: PreprocessSpec,
-        labels: LabelList,
+        input: InputConfig,
         runner: Runner,
         backend: str,
         weights: str,
         precision: str = "fp32",
         card: ModelCard | None = None,
-        interpolation: str = KERAS_INTERPOLATION,
     ):
         self.name = name
-        self.input_size = input_size
-        self.preprocessing = preprocessing
-        self.labels = labels
+        self.input = input
+        """What the runner is fed (for a graph that preprocesses itself: raw pixels)."""
         self.runner = runner
         self.backend = backend
         self.weights = weights
         """Where the weights came from: a file, or "none" for random init."""
         self.precision = precision
         """What the model computes in: fp32, or a lower-precision export's fp16 or int8."""
-        self.interpolation = interpolation
-        """The resize filter images are made with unless a call names another."""
         self.card = card
         """An exported .onnx file's card (what it was made from); None for a registered model."""
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.input.size
+
+    @property
+    def preprocessing(self) -> PreprocessSpec:
+        return self.input.preprocess
+
+    @property
+    def labels(self) -> LabelList:
+        return self.input.labels
+
+    @property
+    def interpolation(self) -> str:
+        """The resize filter images are made with unless a call names another."""
+        return self.input.interpolation
 
     def __repr__(self) -> str:
         return f"<zoo.Model {self.name} on {self.backend}, weights {self.weights}>"
@@ -68,8 +81,8 @@ class Model:
         """The top-``top`` classes of each image, in one backend run."""
         if not len(images):
             raise ZooError("predict_batch needs at least one image")
-        interpolation = interpolation or self.interpolation
-        pixels = np.stack([load_image(image, self.input_size, interpolation) for image in images])
+        config = resolve(self.input, InputOverrides(interpolation=interpolation))
+        pixels = np.stack([load_image(i, config.size, config.interpolation) for i in images])
         return self.top(self.probabilities(pixels), top)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:

@@ -73,18 +73,7 @@ def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0)
     check_card(session, card, path)
     warn_if_verified_elsewhere(card, path)
     runner = OnnxRunner(session, card)
-    return Model(
-        card.model,
-        card.input_size,
-        card.host_preprocess,
-        card.labels,
-        runner,
-        "onnx",
-        str(path),
-        card.precision,
-        card,
-        card.interpolation,
-    )
+    return Model(card.model, card.host_input, runner, "onnx", str(path), card.precision, card)
 
 
 def read_card(session, path: str | os.PathLike) -> ModelCard:
@@ -116,15 +105,11 @@ def check_card(session, card: ModelCard, path: str | os.PathLike) -> None:
 
 
 def _card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
-    size = card.input_size
-    if len(size) != 2 or not all(type(side) is int and side > 0 for side in size):
-        return f"input size {list(size)} is not two positive integers"
+    size = card.input.size  # two positive integers, and at least one label: InputConfig checks
     if card.input_layout != "NHWC":
         return f"input layout {card.input_layout!r}; zoo feeds NHWC"
     if card.input_dtype not in ORT_TYPES:
         return f"input dtype {card.input_dtype!r}; zoo feeds {' or '.join(ORT_TYPES)}"
-    if not card.labels:
-        return "it has no labels"
     graph_inputs = {node.name: node for node in inputs}
     graph_outputs = {node.name: node for node in outputs}
     if card.input_name not in graph_inputs:
@@ -145,8 +130,9 @@ def _card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
             return f"the graph has no output {name!r}"
     for name in per_class:
         classes = graph_outputs[name].shape[-1] if graph_outputs[name].shape else None
-        if isinstance(classes, int) and classes != len(card.labels):
-            return f"{len(card.labels)} labels, but the graph's {name!r} has {classes} classes"
+        labels = len(card.input.labels)
+        if isinstance(classes, int) and classes != labels:
+            return f"{labels} labels, but the graph's {name!r} has {classes} classes"
     return None
 
 

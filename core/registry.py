@@ -14,6 +14,8 @@ from typing import Any
 
 from . import plugin_manager
 from .errors import UnknownModel, UnknownName, describe_exception
+from .input_config import InputConfig
+from .labels import resolve_labels
 from .specs import Backend, ExporterSpec, ModelSpec, PreprocessSpec
 
 
@@ -88,6 +90,16 @@ class Registry:
         if isinstance(spec.preprocess, PreprocessSpec):
             return spec.preprocess
         return self._lookup("preprocessor", spec.preprocess)
+
+    def input_config(self, spec: ModelSpec) -> InputConfig:
+        """``spec``'s input settings with its preprocessing and labels looked up."""
+        return InputConfig(
+            size=tuple(spec.input_size),
+            preprocess=self.preprocessor(spec),
+            labels=resolve_labels(spec.labels),
+            interpolation=spec.interpolation,
+            output=spec.output,
+        )
 
     def backend(self, name: str) -> Backend:
         return self._lookup("backend", name)

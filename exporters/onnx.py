@@ -21,14 +21,15 @@ from typing import Any
 
 from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs, VerifiedOn
 from zoo.files import atomic_path, scratch_directory
+from zoo.input_config import InputConfig
 from zoo.keras_model import build_keras_model
-from zoo.labels import LabelList, resolve_labels
+from zoo.labels import LabelList
 from zoo.onnx_file import import_onnxruntime, load_onnx
 from zoo.preprocessing import preprocess
 from zoo.progress import status
 from zoo.registry import get_registry
 from zoo.samples import calibration_images, verification_images
-from zoo.specs import ExportOptions, ModelSpec, PreprocessSpec
+from zoo.specs import ExportOptions, ModelSpec
 from zoo.version import __version__
 from zoo.weights import file_digest, resolve_weights
 
@@ -92,18 +93,13 @@ def check_options(options: ExportOptions, labels: LabelList) -> None:
 
 
 def model_card(
-    spec: ModelSpec,
-    options: ExportOptions,
-    preprocessing: PreprocessSpec,
-    labels: LabelList,
-    weights_path: Path | None,
+    spec: ModelSpec, options: ExportOptions, config: InputConfig, weights_path: Path | None
 ) -> ModelCard:
-    """What the float32 file will say about itself (a lower precision is set once made)."""
+    """What the float32 file will say about itself (a lower precision is set once made). Its
+    graph ends in probabilities whatever the model's own does (logits get a Softmax)."""
     return ModelCard(
         model=spec.name,
-        input_size=spec.input_size,
-        preprocess=preprocessing,
-        labels=labels,
+        input=dataclasses.replace(config, output="probabilities"),
         weights=_weights_source(options.weights, weights_path),
         weights_sha256=file_digest(weights_path) if weights_path else None,
         zoo_version=__version__,
@@ -111,7 +107,6 @@ def model_card(
         input_dtype="uint8" if options.embed_preprocessing else "float32",
         top_k=TopKOutputs(options.top_k) if options.top_k else None,
         verified_on=VerifiedOn.here() if options.verify else None,
-        interpolation=spec.interpolation,
     )
 
 
@@ -122,18 +117,18 @@ def export_onnx(
     ``options.images``; see the module's docstring for the steps."""
     check_destination(output)
     registry = get_registry()
-    preprocessing = registry.preprocessor(spec)
-    labels = resolve_labels(spec.labels)
+    config = registry.input_config(spec)
+    preprocessing, labels = config.preprocess, config.labels
     check_options(options, labels)
     weights_path = resolve_weights(spec, options.weights)
-    card = model_card(spec, options, preprocessing, labels, weights_path)
+    card = model_card(spec, options, config, weights_path)
     photos = [*verification_images(spec), *options.images] if options.verify else []
     # Bad files fail now, before any heavy work.
-    pixels = load_photos(photos, spec.input_size, spec.interpolation) if photos else None
+    pixels = load_photos(photos, config.size, config.interpolation) if photos else None
     calibration, calibration_pixels = (), None
     if is_int8(options.precision):
         calibration = options.calibration or calibration_images(spec)
-        calibration_pixels = load_photos(calibration, spec.input_size, spec.interpolation)
+        calibration_pixels = load_photos(calibration, config.size, config.interpolation)
     status(f"building {spec.name} in Keras")
     keras_model = build_keras_model(spec, weights_path)
     if options.verify:
@@ -257,7 +252,7 @@ def _convert(
         batch=batch,
         input_name=card.input_name,
         output_name=card.logits_name if has_logits else card.probabilities_name,
-        input_shape=(*card.input_size, 3),
+        input_shape=(*card.input.size, 3),
         check=check,
     )
     proto, conversion = conversion.proto, dataclasses.replace(conversion, proto=None)
@@ -266,7 +261,7 @@ def _convert(
     else:
         card = dataclasses.replace(card, logits_name=None)
     if card.embeds_preprocessing:
-        embed_preprocessing(proto, card.preprocess, card.input_name)
+        embed_preprocessing(proto, card.input.preprocess, card.input_name)
     if card.top_k:
         add_top_k(proto, card.probabilities_name, card.top_k)
     proto.producer_name, proto.producer_version = "zoo", __version__

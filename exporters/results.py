@@ -58,7 +58,7 @@ class OnnxExportResult:
         size = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
         facts = [size, f"opset {self.card.opset}"]
         if self.card.embeds_preprocessing:
-            facts.append(f"uint8 input, {self.card.preprocess.name} preprocessing inside")
+            facts.append(f"uint8 input, {self.card.input.preprocess.name} preprocessing inside")
         if self.card.top_k:
             facts.append(f"top-{self.card.top_k.k} outputs")
         if self.card.precision != "fp32":

@@ -55,7 +55,7 @@ def export_to_triton(
         if result.report is not None:  # it names the file where it will be, not the staging
             result.report.onnx = str(final_model)
             write_report(result.report_path, result.report, result.agreement, result.conversion)
-        labels = "".join(f"{label}\n" for _, label in result.card.labels)
+        labels = "".join(f"{label}\n" for _, label in result.card.input.labels)
         (staging / LABELS_FILE).write_text(labels)
         (staging / CONFIG_FILE).write_text(model_config(name, result.path, result.card))
     report_path = final_model.parent / result.report_path.name if result.report_path else None

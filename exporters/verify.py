@@ -177,9 +177,10 @@ def verify(
     if labels_problem:
         report.problems.append(labels_problem)
     card = exported.runner.card
-    if card.preprocess != reference.preprocessing:  # for an embedding graph: what it describes
+    # for an embedding graph: what it describes
+    if card.input.preprocess != reference.preprocessing:
         report.problems.append(
-            f"the exported preprocessing {card.preprocess.to_dict()} differs from the "
+            f"the exported preprocessing {card.input.preprocess.to_dict()} differs from the "
             f"model's {reference.preprocessing.to_dict()}"
         )
     if exported.input_size != reference.pixels.shape[1:3]:

@@ -13,10 +13,12 @@ from zoo.cli_options import (
     add_provider,
     add_threads,
     add_weights,
+    input_overrides,
     integer_at_least,
     number_between,
     positive_int,
 )
+from zoo.training.settings import DEFAULTS, TrainSettings
 
 
 def _unfreeze(text: str) -> int | str:
@@ -46,68 +48,86 @@ def register_commands(cli):
     train.add_argument(
         "--mode",
         choices=["head", "finetune"],
-        default="head",
-        help="head: frozen base (default); finetune: then unfreeze the top layers",
+        default=DEFAULTS.mode,
+        help=f"head: frozen base; finetune: then unfreeze the top layers ({DEFAULTS.mode})",
     )
     train.add_argument(
         "--unfreeze",
         type=_unfreeze,
-        default=20,
+        default=DEFAULTS.unfreeze,
         metavar="N|all",
-        help="finetune: layers of the base to unfreeze, from the top (20)",
+        help=f"finetune: layers of the base to unfreeze, from the top ({DEFAULTS.unfreeze})",
     )
-    train.add_argument("--epochs", type=positive_int, default=10, help="head epochs (10)")
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=DEFAULTS.epochs,
+        help=f"head epochs ({DEFAULTS.epochs})",
+    )
     train.add_argument(
         "--finetune-epochs",
         type=positive_int,
-        default=None,
+        default=DEFAULTS.finetune_epochs,
         metavar="N",
         help="finetune: epochs after the head's (default: --epochs)",
     )
     train.add_argument(
         "--learning-rate",
         type=number_between(0, low_inclusive=False),
-        default=1e-3,
-        help="head's Adam rate (1e-3)",
+        default=DEFAULTS.learning_rate,
+        help=f"head's Adam rate ({DEFAULTS.learning_rate:g})",
     )
     train.add_argument(
         "--finetune-learning-rate",
         type=number_between(0, low_inclusive=False),
-        default=1e-5,
+        default=DEFAULTS.finetune_learning_rate,
         metavar="RATE",
-        help="finetune: Adam learning rate (1e-5)",
+        help=f"finetune: Adam learning rate ({DEFAULTS.finetune_learning_rate:g})",
     )
-    train.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULTS.batch_size,
+        help=f"batch size ({DEFAULTS.batch_size})",
+    )
     train.add_argument(
         "--val-split",
         type=number_between(0, 1, low_inclusive=False),
-        default=0.2,
-        help="fraction of each class kept for validation, without val/ (0.2)",
+        default=DEFAULTS.val_split,
+        help=f"fraction of each class kept for validation, without val/ ({DEFAULTS.val_split})",
     )
-    train.add_argument("--seed", type=int, default=0, help="same data + same seed = same model (0)")
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS.seed,
+        help=f"same data + same seed = same model ({DEFAULTS.seed})",
+    )
     train.add_argument(
         "--augment",
         type=integer_at_least(0),
-        default=0,
+        default=DEFAULTS.augment,
         metavar="K",
-        help="K augmented copies (random crop, flip) of each training image (0)",
+        help=f"K augmented copies (random crop, flip) of each training image ({DEFAULTS.augment})",
     )
     train.add_argument(
         "--class-weight",
         choices=["balanced"],
-        default=None,
+        default=DEFAULTS.class_weight,
         help="balanced: weigh classes inversely to their training images",
     )
     train.add_argument(
         "--patience",
         type=positive_int,
-        default=None,
+        default=DEFAULTS.patience,
         metavar="EPOCHS",
         help="stop when the validation loss has not improved for this many "
         "epochs (default: run every epoch); the best epoch is kept either way",
     )
     train.add_argument(
-        "--dropout", type=number_between(0, 1), default=0.2, help="head's dropout rate (0.2)"
+        "--dropout",
+        type=number_between(0, 1),
+        default=DEFAULTS.dropout,
+        help=f"head's dropout rate ({DEFAULTS.dropout})",
     )
     add_interpolation(train)
     add_provider(train)
@@ -189,21 +209,9 @@ def _run_train(args) -> int:
             args.base,
             args.data,
             args.output,
+            TrainSettings.from_options(args),
             weights=args.weights,
-            mode=args.mode,
-            epochs=args.epochs,
-            learning_rate=args.learning_rate,
-            batch_size=args.batch_size,
-            val_split=args.val_split,
-            seed=args.seed,
-            augment=args.augment,
-            class_weight=args.class_weight,
-            patience=args.patience,
-            dropout=args.dropout,
-            unfreeze=args.unfreeze,
-            finetune_epochs=args.finetune_epochs,
-            finetune_learning_rate=args.finetune_learning_rate,
-            interpolation=args.interpolation,
+            overrides=input_overrides(args),
             provider=args.provider,
             threads=args.threads,
         ).to_dict(),
@@ -228,7 +236,7 @@ def _run_evaluate(args) -> int:
             backend=args.backend,
             weights=args.weights,
             batch_size=args.batch_size,
-            interpolation=args.interpolation,
+            overrides=input_overrides(args),
             provider=args.provider,
             threads=args.threads,
             reference=args.reference,

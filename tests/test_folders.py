@@ -58,13 +58,14 @@ def data(tmp_path) -> Path:
 
 
 def write_card(folder: Path) -> Path:
-    """A bundle as far as its card goes (zoo lists it; nothing here loads its weights)."""
+    """A bundle as far as its card goes, in the first card format (zoo lists it; nothing here
+    loads its weights)."""
     folder.mkdir(parents=True)
     card = {
         "format": "zoo-bundle",
         "format_version": 1,
         "name": folder.name,
-        "base": {"model": "mobilenet"},
+        "base": {"model": "mobilenet", "weights": "none", "weights_sha256": None},
         "input_size": [224, 224],
         "preprocess": {
             "name": "tf",
@@ -76,6 +77,7 @@ def write_card(folder: Path) -> Path:
         "interpolation": "bilinear",
         "labels": [["a", "a"], ["b", "b"]],
         "head": {"dropout": 0.2},
+        "mode": "head",
         "weights_file": "model.h5",
         "weights_sha256": "0" * 64,
         "verification_images": [],

@@ -15,6 +15,7 @@ import zoo
 from zoo import cpu_check, hardware, onnx_file
 from zoo.artifact import METADATA_KEY, ModelCard, VerifiedOn
 from zoo.cli import main
+from zoo.input_config import InputConfig
 from zoo.labels import imagenet_labels
 from zoo.specs import PreprocessSpec
 
@@ -54,8 +55,9 @@ VNNI_SERVER = VerifiedOn("avx512_vnni", "1.31.1")
 
 
 def card(precision="int8", verified_on=VNNI_SERVER, weights="none"):
+    config = InputConfig((1, 1000), PreprocessSpec("tf"), imagenet_labels())
     return ModelCard(
-        "mobilenet", (1, 1000), PreprocessSpec("tf"), imagenet_labels(), weights, None, "0", 17,
+        "mobilenet", config, weights, None, "0", 17,
         precision=precision, logits_name=None, verified_on=verified_on,
     )  # fmt: skip
 

@@ -23,6 +23,7 @@ from PIL import Image
 import zoo
 from zoo.errors import ImageError, ZooError
 from zoo.files import FolderKind, atomic_directory, atomic_path
+from zoo.input_config import InputConfig
 from zoo.model import Model
 from zoo.onnx_file import ModelFileError, load_onnx
 from zoo.specs import LoadOptions, ModelSpec
@@ -157,7 +158,6 @@ CARD_EDITS = {
     "uint8_dtype": (lambda card: card["input"].update(dtype="uint8"), "input dtype"),
     "nchw_layout": (lambda card: card["input"].update(layout="NCHW"), "layout"),
     "no_such_output": (lambda card: card["outputs"].update(probabilities="nope"), "no output"),
-    "fractional_size": (lambda card: card["input"].update(size=[4.5, 4]), "two positive"),
 }
 
 
@@ -169,6 +169,12 @@ def test_a_card_that_does_not_match_its_graph_is_refused_at_load(tmp_path, edit)
         zoo.load(path, provider="cpu")
     assert said in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_a_card_with_a_fractional_size_is_refused_as_malformed(tmp_path):
+    path = write_tiny_onnx(tmp_path / "odd.onnx", lambda card: card["input"].update(size=[4.5, 4]))
+    with pytest.raises(ModelFileError, match=r"malformed zoo metadata .*two positive integers"):
+        zoo.load(path, provider="cpu")
 
 
 def test_predict_on_a_lying_card_is_one_line(tmp_path, red):
@@ -187,7 +193,9 @@ def toy_model() -> Model:
     def runner(batch):
         return np.full((len(batch), len(LABELS)), 1 / len(LABELS), np.float32)
 
-    return Model("toy", (4, 4), zoo.PreprocessSpec("none"), LABELS, runner, "onnx", "none")
+    return Model(
+        "toy", InputConfig((4, 4), zoo.PreprocessSpec("none"), LABELS), runner, "onnx", "none"
+    )
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ import pytest
 from PIL import Image
 
 from zoo.errors import ZooError
+from zoo.input_config import InputConfig
 from zoo.model import Model
 from zoo.specs import PreprocessSpec
 
@@ -52,7 +53,7 @@ def toy_model() -> Model:
     def runner(batch: np.ndarray) -> np.ndarray:
         return np.tile(np.array([[0.2, 0.5, 0.3]], np.float32), (len(batch), 1))
 
-    return Model("toy", (4, 4), PreprocessSpec("none"), LABELS, runner, "onnx", "none")
+    return Model("toy", InputConfig((4, 4), PreprocessSpec("none"), LABELS), runner, "onnx", "none")
 
 
 def png() -> bytes:

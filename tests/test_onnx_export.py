@@ -17,6 +17,7 @@ import zoo
 import zoo.samples
 from zoo.artifact import METADATA_KEY, ModelCard
 from zoo.cli import main
+from zoo.input_config import InputConfig
 from zoo.labels import imagenet_labels
 from zoo.registry import get_registry
 from zoo.specs import PreprocessSpec
@@ -25,11 +26,13 @@ from .conftest import run_zoo
 
 CARD = ModelCard(
     model="pets",
-    input_size=(128, 96),
-    preprocess=PreprocessSpec(
-        "torch", divisor=255.0, mean=(0.485, 0.456, 0.406), std=(0.2, 0.2, 0.2)
+    input=InputConfig(
+        size=(128, 96),
+        preprocess=PreprocessSpec(
+            "torch", divisor=255.0, mean=(0.485, 0.456, 0.406), std=(0.2, 0.2, 0.2)
+        ),
+        labels=(("c1", "cat"), ("c2", "dog")),
     ),
-    labels=(("c1", "cat"), ("c2", "dog")),
     weights="pets.weights.h5",
     weights_sha256="ab" * 32,
     zoo_version="0.1.0",

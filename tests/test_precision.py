@@ -16,6 +16,7 @@ from zoo import hardware
 from zoo.artifact import ModelCard
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
 from zoo.exporters.errors import VerificationError
+from zoo.input_config import InputConfig
 from zoo.labels import imagenet_labels
 
 from .conftest import run_zoo
@@ -93,23 +94,22 @@ def test_unknown_precision_is_one_line(tmp_path):
 
 
 def test_a_card_without_precision_reads_as_fp32():
-    card = ModelCard(
-        "m", (224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels(), "none", None, "0", 17
-    )
+    config = InputConfig((224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels())
+    card = ModelCard("m", config, "none", None, "0", 17)
     document = json.loads(card.to_json())
     del document["precision"]
     assert ModelCard.from_json(json.dumps(document)).precision == "fp32"
 
 
 def test_a_card_records_the_resize_filter_and_an_older_one_reads_as_nearest():
-    card = ModelCard(
-        "m", (224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels(), "none", None, "0", 17,
-        interpolation="bilinear",
-    )  # fmt: skip
-    assert ModelCard.from_json(card.to_json()).interpolation == "bilinear"
+    config = InputConfig(
+        (224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels(), interpolation="bilinear"
+    )
+    card = ModelCard("m", config, "none", None, "0", 17)
+    assert ModelCard.from_json(card.to_json()).input.interpolation == "bilinear"
     document = json.loads(card.to_json())
     del document["input"]["interpolation"]
-    assert ModelCard.from_json(json.dumps(document)).interpolation == "nearest"
+    assert ModelCard.from_json(json.dumps(document)).input.interpolation == "nearest"
     document["input"]["interpolation"] = "sinc"
     with pytest.raises(ValueError, match="unknown interpolation 'sinc'"):
         ModelCard.from_json(json.dumps(document))

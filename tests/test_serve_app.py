@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zoo.input_config import InputConfig
 from zoo.model import Model
 from zoo.specs import PreprocessSpec
 
@@ -28,7 +29,7 @@ NO_PREPROCESSING = PreprocessSpec("none")
 
 
 def toy_model(runner) -> Model:
-    return Model("toy", (4, 4), NO_PREPROCESSING, LABELS, runner, "onnx", "none")
+    return Model("toy", InputConfig((4, 4), NO_PREPROCESSING, LABELS), runner, "onnx", "none")
 
 
 def png() -> bytes:

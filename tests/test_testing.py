@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import zoo
@@ -96,7 +98,7 @@ def test_preprocessing_that_differs_in_the_onnx_fails_clearly(plugin, monkeypatc
 
     def wrong_preprocessing(card):
         tampered = zoo.PreprocessSpec("tf", divisor=255.0, mean=(1.0, 1.0, 1.0))
-        return original(ModelCard(**{**card.__dict__, "preprocess": tampered}))
+        return original(replace(card, input=replace(card.input, preprocess=tampered)))
 
     monkeypatch.setattr(ModelCard, "to_json", wrong_preprocessing)
     report = check_plugin(plugin([two_class_model("drifting")]))

@@ -15,11 +15,13 @@ import pytest
 from PIL import Image
 
 import zoo
+from zoo.input_config import InputOverrides
 from zoo.plugin_manager import pm
 from zoo.registry import get_registry
 from zoo.training import evaluate, train
 from zoo.training.dataset import DatasetError, scan, split_fraction
 from zoo.training.network import read_head
+from zoo.training.settings import TrainSettings
 
 from .conftest import SHARED_DATA, run_zoo
 
@@ -83,9 +85,18 @@ def data(tmp_path) -> Path:
     return root
 
 
-def small_train(data, output, **options):
-    settings = {"weights": "none", "epochs": 15, "batch_size": 8, "learning_rate": 0.05}
-    return train("tinycnn", data, output, **{**settings, **options})
+def small_train(data, output, interpolation=None, on_epoch=None, **settings):
+    """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
+    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05}
+    return train(
+        "tinycnn",
+        data,
+        output,
+        TrainSettings(**{**fast, **settings}),
+        weights="none",
+        overrides=InputOverrides(interpolation=interpolation),
+        on_epoch=on_epoch,
+    )
 
 
 # --- the split ---------------------------------------------------------------------------
@@ -308,7 +319,7 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
         Path(p).is_file() for p in spec.verification_images
     )
     # int8 calibrates on training photos: as many per class as fit in 200, none from val.
-    calibration = {Path(p).name for p in spec.calibration_images}
+    calibration = {Path(p).name.split("-", 1)[1] for p in spec.calibration_images}
     assert len(calibration) == sum(min(66, c["train"]) for c in result.report["counts"].values())
     manifest = json.loads((result.path / "manifest.json").read_text())["files"]
     train_files = {f["path"].replace("/", "__") for f in manifest if f["split"] == "train"}
@@ -353,7 +364,7 @@ def test_the_resize_filter_trained_with_is_the_models_everywhere(home, tmp_path)
     exported = zoo.load(tmp_path / "striped.onnx")
     assert exported.interpolation == "bilinear"
     assert evaluate(tmp_path / "striped.onnx", root) == evaluate(
-        tmp_path / "striped.onnx", root, interpolation="bilinear"
+        tmp_path / "striped.onnx", root, overrides=InputOverrides(interpolation="bilinear")
     )
 
 
@@ -439,7 +450,7 @@ def test_evaluate_says_why_agreement_was_not_measured(home):
 @pytest.mark.slow
 def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
     # A built-in base: the installed package is checked in a process without the test's CNN.
-    train("mobilenet", data, "colours", weights="none", epochs=2)
+    train("mobilenet", data, "colours", TrainSettings(epochs=2), weights="none")
     get_registry(refresh=True)
     from zoo.training.package import write_package
 
@@ -539,3 +550,83 @@ def test_the_plot_gives_every_piece_its_own_place(tmp_path):
     # The long name is cut to fit its room, not drawn into the matrix.
     row_names = places.row_labels
     assert ink((row_names[2] - 2, row_names[1], row_names[2], row_names[3]), text) == 0
+
+
+# --- a bundle's card is checked, not trusted ---------------------------------------------
+
+
+def _edit_card(folder: Path, change) -> None:
+    card = json.loads((folder / "card.json").read_text())
+    change(card)
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+def _swap_first_two_labels(card):
+    card["input"]["labels"][:2] = card["input"]["labels"][1::-1]
+
+
+TAMPERING = {
+    "labels": _swap_first_two_labels,
+    "preprocess": lambda card: card["input"]["preprocess"].update(divisor=1.0),
+    "size": lambda card: card["input"].update(size=[100000, 100000]),
+    "interpolation": lambda card: card["input"].update(interpolation="nearest"),
+    "base": lambda card: card["base"].update(model="mobilenet"),
+}
+
+
+@pytest.mark.parametrize("field", TAMPERING)
+def test_a_tampered_card_is_refused_naming_the_field(home, data, field):
+    result = small_train(data, "colours", interpolation="bilinear")
+    _edit_card(result.path, TAMPERING[field])
+    assert "colours" not in get_registry(refresh=True).models
+    cli = run_zoo("predict", "colours", str(data / "red" / "00.jpg"), env={"ZOO_HOME": str(home)})
+    assert cli.returncode == 1 and "unexpected" not in cli.stderr, cli.stderr
+    warning = cli.stderr.splitlines()[0]
+    assert f"its {field} changed since zoo train wrote it" in warning, cli.stderr
+
+
+def test_a_first_format_card_still_loads_and_a_manifest_mismatch_is_refused(home, data):
+    """Cards written before the integrity check: the input settings at the top level."""
+    result = small_train(data, "colours")
+    get_registry(refresh=True)
+    expected = zoo.load("colours").predict(str(data / "red" / "00.jpg"))
+
+    def first_format(card):
+        config = card.pop("input")
+        card.update(format_version=1, input_size=config["size"], labels=config["labels"])
+        card.update(preprocess=config["preprocess"], interpolation=config["interpolation"])
+        del card["integrity"]
+
+    _edit_card(result.path, first_format)
+    get_registry(refresh=True)
+    assert zoo.load("colours").predict(str(data / "red" / "00.jpg")) == expected
+    _edit_card(result.path, lambda card: card["labels"].reverse())
+    from zoo.training.bundle import BundleError, read_card
+
+    with pytest.raises(BundleError, match="differ from the classes the model was trained on"):
+        read_card(result.path)
+
+
+def test_names_that_package_as_one_distribution_are_refused(home, data):
+    small_train(data, "a.b")
+    get_registry(refresh=True)
+    with pytest.raises(zoo.ZooError, match=r"'a_b' and the model 'a\.b' would both be packaged"):
+        small_train(data, "a_b")
+
+
+def test_calibration_photos_keep_unique_names(home, tmp_path):
+    """``a/b__0000.jpg`` and ``a__b/0000.jpg`` flatten to the same name."""
+    rng = np.random.default_rng(3)
+    root = tmp_path / "clash"
+    for label, colour in {"a": (200, 40, 40), "a__b": (40, 40, 200)}.items():
+        for i in range(6):
+            make_image(root / label / f"{i:02d}.jpg", colour, rng)
+    make_image(root / "a" / "b__00.jpg", COLOURS["red"], rng)
+    make_image(root / "a__b" / "b__00.jpg", COLOURS["blue"], rng)
+    result = small_train(root, "clash", val_split=0.01)
+    spec = get_registry(refresh=True).model("clash")
+    kept = [Path(p) for p in spec.calibration_images]
+    flattened = [p.name.split("-", 1)[1] for p in kept]
+    assert flattened.count("a__b__00.jpg") == 2, flattened  # both kept
+    assert len({p.name for p in kept}) == len(kept) and all(p.is_file() for p in kept)
+    assert len(kept) == sum(c["train"] for c in result.report["counts"].values())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from zoo.artifact import METADATA_KEY, ModelCard
+from zoo.input_config import InputConfig
 from zoo.specs import PreprocessSpec
 from zoo.version import __version__
 
@@ -25,9 +26,7 @@ def write_tiny_onnx(path: Path, edit_card: Callable[[dict], None] | None = None)
 
     card = ModelCard(
         model="tiny",
-        input_size=SIZE,
-        preprocess=PreprocessSpec("tiny", divisor=255.0),
-        labels=LABELS,
+        input=InputConfig(SIZE, PreprocessSpec("tiny", divisor=255.0), LABELS),
         weights="none",
         weights_sha256=None,
         zoo_version=__version__,

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from zoo.cli_options import add_model_options, comma_list
+from zoo.cli_options import add_model_options, comma_list, input_overrides
 from zoo.errors import ImageError
 from zoo.output import error_record, print_comparison, print_json
 from zoo.registry import get_registry
@@ -51,7 +51,7 @@ def run(args) -> int:
             args.backend,
             weights,
             args.top,
-            args.interpolation,
+            input_overrides(args),
             args.provider,
             args.threads,
         )

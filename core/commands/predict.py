@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from zoo.cli_options import add_model_options, positive_int
+from zoo.cli_options import add_model_options, input_overrides, positive_int
 from zoo.distributed_cli import add_engine_options, refuse_ray_options, run_distributed_predict
+from zoo.input_config import resolve
 from zoo.output import emit_records
 from zoo.progress import progress_bar
 from zoo.registry import get_registry
@@ -58,19 +59,21 @@ def run(args) -> int:
     files = expand_inputs(args.images)
     if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
         model = load(args.model, provider=args.provider, threads=args.threads)
-        name, input_size, interpolation = model.name, model.input_size, model.interpolation
+        name, config = model.name, model.input
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
-        spec = get_registry().model(args.model)
+        registry = get_registry()
+        spec = registry.model(args.model)
         model = None
-        name, input_size, interpolation = spec.name, spec.input_size, spec.interpolation
+        name, config = spec.name, registry.input_config(spec)
+    config = resolve(config, input_overrides(args))
 
     def records():
         nonlocal model
         batches = decoded_batches(
             files,
-            input_size,
+            config.size,
             args.batch_size,
-            args.interpolation or interpolation,
+            config.interpolation,
             args.workers,
             args.fast_decode,
         )

@@ -8,26 +8,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..specs import ModelSpec, PreprocessSpec
+from ..input_config import InputConfig
+from ..specs import ModelSpec
 
 
 @dataclass(frozen=True)
 class Base:
     spec: ModelSpec
-    preprocessing: PreprocessSpec
+    input: InputConfig
+    """How its inputs are made (the user's options applied): for training and, through the
+    card, for prediction."""
     weights: str | os.PathLike
     """As asked for ("imagenet", "none", a path): what the bundle's card records."""
     weights_path: Path | None
     """The file it resolved to; None: seeded random init."""
-    interpolation: str
-    """The resize filter, for training and, through the card, for prediction."""
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """``--mode finetune``: how many of the base's top layers to unfreeze (or "all"), and
-    how long and how fast to train them."""
-
-    unfreeze: int | str
-    epochs: int
-    learning_rate: float

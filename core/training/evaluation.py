@@ -9,6 +9,7 @@ import numpy as np
 
 from ..api import load
 from ..errors import ZooError
+from ..input_config import InputOverrides, resolve
 from ..pipeline import decoded_batches
 from ..progress import note, progress_bar
 from .dataset import scan
@@ -26,7 +27,7 @@ def evaluate(
     backend: str = "keras",
     weights: str | os.PathLike = "imagenet",
     batch_size: int = 32,
-    interpolation: str | None = None,
+    overrides: InputOverrides | None = None,
     provider: str = "auto",
     threads: int = 0,
     reference: str | os.PathLike | None = None,
@@ -46,8 +47,8 @@ def evaluate(
     rows, truth, files, unreadable = [], [], [], {}
     labels = {str(item.path): item for item in items}
     bar = progress_bar(f"evaluating {loaded.name}", len(items), "image")
-    interpolation = interpolation or loaded.interpolation
-    for batch in decoded_batches(list(labels), loaded.input_size, batch_size, interpolation):
+    config = resolve(loaded.input, overrides)
+    for batch in decoded_batches(list(labels), config.size, batch_size, config.interpolation):
         good = [d for d in batch if d.error is None]
         for d in batch:
             if d.error is not None:

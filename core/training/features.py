@@ -80,9 +80,9 @@ class FeatureCache:
         identity = {
             "model": base.spec.name,
             "weights_sha256": file_digest(weights) if weights else "random-init",
-            "input_size": list(base.spec.input_size),
-            "interpolation": base.interpolation,
-            "preprocess": base.preprocessing.to_dict(),
+            "input_size": list(base.input.size),
+            "interpolation": base.input.interpolation,
+            "preprocess": base.input.preprocess.to_dict(),
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         self.folder = zoo_home() / "features" / f"{base.spec.name}-{key}"
@@ -155,8 +155,8 @@ class FeatureCache:
             return error
         if job.copy:
             image = augment(image, job, seed)
-        pixels = resize(image, self.spec.input_size, self.base.interpolation)
-        return preprocess(pixels, self.base.preprocessing)
+        pixels = resize(image, self.base.input.size, self.base.input.interpolation)
+        return preprocess(pixels, self.base.input.preprocess)
 
     def _store(self, job: Job, vector: np.ndarray) -> None:
         path = self.path(job)

@@ -17,10 +17,11 @@ from ..keras_model import import_keras
 from ..pipeline import decoded_batches
 from ..preprocessing import preprocess
 from ..progress import progress_bar, status
-from .base import Base, FinetuneSettings
+from .base import Base
 from .dataset import Dataset
 from .head import HeadResult, HeadSettings, class_weights
 from .network import HEAD_LAYER, build_base, classifier
+from .settings import FinetuneSettings
 
 
 @dataclass
@@ -71,7 +72,7 @@ def finetune(
         metrics=["accuracy"],
     )
     index = {label: i for i, label in enumerate(dataset.classes)}
-    preprocessing, batch_size = base.preprocessing, settings.batch_size
+    preprocessing, batch_size = base.input.preprocess, settings.batch_size
     pixels = {
         split: _decode([item.path for item in dataset.split(split)], base)
         for split in ("train", "val", "test")
@@ -111,7 +112,7 @@ def finetune(
 
 def _decode(paths: list[Path], base: Base) -> np.ndarray:
     images = []
-    size, interpolation = base.spec.input_size, base.interpolation
+    size, interpolation = base.input.size, base.input.interpolation
     for batch in decoded_batches([str(p) for p in paths], size, 64, interpolation):
         images += [decoded.pixels for decoded in batch]  # unreadable files were dropped
     return np.stack(images)

@@ -20,15 +20,17 @@ EPSILON = 1e-7
 
 @dataclass(frozen=True)
 class HeadSettings:
-    epochs: int = 10
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    dropout: float = 0.2
-    patience: int | None = None
+    """What the head's training loop needs of ``TrainSettings`` (where the defaults are)."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    dropout: float
+    patience: int | None
     """Stop when the validation loss has not improved for this many epochs (None: never)."""
-    class_weight: str | None = None
+    class_weight: str | None
     """None, or "balanced": each class weighs n_samples / (n_classes * n_class_samples)."""
-    seed: int = 0
+    seed: int
 
 
 @dataclass

@@ -15,7 +15,15 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ZooError
 from ..files import FolderKind, atomic_directory, check_replaceable, output_folder
-from .bundle import CARD, bundle_folders, read_card
+from ..registry import get_registry
+from .bundle import (
+    CARD,
+    BundleCard,
+    bundle_folders,
+    check_distribution_clash,
+    distribution_key,
+    read_card,
+)
 
 BUILT_IN_BASES = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
 PACKAGE = FolderKind("package")
@@ -65,7 +73,7 @@ packages = ["{module}"]
 
 def find_bundle(name: str) -> Path:
     for folder in bundle_folders():
-        if read_card(folder)["name"] == name:
+        if read_card(folder).name == name:
             return folder
     raise ZooError(f"no trained model named {name!r} (zoo package works on models from zoo train)")
 
@@ -77,14 +85,15 @@ def write_package(name: str, output: str | Path) -> dict:
     check_replaceable(output, PACKAGE)
     if not output.parent.is_dir():
         raise ZooError(f"{output}: folder {output.parent} does not exist")
+    check_distribution_clash(name, get_registry().models)
     module = "zoo_model_" + re.sub(r"[^a-z0-9]", "_", name)
-    distribution = "zoo-model-" + re.sub(r"[^a-z0-9]+", "-", name)
+    distribution = "zoo-model-" + distribution_key(name)
     fields = {
         "name": name,
         "name_key": module,
         "module": module,
         "distribution": distribution,
-        "description": card["description"],
+        "description": card.description,
         "zoo_version": __version__,
     }
     with atomic_directory(output, PACKAGE) as temporary:
@@ -96,30 +105,30 @@ def write_package(name: str, output: str | Path) -> dict:
     return {"distribution": distribution, "module": module, "path": str(output), "model": name}
 
 
-def _readme(card: dict, distribution: str) -> str:
-    metrics = card["metrics"]
-    base = card["base"]["model"]
+def _readme(card: BundleCard, distribution: str) -> str:
+    metrics = card.metrics
+    base = card.base.model
     needs = (
         ""
         if base in BUILT_IN_BASES
         else f"\nIts base model, `{base}`, comes from another zoo plugin: install that too.\n"
     )
-    classes = ", ".join(label for _, label in card["labels"])
+    classes = ", ".join(label for _, label in card.input.labels)
     return f"""# {distribution}
 
-A zoo plugin with one model, **{card["name"]}**: {card["description"]}.
+A zoo plugin with one model, **{card.name}**: {card.description}.
 
-- base model: `{base}` (weights sha256 `{card["base"]["weights_sha256"]}`), {card["mode"]} mode
-- input: {card["input_size"][0]}x{card["input_size"][1]} pixels, \
-  preprocessing `{card["preprocess"]["name"]}`
-- classes ({len(card["labels"])}): {classes}
+- base model: `{base}` (weights sha256 `{card.base.weights_sha256}`), {card.mode} mode
+- input: {card.input.size[0]}x{card.input.size[1]} pixels, \
+  preprocessing `{card.input.preprocess.name}`
+- classes ({len(card.input.labels)}): {classes}
 - validation: top-1 {metrics["top1"]:.4f} on {metrics["images"]} images (majority-class
   baseline {metrics["baseline_top1"]:.4f}), macro-F1 {metrics["macro_f1"]:.4f}
 {needs}
 ```
 pip install .
 zoo list
-zoo predict {card["name"]} photo.jpg
+zoo predict {card.name} photo.jpg
 zoo check-plugin {distribution}
 ```
 

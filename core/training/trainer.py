@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import json
 import os
 import shutil
 import time
@@ -15,16 +15,18 @@ import numpy as np
 from .. import __version__
 from ..errors import ZooError
 from ..files import atomic_directory, check_replaceable
+from ..input_config import InputOverrides, resolve
 from ..progress import status
 from ..registry import get_registry
 from ..weights import file_digest, resolve_weights
 from . import bundle
-from .base import Base, FinetuneSettings
+from .base import Base
 from .dataset import Dataset, scan
 from .features import FeatureCache, Job
 from .head import HeadSettings, softmax, train_head
 from .metrics import classification_report
 from .network import write_weights
+from .settings import DEFAULTS, FinetuneSettings, TrainSettings
 
 VERIFICATION_IMAGES_PER_CLASS = 3
 """Validation photos per class kept in the bundle: exports are verified on them."""
@@ -56,50 +58,34 @@ def train(
     base: str,
     data: str | os.PathLike,
     output: str | os.PathLike,
+    settings: TrainSettings = DEFAULTS,
     *,
     weights: str | os.PathLike = "imagenet",
-    mode: str = "head",
-    epochs: int = 10,
-    learning_rate: float = 1e-3,
-    batch_size: int = 32,
-    val_split: float = 0.2,
-    seed: int = 0,
-    augment: int = 0,
-    class_weight: str | None = None,
-    patience: int | None = None,
-    dropout: float = 0.2,
-    unfreeze: int | str = 20,
-    finetune_epochs: int | None = None,
-    finetune_learning_rate: float = 1e-5,
-    interpolation: str | None = None,
+    overrides: InputOverrides | None = None,
     provider: str = "auto",
     threads: int = 0,
     on_epoch=None,
 ) -> TrainResult:
     """Train a classifier of DATA's classes on BASE's frozen features; write it as a bundle.
 
-    ``mode="finetune"`` then unfreezes the top ``unfreeze`` layers of the base ("all": every
-    layer) and trains on for ``finetune_epochs`` (default ``epochs``) at
-    ``finetune_learning_rate``, batch normalisation kept in inference mode. ``augment``: K
-    augmented copies (crop, flip) of each training image, their features cached like the
-    originals'. ``interpolation``: the resize filter (default: the base's own); the trained
-    model records it and resizes with it wherever it is used. Nothing is written at
-    ``output`` unless training finishes.
+    ``settings.mode="finetune"`` then unfreezes the base's top layers and trains on, batch
+    normalisation kept in inference mode (see ``TrainSettings``). ``overrides``: input options
+    (the resize filter); the trained model records them and resizes that way wherever it is
+    used. Nothing is written at ``output`` unless training finishes.
     """
-    if mode not in ("head", "finetune"):
-        raise ZooError(f"--mode must be head or finetune, not {mode!r}")
     registry = get_registry()
     spec = registry.model(base)
-    preprocessing = registry.preprocessor(spec)
     path, name = bundle.destination(output)
     owner = registry.owners.get(("model", name))
     if owner is not None and owner != BUNDLES_PLUGIN:
         raise ZooError(f"-o {name}: plugin {owner!r} registers a model of that name already")
+    bundle.check_distribution_clash(name, registry.models)
     protect = [("the data being trained on", Path(data))]
     check_replaceable(path, bundle.BUNDLE, protect)  # now, not after minutes of work
-    interpolation = interpolation or spec.interpolation
-    base_model = Base(spec, preprocessing, weights, resolve_weights(spec, weights), interpolation)
-    dataset = scan(Path(data), val_split, seed)
+    config = resolve(registry.input_config(spec), overrides)
+    base_model = Base(spec, config, weights, resolve_weights(spec, weights))
+    seed, augment, batch_size = settings.seed, settings.augment, settings.batch_size
+    dataset = scan(Path(data), settings.val_split, seed)
     status(
         f"{len(dataset.classes)} classes, {len(dataset.items)} images in {dataset.root}"
         + (f" ({len(dataset.stray_files)} non-image files ignored)" if dataset.stray_files else "")
@@ -119,8 +105,14 @@ def train(
     index = {label: i for i, label in enumerate(dataset.classes)}
     x_train, y_train = _arrays(dataset, "train", extraction.features, index, augment)
     x_val, y_val = _arrays(dataset, "val", extraction.features, index, 0)
-    settings = HeadSettings(
-        epochs, learning_rate, batch_size, dropout, patience, class_weight, seed
+    head_settings = HeadSettings(
+        settings.epochs,
+        settings.learning_rate,
+        batch_size,
+        settings.dropout,
+        settings.patience,
+        settings.class_weight,
+        seed,
     )
     head = train_head(
         x_train,
@@ -128,7 +120,7 @@ def train(
         x_val,
         y_val,
         len(dataset.classes),
-        settings,
+        head_settings,
         on_epoch or (lambda record: None),
     )
     history = [{**record, "phase": "head"} for record in head.history]
@@ -144,14 +136,19 @@ def train(
         )
 
     with atomic_directory(path, bundle.BUNDLE, protect) as folder:
-        if mode == "finetune":
+        if settings.mode == "finetune":
             from .finetune import finetune
 
             started = time.monotonic()
-            tuning = FinetuneSettings(unfreeze, finetune_epochs or epochs, finetune_learning_rate)
-            tuned = finetune(
-                base_model, dataset, head, settings, tuning, name, folder, len(history), on_epoch
+            tuning = FinetuneSettings(
+                settings.unfreeze,
+                settings.finetune_epochs or settings.epochs,
+                settings.finetune_learning_rate,
             )
+            tuned = finetune(
+                base_model, dataset, head, head_settings, tuning, name, folder, len(history),
+                on_epoch,
+            )  # fmt: skip
             history += tuned.history
             finetuned_weights, kernel, bias = tuned.base_weights, tuned.kernel, tuned.bias
             train_seconds += time.monotonic() - started
@@ -167,13 +164,11 @@ def train(
         report = _report(
             dataset,
             base_name=spec.name,
-            mode=mode,
             history=history,
             head=head,
             metrics={split: evaluate_split(split, p) for split, p in splits.items()},
             extraction=extraction,
             train_seconds=train_seconds,
-            augment=augment,
             settings=settings,
         )
         _write_bundle(folder, name, base_model, dataset, report, finetuned_weights, kernel, bias)
@@ -192,7 +187,7 @@ def _arrays(dataset: Dataset, split: str, features: dict, index: dict, copies: i
 
 
 def _report(
-    dataset, base_name, mode, history, head, metrics, extraction, train_seconds, augment, settings
+    dataset, base_name, history, head, metrics, extraction, train_seconds, settings: TrainSettings
 ) -> dict:
     counts = dataset.counts()
     train_counts = {label: c["train"] for label, c in counts.items()}
@@ -209,13 +204,13 @@ def _report(
         )
     return {
         "base": base_name,
-        "mode": mode,
+        "mode": settings.mode,
         "classes": list(dataset.classes),
         "counts": counts,
         "warnings": warnings,
         "unreadable": dataset.unreadable,
         "stray_files": len(dataset.stray_files),
-        "settings": {**settings.__dict__, "augment": augment},
+        "settings": dataclasses.asdict(settings),
         "history": history,
         "best_epoch": head.best_epoch,
         "metrics": metrics,
@@ -255,46 +250,44 @@ def _write_bundle(
     per_class = max(1, CALIBRATION_IMAGES // len(dataset.classes))
     calibration = _keep_photos(dataset, "train", per_class, folder, "calibration")
     val = report["metrics"]["val"]
-    card = {
-        "format": bundle.FORMAT,
-        "format_version": bundle.FORMAT_VERSION,
-        "name": name,
-        "description": f"{len(dataset.classes)} classes on {spec.name} ({report['mode']}), "
+    card = bundle.BundleCard(
+        name=name,
+        description=f"{len(dataset.classes)} classes on {spec.name} ({report['mode']}), "
         f"val top-1 {val['top1']:.3f}",
-        "base": {
-            "model": spec.name,
-            "weights": str(base.weights),
-            "weights_sha256": file_digest(base.weights_path) if base.weights_path else None,
-        },
-        "input_size": list(spec.input_size),
-        "preprocess": base.preprocessing.to_dict(),
-        "interpolation": base.interpolation,
-        "labels": [[label, label] for label in dataset.classes],
-        "head": {"dropout": report["settings"]["dropout"]},
-        "mode": report["mode"],
-        "weights_file": weights_file.name,
-        "weights_sha256": file_digest(weights_file),
-        "verification_images": verification,
-        "calibration_images": calibration,
-        "metrics": {k: val[k] for k in ("images", "top1", "baseline_top1", "macro_f1")},
-        "zoo_version": __version__,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    (folder / "manifest.json").write_text(json.dumps(dataset.manifest(), indent=1))
-    (folder / "report.json").write_text(json.dumps(report, indent=1))
-    (folder / bundle.CARD).write_text(json.dumps(card, indent=1))
+        base=bundle.BaseRecord(
+            spec.name,
+            str(base.weights),
+            file_digest(base.weights_path) if base.weights_path else None,
+        ),
+        input=dataclasses.replace(
+            base.input, labels=tuple((label, label) for label in dataset.classes)
+        ),
+        dropout=report["settings"]["dropout"],
+        mode=report["mode"],
+        weights_file=weights_file.name,
+        weights_sha256=file_digest(weights_file),
+        verification_images=tuple(verification),
+        calibration_images=tuple(calibration),
+        metrics={k: val[k] for k in ("images", "top1", "baseline_top1", "macro_f1")},
+        zoo_version=__version__,
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
+    (folder / bundle.MANIFEST).write_text(bundle.dumps(dataset.manifest()))
+    (folder / "report.json").write_text(bundle.dumps(report))
+    card.write(folder)
 
 
 def _keep_photos(
     dataset: Dataset, split: str, per_class: int, folder: Path, subfolder: str
 ) -> list[str]:
     """Copies of the first ``per_class`` photos of each class in ``split``, in the bundle's
-    ``subfolder``; their paths in the bundle."""
+    ``subfolder``; their paths in the bundle. Each is numbered, so names stay unique however
+    the photos' own paths flatten."""
     (folder / subfolder).mkdir()
     kept = []
     for label in dataset.classes:
         for item in [i for i in dataset.split(split) if i.label == label][:per_class]:
-            target = f"{subfolder}/{item.relative.replace('/', '__')}"
+            target = f"{subfolder}/{len(kept):04d}-{item.relative.replace('/', '__')}"
             shutil.copyfile(item.path, folder / target)
             kept.append(target)
     return kept

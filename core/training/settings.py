@@ -1,0 +1,55 @@
+"""``TrainSettings``: how ``zoo train`` trains, as data. Its defaults are the command's and
+the API's (``zoo train --help`` shows them), written here once. Light to import: the command
+line declares its options from it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    mode: Literal["head", "finetune"] = "head"
+    """head: a classifier on the frozen base's features; finetune: then unfreeze its top."""
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    """The head's Adam learning rate."""
+    batch_size: int = 32
+    val_split: float = 0.2
+    """Of each class, the fraction kept for validation (without a val/ folder)."""
+    seed: int = 0
+    augment: int = 0
+    """Augmented copies (random crop, flip) of each training image, features cached too."""
+    class_weight: Literal["balanced"] | None = None
+    patience: int | None = None
+    """Stop when the validation loss has not improved for this many epochs (None: never)."""
+    dropout: float = 0.2
+    unfreeze: int | Literal["all"] = 20
+    """finetune: layers of the base to unfreeze, from the top."""
+    finetune_epochs: int | None = None
+    """finetune: epochs after the head's (None: ``epochs``)."""
+    finetune_learning_rate: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("head", "finetune"):
+            raise ValueError(f"--mode must be head or finetune, not {self.mode!r}")
+
+    @classmethod
+    def from_options(cls, options: object) -> TrainSettings:
+        """The settings an ``argparse`` namespace (or any object) names, by field name."""
+        return cls(**{f.name: getattr(options, f.name) for f in dataclasses.fields(cls)})
+
+
+DEFAULTS = TrainSettings()
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """``--mode finetune``: how many of the base's top layers to unfreeze (or "all"), and
+    how long and how fast to train them."""
+
+    unfreeze: int | str
+    epochs: int
+    learning_rate: float
