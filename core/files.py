@@ -18,9 +18,11 @@ import contextlib
 import errno
 import json
 import os
+import random
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +65,10 @@ class FolderKind:
 
 MARKER = ".zoo-folder.json"
 """The file in every folder ``atomic_directory`` writes, naming what kind of folder it is."""
-_SWAP_ATTEMPTS = 5
-"""Renames tried when other writers replace the same folder at the same moment."""
+_SWAP_ATTEMPTS = 50
+"""Renames tried when other writers replace the same folder at the same moment (each after
+a random pause of up to ``_SWAP_PAUSE_S``, so that racing writers fall out of step)."""
+_SWAP_PAUSE_S = 0.02
 
 
 class FolderRefused(ZooError):
@@ -200,6 +204,7 @@ def _swap_in(temporary: Path, destination: Path, aside: Path, kind: FolderKind, 
                     os.replace(aside, destination)
                 raise
             # Another writer moved its folder in between our two renames: go round again.
+            time.sleep(random.uniform(0, _SWAP_PAUSE_S))
     raise FolderRefused(
         f"{destination}: other zoo processes kept replacing it at the same moment; try again"
     )

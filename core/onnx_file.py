@@ -35,7 +35,7 @@ class ModelFileError(ZooError):
 class OnnxRunner(Runner):
     """An ONNX Runtime session with a zoo model card: a batch in, probabilities out.
 
-    The batch is what ``card.host_preprocess`` makes of the pixels: preprocessed float32, or,
+    The batch is what ``card.host_input`` makes of the pixels: preprocessed float32, or,
     for a graph that preprocesses itself (uint8 input), the pixel values, fed as uint8.
     """
 

@@ -29,7 +29,7 @@ def test_an_embedding_card_round_trips_and_says_format_2():
     card = dataclasses.replace(CARD, input_dtype="uint8", top_k=TopKOutputs(2))
     assert ModelCard.from_json(card.to_json()) == card
     assert json.loads(card.to_json())["format_version"] == 2
-    assert card.host_preprocess.to_dict() == {
+    assert card.host_input.preprocess.to_dict() == {
         "name": "raw",
         "channel_order": "RGB",
         "divisor": 1.0,
@@ -40,7 +40,7 @@ def test_an_embedding_card_round_trips_and_says_format_2():
 
 def test_a_plain_card_stays_readable_by_version_1_readers():
     document = json.loads(CARD.to_json())
-    assert document["format_version"] == 1 and CARD.host_preprocess == CARD.preprocess
+    assert document["format_version"] == 1 and CARD.host_input == CARD.input
     del document["outputs"]["top_k"]  # as version 1 wrote it
     assert ModelCard.from_json(json.dumps(document)) == CARD
 
@@ -143,7 +143,7 @@ def test_the_embedded_graph_takes_uint8_under_the_same_name(exports):
     ]
     card = ModelCard.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
     assert card.input_dtype == "uint8" and card.top_k == TopKOutputs(5)
-    assert card.preprocess == get_registry().preprocessors["tf"]  # what the nodes do
+    assert card.input.preprocess == get_registry().preprocessors["tf"]  # what the nodes do
 
 
 @pytest.mark.slow

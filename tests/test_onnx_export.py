@@ -80,9 +80,9 @@ def test_the_export_is_named_dynamic_and_self_describing(exported):
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [224, 224, 3]
     card = ModelCard.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
-    assert card.model == "mobilenet" and card.input_size == (224, 224)
-    assert card.preprocess == get_registry().preprocessors["tf"]
-    assert card.labels == imagenet_labels()
+    assert card.model == "mobilenet" and card.input.size == (224, 224)
+    assert card.input.preprocess == get_registry().preprocessors["tf"]
+    assert card.input.labels == imagenet_labels()
     assert card.weights == "none" and card.weights_sha256 is None
     assert oct(exported.stat().st_mode & 0o777) != oct(0o600)  # readable like any file
 

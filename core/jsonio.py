@@ -1,0 +1,19 @@
+"""Every JSON document zoo writes or prints goes through ``dumps``: strict JSON.
+
+Python's ``json`` writes NaN and infinity as the bare words ``NaN`` and ``Infinity``, which
+are not JSON: strict parsers (JavaScript's, Go's, ``jq``) reject the whole document. zoo
+refuses non-finite numbers where they arise (a model's scores, a training loss, an export's
+differences); should one still reach a document, ``dumps`` raises ``ValueError`` rather than
+write something no other program can read. (The server's answers are Starlette's
+``JSONResponse``, strict in the same way.)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def dumps(data: Any, **options: Any) -> str:
+    """``json.dumps`` that refuses NaN and infinity; ``options`` as for ``json.dumps``."""
+    return json.dumps(data, allow_nan=False, **options)
