@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from . import jsonio
 from .input_config import InputConfig
 from .interpolation import KERAS_INTERPOLATION
 from .specs import PreprocessSpec
@@ -121,7 +122,7 @@ class ModelCard:
         }
         if self.verified_on is not None:  # an optional key: older readers skip it
             document["verified_on"] = self.verified_on.to_dict()
-        return json.dumps(document, separators=(",", ":"))
+        return jsonio.dumps(document, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:

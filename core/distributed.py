@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from . import jsonio
 from .errors import BackendUnavailable, ImageError, ZooError, describe_exception
 from .images import read_bytes
 from .input_config import InputOverrides, resolve
@@ -296,7 +297,7 @@ class Classifier:
         contents = list(self.readers.map(self.read, map(str, batch["source"])))
         decoded = list(self.decoders.map(self.decode, images, contents))
         records = batch_records(self.model, decoded, self.top)
-        return {"record": [json.dumps(record) for record in records]}
+        return {"record": [jsonio.dumps(record) for record in records]}
 
     def read(self, source: str) -> bytes | ImageError:
         """A file's bytes, or why they cannot be read."""
@@ -331,5 +332,5 @@ def write_records(records: Iterable[dict], folder: Path) -> Iterator[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "predictions.jsonl") as temporary, temporary.open("w") as out:
         for record in records:
-            out.write(json.dumps(record) + "\n")
+            out.write(jsonio.dumps(record) + "\n")
             yield record

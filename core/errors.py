@@ -59,3 +59,14 @@ class PluginError(ZooError):
 
 class BackendUnavailable(ZooError):
     """A backend's runtime (e.g. TensorFlow) is not installed."""
+
+
+class NonFiniteScores(ZooError):
+    """A model gave NaN or infinite scores: there is no answer to give (nor JSON to write)."""
+
+    def __init__(self, model: str, bad: int, total: int):
+        self.model = model
+        super().__init__(
+            f"model {model!r} gave non-finite scores (NaN or infinity) for {bad} of {total} "
+            "images; its weights are broken (a training run that diverged?)"
+        )

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import jsonio
 from .errors import ZooError
 from .paths import bundles_home, extra_bundle_roots, zoo_home
 from .version import __version__
@@ -182,7 +183,7 @@ def atomic_directory(
         try:
             yield temporary
             marker = {"kind": kind.name, "written_by": f"zoo {__version__}"}
-            (temporary / MARKER).write_text(json.dumps(marker) + "\n")
+            (temporary / MARKER).write_text(jsonio.dumps(marker) + "\n")
             temporary.chmod(_default_mode(0o777))
             _swap_in(temporary, destination, aside, kind, protect)
         finally:

@@ -10,10 +10,10 @@ differ (``image_fields``).
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from . import jsonio
 from .progress import note
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def emit_records(
             errors += 1
             note(f"zoo: {printable(record_name(result))}: {result['error']}")
         if jsonl:
-            print(json.dumps(result), flush=True)
+            print(jsonio.dumps(result), flush=True)
         elif as_json:
             results.append(result)
         elif text and "top" in result:
@@ -94,7 +94,7 @@ def emit_records(
 
 
 def print_json(data) -> None:
-    print(json.dumps(data, indent=2))
+    print(jsonio.dumps(data, indent=2))
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import PluginError
+from .errors import NonFiniteScores, PluginError
 
 SUM_TOLERANCE = 1e-3
 """How far from 1 a row of float32 probabilities may sum (fp16 and int8 graphs included)."""
@@ -17,8 +17,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def require_probabilities(outputs: np.ndarray, model: str) -> None:
-    """Refuse, in one line, outputs that are not rows of probabilities: a classifier whose last
-    layer gives logits but whose spec says probabilities would print negative "scores"."""
+    """Refuse, in one line, outputs that are not rows of probabilities: NaN or infinity (every
+    score, and any JSON holding them, would be meaningless), or logits from a classifier whose
+    spec says probabilities (it would print negative "scores")."""
+    finite_rows = np.isfinite(outputs).all(axis=-1)
+    if not finite_rows.all():
+        raise NonFiniteScores(model, int((~finite_rows).sum()), len(finite_rows))
     sums = outputs.sum(axis=-1, dtype=np.float64)
     smallest = float(outputs.min()) if outputs.size else 0.0
     worst = float(sums[np.argmax(np.abs(sums - 1))]) if sums.size else 1.0

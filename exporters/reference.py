@@ -25,6 +25,7 @@ from zoo.specs import ModelSpec, PreprocessSpec
 
 TOP = 5
 DEFAULT_BATCH_SIZES = (1, 8)
+KERAS, ONNX_RUNTIME = "Keras", "ONNX Runtime"
 
 
 @dataclass
@@ -58,7 +59,8 @@ def keras_reference(
 ) -> KerasReference:
     """Keras's outputs on ``pixels``; ``has_logits``: the model outputs logits (see
     ``logits_model``), and the probabilities are their softmax, in float64. Outputs that claim
-    to be probabilities and are not are refused here, before they are compared."""
+    to be probabilities and are not are refused here, before they are compared; rows of NaN
+    or infinity are left to the comparison, which names the photo (``non_finite_side``)."""
     # One photo per call: a functional model holds every intermediate tensor of a call until
     # it returns, 0.7 GiB for NASNetMobile on 6 photos, 0.15 GiB for one.
     outputs = np.concatenate(
@@ -71,7 +73,7 @@ def keras_reference(
     if has_logits:
         probabilities, logits = softmax(outputs), outputs
     else:
-        require_probabilities(outputs, keras_model.name)
+        require_probabilities(outputs[np.isfinite(outputs).all(axis=-1)], keras_model.name)
     names = [Path(path).name for path in images]
     return KerasReference(names, pixels, preprocessing, labels, probabilities, logits)
 
@@ -95,6 +97,20 @@ def batches(count: int, batch: int) -> Iterator[list[int]]:
         return
     for start in range(0, count, batch):
         yield list(range(start, min(start + batch, count)))
+
+
+def non_finite_side(
+    keras: Sequence[np.ndarray | None], exported: Sequence[np.ndarray | None]
+) -> str | None:
+    """Which side gave NaN or infinity among one photo's outputs (probabilities, logits: None
+    where there are none): "Keras", "ONNX Runtime", both, or None when all are finite. Such
+    outputs cannot be compared: their differences would be NaN, which no tolerance catches."""
+    sides = [
+        side
+        for side, outputs in ((KERAS, keras), (ONNX_RUNTIME, exported))
+        if not all(np.isfinite(values).all() for values in outputs if values is not None)
+    ]
+    return " and ".join(sides) or None
 
 
 def top_indices(scores: np.ndarray) -> list[int]:

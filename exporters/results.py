@@ -7,10 +7,10 @@ both, so neither report type needs to know the other.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import jsonio
 from zoo.artifact import ModelCard
 from zoo.files import atomic_path
 
@@ -116,4 +116,4 @@ def write_report(
     if agreement is not None:
         document["agreement"] = agreement.to_dict()
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(document, indent=2) + "\n")
+        temporary.write_text(jsonio.dumps(document, indent=2) + "\n")

@@ -24,12 +24,13 @@ from zoo.labels import LabelList
 from zoo.model import Model
 from zoo.preprocessing import preprocess
 
-from .errors import VerificationError
+from .errors import NonFiniteOutputs, VerificationError
 from .reference import (
     DEFAULT_BATCH_SIZES,
     KerasReference,
     exported_runs,
     label_names,
+    non_finite_side,
     top_indices,
 )
 
@@ -201,6 +202,12 @@ def verify(
             return report
         for row, i in enumerate(index):
             name = reference.names[i]
+            side = non_finite_side(
+                (keras_probs[i], None if keras_logits is None else keras_logits[i]),
+                (onnx_probs[row], None if onnx_logits is None else onnx_logits[row]),
+            )
+            if side:
+                raise NonFiniteOutputs(exported.name, side, name, len(index))
             report.checks.append(
                 _check(name, len(index), keras_probs[i], onnx_probs[row])
                 if onnx_logits is None or keras_logits is None

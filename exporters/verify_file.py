@@ -3,10 +3,10 @@ made from: exactly for a float32 file, by its agreement for an int8 or fp16 one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from zoo import jsonio
 from zoo.artifact import VerifiedOn
 from zoo.cpu_check import acknowledge, reverified_line
 from zoo.files import atomic_path
@@ -72,7 +72,7 @@ def verify_file(
         "verified_on": VerifiedOn.here().to_dict(),
     }
     with atomic_path(report_path) as temporary:
-        temporary.write_text(json.dumps(document, indent=2) + "\n")
+        temporary.write_text(jsonio.dumps(document, indent=2) + "\n")
     if line := reverified_line(card, report.passed):
         note(f"zoo: {line}")
     return report

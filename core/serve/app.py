@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from zoo.errors import ImageError, describe_exception
+from zoo.errors import ImageError, NonFiniteScores, describe_exception
 from zoo.images import decode_image, resize
 from zoo.model import Model
 from zoo.output import record
@@ -106,6 +106,9 @@ class Service:
         except ClientDisconnected:  # nobody to answer; counted as a disconnect, not an error
             request.scope[CLIENT_GONE] = True
             return Response(status_code=400)
+        except NonFiniteScores as error:  # the model's fault, not the client's or zoo's
+            self.metrics.errors.labels(kind="non_finite", model=model_label).inc()
+            response = error_response(500, str(error))
         except Exception as error:  # not the client's fault: count it and say so
             self.metrics.errors.labels(kind="internal", model=model_label).inc()
             response = error_response(500, f"internal error: {describe_exception(error)}")

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import jsonio
 from ..errors import ZooError, describe_exception
 from ..files import FolderKind, output_folder
 from ..input_config import InputConfig
@@ -161,12 +162,12 @@ class BundleCard:
 
 
 def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, allow_nan=False).encode()).hexdigest()
+    return hashlib.sha256(jsonio.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def dumps(document: dict) -> str:
-    """Strict JSON (no NaN), as every record of a bundle is written."""
-    return json.dumps(document, indent=1, allow_nan=False)
+    """A bundle's records as they are written: strict JSON, one level per line."""
+    return jsonio.dumps(document, indent=1)
 
 
 def read_card(folder: Path) -> BundleCard:

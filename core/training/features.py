@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import __version__
+from .. import __version__, jsonio
 from ..errors import ImageError
 from ..files import atomic_path
 from ..images import open_image, resize
@@ -84,7 +84,7 @@ class FeatureCache:
             "interpolation": base.input.interpolation,
             "preprocess": base.input.preprocess.to_dict(),
         }
-        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        key = hashlib.sha256(jsonio.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         self.folder = zoo_home() / "features" / f"{base.spec.name}-{key}"
         self.identity = identity
 
@@ -107,7 +107,7 @@ class FeatureCache:
         result = Extraction(features, 0, len(features), "cache", None, 0.0)
         if missing:
             self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / "identity.json").write_text(json.dumps(self.identity, indent=2))
+            (self.folder / "identity.json").write_text(jsonio.dumps(self.identity, indent=2))
             run, result.runtime, result.agreement = self._runner(missing, seed)
             self._compute(missing, run, batch_size, seed, result)
         result.seconds = time.monotonic() - started
@@ -185,7 +185,7 @@ class FeatureCache:
         try:
             run, agreement = self._export(keras_features, onnx_path, jobs, seed, keras_run)
         except _Disagrees as error:
-            disagreement.write_text(json.dumps({"agreement": error.agreement}))
+            disagreement.write_text(jsonio.dumps({"agreement": error.agreement}))
             status(f"ONNX features differ from Keras's ({error.agreement:.2g}); using Keras")
             return keras_run, "keras", error.agreement
         except Exception as error:  # any converter failure: Keras computes them instead

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ZooError
+
 EPSILON = 1e-7
 
 
@@ -80,31 +82,13 @@ def train_head(
     adam = _Adam(settings.learning_rate, (kernel, bias))
     best = HeadResult(kernel.copy(), bias.copy())
     best_loss, waited = np.inf, 0
-    keep = 1.0 - settings.dropout
     for epoch in range(1, settings.epochs + 1):
-        order = rng.permutation(len(x_train))
-        total_loss = correct = 0.0
-        for start in range(0, len(order), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            x, y = x_train[index], y_train[index]
-            if settings.dropout:
-                x = x * (rng.random(x.shape, dtype=np.float32) < keep) / np.float32(keep)
-            probabilities = softmax(x @ kernel + bias)
-            sample_weight = weights[y]
-            total_loss += float(np.sum(cross_entropy(probabilities, y) * sample_weight))
-            correct += float(np.sum(probabilities.argmax(axis=1) == y))
-            gradient = probabilities
-            gradient[np.arange(len(y)), y] -= 1.0
-            gradient *= (sample_weight / len(y))[:, None]
-            adam.step((x.T @ gradient, gradient.sum(axis=0)))
-        val_probabilities = softmax(x_val @ kernel + bias)
-        record = {
-            "epoch": epoch,
-            "loss": total_loss / len(x_train),
-            "accuracy": correct / len(x_train),
-            "val_loss": float(np.mean(cross_entropy(val_probabilities, y_val))),
-            "val_accuracy": float(np.mean(val_probabilities.argmax(axis=1) == y_val)),
-        }
+        with np.errstate(all="ignore"):  # overflow shows as a non-finite loss, checked below
+            metrics = _epoch(
+                x_train, y_train, x_val, y_val, kernel, bias, adam, weights, rng, settings
+            )
+        record = {"epoch": epoch, **metrics}
+        _require_finite(record, kernel, settings)
         best.history.append(record)
         on_epoch(record)
         if record["val_loss"] < best_loss:
@@ -115,6 +99,49 @@ def train_head(
             if settings.patience is not None and waited >= settings.patience:
                 break
     return best
+
+
+def _epoch(x_train, y_train, x_val, y_val, kernel, bias, adam, weights, rng, settings) -> dict:
+    """One pass over the training features (kernel and bias updated in place); its metrics."""
+    keep = 1.0 - settings.dropout
+    order = rng.permutation(len(x_train))
+    total_loss = correct = 0.0
+    for start in range(0, len(order), settings.batch_size):
+        index = order[start : start + settings.batch_size]
+        x, y = x_train[index], y_train[index]
+        if settings.dropout:
+            x = x * (rng.random(x.shape, dtype=np.float32) < keep) / np.float32(keep)
+        probabilities = softmax(x @ kernel + bias)
+        sample_weight = weights[y]
+        total_loss += float(np.sum(cross_entropy(probabilities, y) * sample_weight))
+        correct += float(np.sum(probabilities.argmax(axis=1) == y))
+        gradient = probabilities
+        gradient[np.arange(len(y)), y] -= 1.0
+        gradient *= (sample_weight / len(y))[:, None]
+        adam.step((x.T @ gradient, gradient.sum(axis=0)))
+    val_probabilities = softmax(x_val @ kernel + bias)
+    return {
+        "loss": total_loss / len(x_train),
+        "accuracy": correct / len(x_train),
+        "val_loss": float(np.mean(cross_entropy(val_probabilities, y_val))),
+        "val_accuracy": float(np.mean(val_probabilities.argmax(axis=1) == y_val)),
+    }
+
+
+class TrainingDiverged(ZooError):
+    """The loss or the weights stopped being finite numbers."""
+
+
+def _require_finite(record: dict, kernel: np.ndarray, settings: HeadSettings) -> None:
+    losses = (record["loss"], record["val_loss"])
+    if all(np.isfinite(losses)) and np.isfinite(kernel).all():
+        return
+    problems = [f"the loss is {value}" for value in losses if not np.isfinite(value)]
+    bad = problems[0] if problems else "its weights are not finite"
+    raise TrainingDiverged(
+        f"training diverged: {bad} at epoch {record['epoch']}; nothing was saved. "
+        f"Try a lower --learning-rate (now {settings.learning_rate:g}), or check the images"
+    )
 
 
 class _Adam:
