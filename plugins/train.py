@@ -187,9 +187,9 @@ def _plotted(args, work) -> dict:
     """``work()``'s report, with ``--plot`` drawn from it; an unwritable ``--plot`` path fails
     before the work starts."""
     if args.plot:
-        from zoo.plot import check_writable
+        from zoo.plot import check_can_plot
 
-        check_writable(args.plot)
+        check_can_plot(args.plot)
     report = work()
     if args.plot:
         from zoo.training.plot import plot_report

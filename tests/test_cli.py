@@ -19,7 +19,8 @@ TENSORFLOW_CHECK = (
     "        main(sys.argv[1:])\n"
     "    except SystemExit:\n"
     "        pass\n"
-    "heavy = ('tensorflow', 'keras', 'onnxruntime', 'tf2onnx', 'onnx', 'numpy', 'PIL')\n"
+    "heavy = ('tensorflow', 'keras', 'onnxruntime', 'tf2onnx', 'onnx', 'numpy', 'PIL',\n"
+    "         'matplotlib')\n"
     "print(','.join(sorted(m for m in heavy if m in sys.modules)))\n"
 )
 

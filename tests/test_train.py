@@ -507,51 +507,6 @@ def _weights(folder: Path) -> Path:
     return folder / json.loads((folder / "card.json").read_text())["weights_file"]
 
 
-# --- the plot ------------------------------------------------------------------------------
-
-
-def test_the_plot_gives_every_piece_its_own_place(tmp_path):
-    from zoo.training import plot
-
-    classes = ["airplane", "automobile", "a-very-long-class-name", "cat"]
-    matrix = [[5, 1, 0, 0], [0, 6, 1, 0], [2, 0, 3, 1], [0, 0, 1, 7]]
-    history = [
-        {"loss": 2.0 / e, "val_loss": 1.5 / e, "accuracy": 0.2 * e, "val_accuracy": 0.18 * e}
-        for e in range(1, 5)
-    ]
-    per_class = [{"class": c} for c in classes]
-    report = {
-        "history": history,
-        "metrics": {"val": {"per_class": per_class, "confusion_matrix": matrix}},
-    }
-    plot.plot_report(report, str(tmp_path / "train.png"))
-    image = np.asarray(Image.open(tmp_path / "train.png").convert("RGB")).astype(int)
-    places = plot.layout(len(classes), has_history=True)
-    assert image.shape[1::-1] == places.size
-
-    def ink(box, colour):  # pixels of about this colour inside box
-        left, top, right, bottom = box
-        region = image[top:bottom, left:right]
-        return int((np.abs(region - colour).sum(axis=2) < 60).sum())
-
-    text, blue, red = (0x22, 0x22, 0x22), (0x2B, 0x6C, 0xB0), (0xC5, 0x30, 0x30)
-    pieces = [*places.charts, places.column_labels, places.row_labels, places.matrix]
-    for i, a in enumerate(pieces):  # nothing overlaps, everything is on the image
-        assert 0 <= a[0] < a[2] <= places.size[0] and 0 <= a[1] < a[3] <= places.size[1]
-        for b in pieces[i + 1 :]:
-            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
-    for left, top, right, _ in places.charts:  # each legend, both colours, above its chart
-        legend = (left, top - plot.MARGIN + 8, right, top - 1)
-        assert ink(legend, blue) > 20 and ink(legend, red) > 20
-    label_top, label_bottom = places.column_labels[1], places.column_labels[3]
-    for j in range(len(classes)):  # a name above every column, within the column
-        column = places.matrix[0] + j * plot.CELL
-        assert ink((column, label_top, column + plot.CELL, label_bottom), text) > 15
-    # The long name is cut to fit its room, not drawn into the matrix.
-    row_names = places.row_labels
-    assert ink((row_names[2] - 2, row_names[1], row_names[2], row_names[3]), text) == 0
-
-
 # --- a bundle's card is checked, not trusted ---------------------------------------------
 
 

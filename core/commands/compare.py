@@ -39,9 +39,9 @@ def run(args) -> int:
     specs = [registry.model(name) for name in names]
     weights = parse_weights(args.weights, [spec.name for spec in specs])
     if args.plot:
-        from zoo.plot import check_writable
+        from zoo.plot import check_can_plot
 
-        check_writable(args.plot)
+        check_can_plot(args.plot)
     decoded = list(_decoded(args.images))
     images = [(path, image) for path, image in decoded if not isinstance(image, ImageError)]
     per_image, failures = (

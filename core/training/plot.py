@@ -1,146 +1,119 @@
-"""``--plot OUT.png`` for train and evaluate: learning curves and the confusion matrix, drawn
-with Pillow (as ``zoo compare --plot``), no matplotlib.
+"""``--plot OUT.png`` for train and evaluate: the learning curves (loss and accuracy per epoch,
+training and validation) when there is a history, and the confusion matrix with its colour
+scale.
 
-Every piece has its own place, computed before anything is drawn (``Layout``): the legends
-above the charts (never over a curve), the class names left of the matrix's rows and, turned
-upright, above its columns.
+Drawn with matplotlib (see ``zoo.plot``); its constrained layout gives every piece its own
+place: the legend above the curves (never over one), the class names left of the matrix's
+rows and below its columns (turned when long), the colour bar beside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw
+import numpy as np
 
-from ..plot import _font, _save_atomically
+from ..plot import new_figure, save_figure
 
-CHART = (360, 220)
-CELL = 34
-MARGIN = 40
-LABEL_WIDTH = 84
-"""Room left of the matrix for a row's class name (``NAME_CHARS`` characters)."""
-LABEL_HEIGHT = 84
-"""Room above the matrix for a column's class name, turned upright."""
-NAME_CHARS = 12
-TEXT = "#222222"
-COLOURS = {
-    "loss": "#2b6cb0",
-    "val_loss": "#c53030",
-    "accuracy": "#2b6cb0",
-    "val_accuracy": "#c53030",
-}
-CURVES = (("loss", "val_loss"), ("accuracy", "val_accuracy"))
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure, SubFigure
 
-Box = tuple[int, int, int, int]
-"""left, top, right, bottom"""
-
-
-@dataclass
-class Layout:
-    """Where each piece goes, in pixels."""
-
-    size: tuple[int, int]
-    charts: list[Box]
-    """One per pair of curves; each chart's legend is the ``MARGIN`` above it."""
-    title: tuple[int, int]
-    column_labels: Box
-    row_labels: Box
-    matrix: Box
+CURVES = ("loss", "accuracy")
+RUNS = (("", "training", "#2b6cb0"), ("val_", "validation", "#c53030"))
+"""A history key's prefix, the curve's name and its colour."""
+CURVES_SIZE = (10.0, 3.4)
+"""Inches."""
+ANNOTATED_CLASSES = 20
+"""Up to this many classes, each cell of the matrix shows its count."""
+CELL, SMALL_CELL = 0.45, 0.24
+"""A matrix cell's side in inches, with counts written in it and without."""
+CHAR_WIDTH = 0.08
+"""Inches a class name's character takes, at the tick labels' size."""
+MATRIX_MARGIN = 2.2
+"""Inches around the matrix for its title, axis labels and colour bar."""
+COLOUR_BAR = (1.04, 0.0, 0.05, 1.0)
+"""Where the colour bar goes, in the matrix's axes coordinates: left, bottom, width, height."""
+MATRIX_WIDTH = 4.5
+"""Inches: the least width, the title's."""
 
 
-def layout(classes: int, has_history: bool) -> Layout:
-    charts = []
-    top = 0
-    if has_history:
-        charts = [
-            (x, MARGIN, x + CHART[0], MARGIN + CHART[1])
-            for x in (MARGIN + column * (CHART[0] + MARGIN) for column in range(len(CURVES)))
-        ]
-        top = MARGIN + CHART[1] + MARGIN  # the charts' range line sits in the gap below
-    title = (MARGIN, top + MARGIN // 2)
-    grid_left, grid_top = MARGIN + LABEL_WIDTH, title[1] + 20 + LABEL_HEIGHT
-    matrix = (grid_left, grid_top, grid_left + CELL * classes, grid_top + CELL * classes)
-    width = max([matrix[2], *(chart[2] for chart in charts)]) + MARGIN
-    return Layout(
-        size=(width, matrix[3] + MARGIN),
-        charts=charts,
-        title=title,
-        column_labels=(grid_left, title[1] + 20, matrix[2], grid_top),
-        row_labels=(MARGIN, grid_top, grid_left, matrix[3]),
-        matrix=matrix,
+def plot_report(report: dict, path: str | os.PathLike) -> None:
+    """Draw ``report`` (``build_report_figure``) and write it to ``path``."""
+    save_figure(build_report_figure(report), path)
+
+
+def build_report_figure(report: dict) -> Figure:
+    """A training report (it has a history): its curves, then the validation confusion
+    matrix; an evaluation report: its confusion matrix."""
+    history = report.get("history")
+    metrics, images = (
+        (report["metrics"]["val"], "validation") if history else (report, _split(report))
     )
-
-
-def plot_report(report: dict, path: str) -> None:
-    """Loss and accuracy per epoch (when there is a history), then the validation (or
-    evaluation) confusion matrix."""
-    metrics = report["metrics"]["val"] if "history" in report else report
-    history = report.get("history", [])
     classes = [row["class"] for row in metrics["per_class"]]
-    places = layout(len(classes), bool(history))
-    image = Image.new("RGB", places.size, "white")
-    draw = ImageDraw.Draw(image)
-    font = _font(12)
-    for box, keys in zip(places.charts, CURVES, strict=False):
-        _curves(draw, box, history, keys, font)
-    _confusion(image, draw, places, classes, metrics["confusion_matrix"], font)
-    _save_atomically(image, Path(path))
+    cell = CELL if len(classes) <= ANNOTATED_CLASSES else SMALL_CELL
+    label_room = CHAR_WIDTH * max(map(len, classes))
+    side = len(classes) * cell + label_room + MATRIX_MARGIN
+    turned = label_room > cell
+    if not history:
+        figure = new_figure(max(side, MATRIX_WIDTH), side)
+        _confusion_matrix(figure, classes, metrics, images, turned)
+        return figure
+    figure = new_figure(max(CURVES_SIZE[0], side), CURVES_SIZE[1] + side)
+    curves, matrix = figure.subfigures(2, 1, height_ratios=[CURVES_SIZE[1], side])
+    _learning_curves(curves, history)
+    _confusion_matrix(matrix, classes, metrics, images, turned)
+    return figure
 
 
-def _curves(draw, box: Box, history, keys, font) -> None:
-    x0, y0, x1, y1 = box
-    width, height = x1 - x0, y1 - y0
-    values = [record[key] for record in history for key in keys]
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    draw.rectangle(box, outline="#999999")
-    legend_x = x0
-    for key in keys:
-        points = [
-            (
-                x0 + width * i / max(len(history) - 1, 1),
-                y1 - height * (record[key] - low) / span,
-            )
-            for i, record in enumerate(history)
-        ]
-        if len(points) > 1:
-            draw.line(points, fill=COLOURS[key], width=2)
-        # The legend, above the chart: a short stroke of the curve's colour, then its name.
-        draw.line([(legend_x, y0 - 12), (legend_x + 16, y0 - 12)], fill=COLOURS[key], width=2)
-        draw.text((legend_x + 20, y0 - 19), key, fill=COLOURS[key], font=font)
-        legend_x += 28 + int(draw.textlength(key, font=font))
-    draw.text(
-        (x0, y1 + 4), f"epochs 1-{len(history)}, {low:.3g} to {high:.3g}", fill=TEXT, font=font
+def _split(report: dict) -> str:
+    """Which of an evaluation's images the matrix counts."""
+    return {"test": "test", "val": "validation", None: "all"}[report["split"]]
+
+
+def _learning_curves(figure: Figure | SubFigure, history: Sequence[dict]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [record["epoch"] for record in history]
+    for axes, key in zip(figure.subplots(1, len(CURVES)), CURVES, strict=True):
+        for prefix, name, colour in RUNS:
+            values = [record[prefix + key] for record in history]
+            axes.plot(epochs, values, marker="o", markersize=3, color=colour, label=name)
+        axes.set(title=f"{key} per epoch", xlabel="epoch", ylabel=key)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+    figure.legend(*axes.get_legend_handles_labels(), loc="outside upper center", ncols=len(RUNS))
+
+
+def _confusion_matrix(
+    figure: Figure | SubFigure, classes: Sequence[str], metrics: dict, images: str, turned: bool
+) -> None:
+    """Rows: the true class, columns: the predicted one (their names ``turned`` upright when
+    wider than a cell); each cell's colour on the colour bar beside the matrix, and its count
+    written in it when the matrix is small."""
+    counts = np.asarray(metrics["confusion_matrix"])
+    axes = figure.subplots()
+    shading = axes.imshow(counts, cmap="Blues", vmin=0)
+    places = range(len(classes))
+    axes.set_xticks(
+        places,
+        classes,
+        rotation=90 if turned else 0,
+        ha="right" if turned else "center",
+        va="center" if turned else "top",
+        rotation_mode="anchor",
     )
-
-
-def _confusion(image, draw, places: Layout, classes, matrix, font) -> None:
-    draw.text(
-        places.title, "confusion matrix (rows: true, columns: predicted)", fill=TEXT, font=font
+    axes.set_yticks(places, classes)
+    axes.set(xlabel="predicted", ylabel="true")
+    figure.suptitle(
+        f"confusion matrix, {images} images\n"
+        f"top-1 {metrics['top1']:.3f} on {metrics['images']}, macro-F1 {metrics['macro_f1']:.3f}"
     )
-    peak = max(max(row) for row in matrix) or 1
-    left, top = places.matrix[:2]
-    for j, label in enumerate(classes):
-        _upright_text(image, (left + j * CELL + CELL // 2 - 7, places.matrix[1] - 4), label, font)
-    for i, (label, row) in enumerate(zip(classes, matrix, strict=True)):
-        draw.text(
-            (places.row_labels[0], top + i * CELL + 10), label[:NAME_CHARS], fill=TEXT, font=font
-        )
-        for j, count in enumerate(row):
-            shade = 255 - int(200 * count / peak)
-            box = [left + j * CELL, top + i * CELL, left + (j + 1) * CELL, top + (i + 1) * CELL]
-            draw.rectangle(box, fill=(shade, shade, 255), outline="white")
-            draw.text((box[0] + 6, box[1] + 10), str(count), fill=TEXT, font=font)
-
-
-def _upright_text(image: Image.Image, bottom_left: tuple[int, int], text: str, font) -> None:
-    """``text`` read from bottom to top, its baseline's start at ``bottom_left``."""
-    text = text[:NAME_CHARS]
-    probe = ImageDraw.Draw(image)
-    width = int(probe.textlength(text, font=font)) + 2
-    stamp = Image.new("L", (width, 16), 0)
-    ImageDraw.Draw(stamp).text((0, 1), text, fill=255, font=font)
-    stamp = stamp.rotate(90, expand=True)
-    x, y = bottom_left
-    image.paste(TEXT, (x, y - stamp.height, x + stamp.width, y), mask=stamp)
+    if len(classes) <= ANNOTATED_CLASSES:
+        dark = counts.max() / 2
+        for (row, column), count in np.ndenumerate(counts):
+            colour = "white" if count > dark else "black"
+            axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    colour_bar = axes.inset_axes(COLOUR_BAR)  # beside the matrix, as tall as it
+    figure.colorbar(shading, cax=colour_bar, label="images")
