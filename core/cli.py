@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "run"):
             parser.print_help()
             return 0
-        return _run(args, debug=args.debug or bool(os.environ.get("ZOO_DEBUG")))
+        args.debug = args.debug or bool(os.environ.get("ZOO_DEBUG"))  # commands read it too
+        return _run(args, debug=args.debug)
 
 
 def _run(args, debug: bool) -> int:

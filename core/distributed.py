@@ -16,6 +16,12 @@ bad image is an error record made inside the actor, never an exception there. Th
 counts the records against the inputs and raises a ``ZooError`` naming what is missing if
 they differ.
 
+Joining a cluster is bounded: a TCP connect to the address first (nothing listening is one
+line at once), then ``ray.init`` in a thread of its own, waited for at most what is left of
+``connect_timeout``. Ray waits for a cluster in C++, which never hands the main thread back
+to Python, so there it would hold off Ctrl-C and SIGTERM (and in the main thread ``ray.init``
+replaces zoo's SIGTERM handler with its own); in a thread, the main thread only waits.
+
 Ray is imported only here, and only when this path is taken.
 """
 
@@ -24,7 +30,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +47,24 @@ from .pipeline import Decoded, batch_records, decode, expand_inputs
 from .samples import IMAGE_SUFFIXES
 
 RAY_MISSING = "the Ray engine needs Ray; pip install 'zoo[ray]'"
+CONNECT_TIMEOUT_S = 30.0
+"""How long a cluster named by an address gets to answer (``zoo predict --connect-timeout``)."""
 READERS = 8
 """Files each actor reads at once: object storage takes tens of ms to answer each."""
 
 
 class LostRecords(ZooError):
     """Ray gave back a different number of records than there were inputs."""
+
+
+class ClusterUnreachable(ZooError):
+    """No Ray cluster answered at the address given."""
+
+    def __init__(self, address: str, reason: str):
+        super().__init__(
+            f"cannot reach a Ray cluster at {address} ({reason}): "
+            "is 'ray start --head' running there, and is the port open?"
+        )
 
 
 def import_ray():
@@ -65,6 +86,7 @@ def predict(
     inputs: Sequence[str | os.PathLike],
     *,
     address: str | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
     actors: int | None = None,
     threads: int = 1,
     gpus: float = 0,
@@ -76,6 +98,7 @@ def predict(
     provider: str = "auto",
     overrides: InputOverrides | None = None,
     fast_decode: bool = False,
+    ray_logs: bool = False,
 ) -> Iterator[dict]:
     """Classify ``inputs`` on a Ray cluster, yielding one record per input file.
 
@@ -87,6 +110,7 @@ def predict(
     each has ``threads`` CPUs and ``gpus`` GPUs. The records are those ``zoo predict --jsonl``
     prints, in no particular order unless ``preserve_order``. With ``output`` (a folder) they
     are also written there, to ``predictions.jsonl``, which appears only once all are in.
+    Ray's workers' output is not printed here; its own log, with ``ray_logs`` only.
 
     Setting up (listing the inputs, starting or joining Ray) happens here, so that its errors
     come at once; the work, as the records are taken.
@@ -99,15 +123,74 @@ def predict(
     address = address or os.environ.get("RAY_ADDRESS")
     started_here = not ray.is_initialized() and not address
     if not ray.is_initialized():
-        # "local": a Ray of our own; without it, ray.init joins the last cluster started on
-        # this machine (and waits forever if that one has stopped).
-        ray.init(address=address or "local", include_dashboard=False, logging_level="ERROR")
+        start_or_join(ray, address, connect_timeout, ray_logs)
     job = Job(ray, model, files, actors, threads, gpus, provider)
     if started_here:  # nothing will join: a pool that does not fit would wait forever
         job.check_fits()
     options = dict(top=top, overrides=overrides, fast_decode=fast_decode)
     records = job.records(batch_size, preserve_order, options)
     return records if output is None else write_records(records, Path(output))
+
+
+def start_or_join(ray, address: str | None, timeout: float, ray_logs: bool) -> None:
+    """Join the cluster at ``address``, which gets ``timeout`` seconds to answer, or with no
+    address start a Ray of our own ("local": without it, ``ray.init`` joins the last cluster
+    started on this machine, and waits forever if that one has stopped)."""
+    options = dict(
+        include_dashboard=False,
+        log_to_driver=False,  # the workers' output would go to stdout, among the records
+        logging_level=logging.INFO if ray_logs else logging.CRITICAL,
+    )
+    if not address:
+        init_interruptibly(ray, None, address="local", **options)
+        return
+    deadline = time.monotonic() + timeout
+    check_listening(address, timeout)
+    try:
+        init_interruptibly(ray, deadline - time.monotonic(), address=address, **options)
+    except TimeoutError:
+        raise ClusterUnreachable(address, f"no answer within {timeout:g} s") from None
+    except ConnectionError as error:
+        raise ClusterUnreachable(address, describe_exception(error)) from None
+
+
+def check_listening(address: str, timeout: float) -> None:
+    """A ``ClusterUnreachable`` at once, with the reason, if nothing listens at ``address``
+    (``HOST:PORT`` or ``ray://HOST:PORT``; other forms, such as "auto", are Ray's to read)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except TimeoutError:
+        raise ClusterUnreachable(address, f"no answer within {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise ClusterUnreachable(address, "connection refused") from None
+    except socket.gaierror:
+        raise ClusterUnreachable(address, f"unknown host {host}") from None
+    except OSError as error:
+        raise ClusterUnreachable(address, error.strerror or str(error)) from None
+
+
+def init_interruptibly(ray, timeout: float | None, **options) -> None:
+    """``ray.init(**options)`` in a thread, waited for ``timeout`` seconds at most (None: as
+    long as it takes), the main thread free for Ctrl-C and SIGTERM meanwhile. A
+    ``TimeoutError`` when time is up; the thread, a daemon, is then left to itself."""
+    failure: list[Exception] = []
+
+    def init() -> None:
+        try:
+            ray.init(**options)
+        except Exception as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=init, name="zoo-ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError
+    if failure:
+        raise failure[0]
 
 
 def model_bytes(model: str, weights: str) -> bytes:

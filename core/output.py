@@ -69,11 +69,12 @@ def _name_bytes(name: str) -> bytes:
 
 
 def emit_records(
-    records: Iterable[dict], jsonl: bool, as_json: bool, bar, text: bool = True
+    records: Iterable[dict], jsonl: bool, as_json: bool, bar, text: bool = True, out=None
 ) -> tuple[int, int]:
-    """Write ``zoo predict``'s records as they come: JSON Lines, or ``text`` (top-K per image);
-    with ``as_json``, one array at the end. A record's error goes to stderr as one line, above
-    the progress ``bar``. Returns how many records there were, and how many were errors."""
+    """Write ``zoo predict``'s records as they come, to ``out`` (default: stdout): JSON Lines,
+    or ``text`` (top-K per image); with ``as_json``, one array at the end. A record's error
+    goes to stderr as one line, above the progress ``bar``. Returns how many records there
+    were, and how many were errors."""
     results, count, errors = [], 0, 0
     for result in records:
         count += 1
@@ -81,20 +82,20 @@ def emit_records(
             errors += 1
             note(f"zoo: {printable(record_name(result))}: {result['error']}")
         if jsonl:
-            print(jsonio.dumps(result), flush=True)
+            print(jsonio.dumps(result), file=out, flush=True)
         elif as_json:
             results.append(result)
         elif text and "top" in result:
-            print_predictions(result)
+            print_predictions(result, out)
         bar.update(1)
     bar.close()
     if as_json:
-        print_json(results)
+        print_json(results, out)
     return count, errors
 
 
-def print_json(data) -> None:
-    print(jsonio.dumps(data, indent=2))
+def print_json(data, out=None) -> None:
+    print(jsonio.dumps(data, indent=2), file=out)
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -106,13 +107,14 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         )
 
 
-def print_predictions(result: dict) -> None:
-    """The tutorial's ``('n01818515', 'macaw', 0.9996)`` lines, aligned, under the image name."""
-    print(f"{printable(record_name(result))}  ({result['model']}, {result['backend']})")
+def print_predictions(result: dict, out=None) -> None:
+    """The tutorial's ``('n01818515', 'macaw', 0.9996)`` lines, aligned, under the image name,
+    to ``out`` (default: stdout)."""
+    print(f"{printable(record_name(result))}  ({result['model']}, {result['backend']})", file=out)
     width = max(len(repr(p["label"])) for p in result["top"]) + 1
     for p in result["top"]:
         label = f"{p['label']!r},".ljust(width)
-        print(f"  {p['rank']}. ({p['class_id']!r}, {label} {p['score']:.4f})")
+        print(f"  {p['rank']}. ({p['class_id']!r}, {label} {p['score']:.4f})", file=out)
 
 
 def print_comparison(results: Sequence[dict], models: Sequence[str]) -> None:

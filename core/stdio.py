@@ -1,7 +1,8 @@
-"""Keeping native libraries' start-up noise off the terminal without hiding real errors.
+"""Keeping native libraries' noise off the terminal without hiding real errors.
 
 TensorFlow and ONNX Runtime print from C++ straight to file descriptor 2, before (or
-regardless of) their log levels, so Python's ``sys.stderr`` cannot catch it.
+regardless of) their log levels, so Python's ``sys.stderr`` cannot catch it. Ray does too, and
+prints to ``sys.stdout`` from threads of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import TextIO
 
 _COLOUR = re.compile(r"\x1b\[([0-9;]*)m")
 _RESETS = ("", "0")
@@ -46,3 +48,53 @@ def filtered_stderr(noise: re.Pattern[str]) -> Iterator[list[str]]:
                         in_record = colours[-1] not in _RESETS
                 else:
                     sys.stderr.write(line)
+
+
+@contextlib.contextmanager
+def output_kept_from_libraries(show_theirs: bool) -> Iterator[TextIO]:
+    """For a block that runs a library which prints as it likes (Ray: from its own threads to
+    ``sys.stdout``, from C++ to file descriptor 2): yields stdout as it was, for the command's
+    own output alone. Meanwhile what the library prints goes to stderr if ``show_theirs``,
+    else nowhere; ``sys.stderr`` keeps the command's messages either way."""
+    out = sys.stdout
+    with contextlib.ExitStack() as stack:
+        if show_theirs:
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        else:
+            nowhere = stack.enter_context(open(os.devnull, "w"))
+            stack.enter_context(contextlib.redirect_stdout(nowhere))
+            stack.enter_context(_native_stderr_discarded())
+        yield out
+
+
+@contextlib.contextmanager
+def _native_stderr_discarded() -> Iterator[None]:
+    """File descriptor 2 (native code's, and the processes it starts) on /dev/null for the
+    block, with ``sys.stderr``, if it writes there, moved to a copy of the descriptor."""
+    stream = sys.stderr
+    stream.flush()
+    saved = os.dup(2)
+    moved = _writes_to(stream, 2)
+    if moved:
+        sys.stderr = open(  # noqa: SIM115 (closed on the way out)
+            saved, "w", encoding=stream.encoding, errors=stream.errors, buffering=1, closefd=False
+        )
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, 2)
+    os.close(nowhere)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        if moved:
+            sys.stderr.close()
+            sys.stderr = stream
+        os.close(saved)
+
+
+def _writes_to(stream: TextIO, descriptor: int) -> bool:
+    try:
+        return stream.fileno() == descriptor
+    except (AttributeError, OSError, ValueError):  # pytest's capture, io.StringIO...
+        return False

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +37,13 @@ OBJECT_STORE_BYTES = 100 * 2**20
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'zoo[ray]')")
+def ray_installed():
+    return pytest.importorskip("ray", reason="Ray is not installed (pip install 'zoo[ray]')")
+
+
+@pytest.fixture(scope="session")
+def ray_session(ray_installed):
+    ray = ray_installed
     ray.init(
         address="local",  # never a cluster that happens to run on this machine
         num_cpus=2,
@@ -209,7 +217,130 @@ def test_two_nodes_share_the_pool(ray_session, photos, onnx_model, local_records
     assert [json.loads(line) for line in done.stdout.splitlines()] == local_records
 
 
+DIES_ONCE = """
+import os
+import sys
+from pathlib import Path
+
+from zoo import distributed
+from zoo.cli import main
+
+MARKER = Path(sys.argv[1])
+
+
+class DiesOnce(distributed.Classifier):
+    \"\"\"The first batch kills its actor; Ray restarts it and runs the batch again.\"\"\"
+
+    def __call__(self, batch):
+        if not MARKER.exists():
+            MARKER.touch()
+            os._exit(1)
+        return super().__call__(batch)
+
+
+distributed.Classifier = DiesOnce
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_jsonl_stays_json_lines_when_an_actor_dies(
+    ray_session, photos, onnx_model, local_records, tmp_path
+):
+    """Ray tells every driver of a dead worker, on stdout unless zoo keeps it off: a second
+    driver, joined to the session's Ray, whose first actor dies in its first batch."""
+    marker = tmp_path / "died"
+    address = ray_session.get_runtime_context().gcs_address
+    done = subprocess.run(
+        [sys.executable, "-c", DIES_ONCE, str(marker),
+         "predict", str(onnx_model), str(photos), str(photos / "missing.jpg"),
+         "--engine", "ray", "--address", address, "--actors", "1", "--jsonl"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert marker.exists()  # the actor did die
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
+    assert by_image(json.loads(line) for line in lines) == by_image(local_records)
+    assert "zoo: " in done.stderr and "(raylet)" not in done.stderr
+
+
 # Without a Ray session ---------------------------------------------------------------------
+
+
+def zoo_on_ray(model: Path, photo: Path, *options: str) -> subprocess.Popen:
+    """``zoo predict MODEL PHOTO --engine ray OPTIONS`` in a process of its own."""
+    command = (  # Ctrl-C's handler even where this runs with SIGINT ignored (in the background)
+        "import signal, sys; from zoo.cli import main; "
+        "signal.signal(signal.SIGINT, signal.default_int_handler); sys.exit(main())"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", command, "predict", str(model), str(photo), "--engine", "ray",
+         *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finished(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """The process's stdout and stderr once it ends, within ``timeout`` seconds (else killed,
+    and the test failed)."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"still running after {timeout} s")
+
+
+@pytest.fixture
+def silent_server(ray_installed):
+    """A port that takes connections and never answers: an address with no Ray behind it."""
+    with socket.create_server(("", 0)) as server:  # Ray dials this host by its own IP
+        server.settimeout(60)
+        yield server
+
+
+def test_an_address_nothing_listens_at_is_one_line_at_once(ray_installed, onnx_model, photo):
+    started = time.monotonic()
+    process = zoo_on_ray(onnx_model, photo, "--address", "127.0.0.1:1", "--connect-timeout", "3")
+    out, err = finished(process, timeout=30)
+    assert (process.returncode, out) == (1, "")
+    assert err == (
+        "zoo: cannot reach a Ray cluster at 127.0.0.1:1 (connection refused): "
+        "is 'ray start --head' running there, and is the port open?\n"
+    )
+    assert time.monotonic() - started < 30
+
+
+def test_an_address_that_never_answers_is_given_up_after_the_timeout(
+    onnx_model, photo, silent_server
+):
+    address = f"127.0.0.1:{silent_server.getsockname()[1]}"
+    process = zoo_on_ray(onnx_model, photo, "--address", address, "--connect-timeout", "3")
+    out, err = finished(process, timeout=30)
+    assert (process.returncode, out) == (1, "")
+    assert err == (
+        f"zoo: cannot reach a Ray cluster at {address} (no answer within 3 s): "
+        "is 'ray start --head' running there, and is the port open?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "message"),
+    [(signal.SIGTERM, 143, "zoo: terminated\n"), (signal.SIGINT, 130, "zoo: interrupted\n")],
+)
+def test_a_signal_while_joining_ends_the_command_at_once(
+    onnx_model, photo, silent_server, signum, code, message
+):
+    address = f"127.0.0.1:{silent_server.getsockname()[1]}"
+    process = zoo_on_ray(onnx_model, photo, "--address", address)
+    silent_server.accept()[0].close()  # the command reached the address...
+    time.sleep(1)  # ... and is in ray.init
+    signalled = time.monotonic()
+    process.send_signal(signum)
+    out, err = finished(process, timeout=30)
+    assert time.monotonic() - signalled < 5
+    assert (process.returncode, out, err) == (code, "", message)
 
 
 def test_without_ray_one_line_says_what_to_install(photo, monkeypatch, capsys):
@@ -236,8 +367,9 @@ def test_ray_is_not_imported_by_zoo_or_its_cli():
     assert done.stdout == "False\n"
 
 
-def test_a_model_zoo_cannot_run_is_one_line_before_any_actor_starts(tmp_path, photo, capsys):
-    pytest.importorskip("ray", reason="Ray is not installed (pip install 'zoo[ray]')")
+def test_a_model_zoo_cannot_run_is_one_line_before_any_actor_starts(
+    ray_installed, tmp_path, photo, capsys
+):
     model = tmp_path / "garbage.onnx"
     model.write_bytes(b"not a model")
     assert main(["predict", model.as_uri(), str(photo), "--engine", "ray"]) == 1

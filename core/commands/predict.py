@@ -1,17 +1,20 @@
-"""``zoo predict``: classify files, folders and globs with one model, decoding in threads."""
+"""``zoo predict``: classify files, folders and globs with one model, decoding in threads; with
+``--engine ray``, on a pool of Ray actors (``zoo.distributed``, imported only then)."""
 
 from __future__ import annotations
 
 import sys
 
-from zoo.cli_options import add_model_options, input_overrides, positive_int
-from zoo.distributed_cli import add_engine_options, refuse_ray_options, run_distributed_predict
+from zoo.cli_options import add_model_options, input_overrides, number_between, positive_int
+from zoo.errors import ZooError
 from zoo.input_config import resolve
 from zoo.output import emit_records
 from zoo.progress import progress_bar
 from zoo.registry import get_registry
 
 EXIT_ERROR = 1
+RAY_ONLY = ("address", "connect_timeout", "actors", "gpus_per_actor", "output", "preserve_order")
+"""The Ray engine's options: each defaults to None, so that ``--engine local`` can refuse them."""
 
 
 def add_command(commands) -> None:
@@ -49,9 +52,61 @@ def add_command(commands) -> None:
     predict.set_defaults(run=run)
 
 
+def add_engine_options(predict) -> None:
+    engine = predict.add_argument_group(
+        "engine",
+        "--engine ray classifies on a Ray cluster (pip install 'zoo[ray]'): a .onnx file, or "
+        "a registered model with --backend onnx; --threads is then per actor (default 1)",
+    )
+    engine.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default): this process; ray: a pool of Ray actors",
+    )
+    engine.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster (default: $RAY_ADDRESS, else a Ray started for this command)",
+    )
+    engine.add_argument(
+        "--connect-timeout",
+        type=number_between(0, low_inclusive=False),
+        default=None,
+        metavar="S",
+        help="seconds the cluster at the address gets to answer before the command gives up "
+        "(default 30)",
+    )
+    engine.add_argument(
+        "--actors",
+        type=positive_int,
+        default=None,
+        help="actors in the pool (default: as many as the cluster's CPUs or GPUs allow)",
+    )
+    engine.add_argument(
+        "--gpus-per-actor",
+        type=number_between(0),
+        default=None,
+        metavar="G",
+        help="GPUs each actor holds (default 0: CPU actors); above 0, ONNX Runtime runs on CUDA",
+    )
+    engine.add_argument(
+        "--output",
+        metavar="DIR",
+        default=None,
+        help="write the records to DIR/predictions.jsonl instead of printing them",
+    )
+    engine.add_argument(
+        "--preserve-order",
+        action="store_true",
+        default=None,
+        help="records in input order (default: as they come)",
+    )
+
+
 def run(args) -> int:
     if args.engine == "ray":
-        return run_distributed_predict(args)
+        return run_on_ray(args)
     refuse_ray_options(args)
     from zoo.api import load
     from zoo.pipeline import batch_records, decoded_batches, expand_inputs
@@ -84,4 +139,56 @@ def run(args) -> int:
 
     bar = progress_bar(name, len(files), "image", enabled=args.json or not sys.stdout.isatty())
     _, errors = emit_records(records(), args.jsonl, args.json, bar)
+    return EXIT_ERROR if errors else 0
+
+
+def refuse_ray_options(args) -> None:
+    """``--engine local`` with an option only the Ray engine has: say so, not ignore it."""
+    given = [name for name in RAY_ONLY if getattr(args, name, None) is not None]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ZooError(f"{options}: only with --engine ray")
+
+
+def run_on_ray(args) -> int:
+    """The same records as ``--engine local`` (as JSON Lines, JSON or text), or written to
+    ``--output DIR``. Ray prints from its own threads and native code: what it prints is kept
+    off stdout, and off stderr too unless ``--debug``."""
+    from zoo.distributed import CONNECT_TIMEOUT_S, predict
+    from zoo.stdio import output_kept_from_libraries
+
+    if not args.model.endswith(".onnx") and args.backend != "onnx":
+        raise ZooError(
+            f"--engine ray runs ONNX models: give a .onnx file, or {args.model} --backend onnx"
+        )
+    if args.output and (args.jsonl or args.json):
+        raise ZooError("--output writes the records to a folder: leave out --json and --jsonl")
+    with output_kept_from_libraries(show_theirs=args.debug) as out:
+        records = predict(
+            args.model,
+            args.images,
+            address=args.address,
+            connect_timeout=args.connect_timeout or CONNECT_TIMEOUT_S,
+            actors=args.actors,
+            threads=args.threads or 1,
+            gpus=args.gpus_per_actor or 0,
+            batch_size=args.batch_size,
+            top=args.top,
+            output=args.output,
+            preserve_order=bool(args.preserve_order),
+            weights=args.weights,
+            provider=args.provider,
+            overrides=input_overrides(args),
+            fast_decode=args.fast_decode,
+            ray_logs=args.debug,
+        )
+        bar = progress_bar(
+            args.model, None, "image", enabled=bool(args.output or args.json) or not out.isatty()
+        )
+        count, errors = emit_records(
+            records, args.jsonl, args.json, bar, text=not args.output, out=out
+        )
+        if args.output:
+            written = f"{args.output}/predictions.jsonl"
+            print(f"wrote {count} records ({errors} errors) to {written}", file=out)
     return EXIT_ERROR if errors else 0
