@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from zoo.bench import machine
-from zoo.output import print_table
+from zoo.printing import print_table
 
 
 @dataclass

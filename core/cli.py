@@ -11,16 +11,12 @@ import time
 import warnings
 from collections.abc import Sequence
 
-from .commands import BUILTIN_COMMANDS
 from .errors import ZooError, describe_exception
+from .exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
 from .plugin_manager import load_plugins, pm
 from .registry import PluginWarning
 from .version import __version__
 
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 STUCK_THREADS_GRACE_S = 1.0
 """After an interrupt, how long threads still running (a decoder blocked on a file) get to
 finish before the process ends without them."""
@@ -115,9 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    for command in BUILTIN_COMMANDS:
-        command.add_command(commands)
 
     load_plugins()
     for impl in pm.hook.register_commands.get_hookimpls():

@@ -116,3 +116,18 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     add_provider(parser)
     add_threads(parser)
     add_json(parser)
+
+
+def plotted(args, work) -> dict:
+    """``work()``'s report, with ``--plot`` drawn from it; an unwritable ``--plot`` path fails
+    before the work starts."""
+    if args.plot:
+        from zoo.plot import check_can_plot
+
+        check_can_plot(args.plot)
+    report = work()
+    if args.plot:
+        from zoo.training.plot import plot_report
+
+        plot_report(report, args.plot)
+    return report

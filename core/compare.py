@@ -12,7 +12,7 @@ from .api import load
 from .errors import ZooError
 from .images import resize
 from .input_config import InputOverrides, resolve
-from .output import record
+from .printing import record
 from .specs import ModelSpec
 
 

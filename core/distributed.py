@@ -124,7 +124,7 @@ def predict(
     started_here = not ray.is_initialized() and not address
     if not ray.is_initialized():
         start_or_join(ray, address, connect_timeout, ray_logs)
-    job = Job(ray, model, files, actors, threads, gpus, provider)
+    job = RayRun(ray, model, files, actors, threads, gpus, provider)
     if started_here:  # nothing will join: a pool that does not fit would wait forever
         job.check_fits()
     options = dict(top=top, overrides=overrides, fast_decode=fast_decode)
@@ -272,7 +272,7 @@ def _list_uri(uri: str) -> list[str]:
     return files
 
 
-class Job:
+class RayRun:
     """One run over the inputs: the files, and the actor pool that classifies them."""
 
     def __init__(self, ray, model: bytes, files: list[str], actors, threads, gpus, provider):

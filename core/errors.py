@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from .output import printable
+from .printing import printable
 
 
 def describe_exception(error: BaseException) -> str:

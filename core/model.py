@@ -11,8 +11,8 @@ from .errors import PluginError, ZooError
 from .images import ImageSource, load_image
 from .input_config import InputConfig, InputOverrides, resolve
 from .labels import LabelList, Prediction, top_k
-from .outputs import require_probabilities
 from .preprocessing import preprocess
+from .scores import require_probabilities
 from .specs import PreprocessSpec, Runner
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import ImageError, ZooError
 from .images import KERAS_INTERPOLATION, decode_image, open_image, resize
-from .output import error_record, record
+from .printing import error_record, record
 from .samples import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:

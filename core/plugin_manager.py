@@ -28,9 +28,8 @@ DEFAULT_PLUGINS = (
     "zoo.plugins.keras_backend",
     "zoo.plugins.onnx_backend",
     "zoo.plugins.onnx_exporter",
-    "zoo.plugins.serve",
     "zoo.plugins.bundles",
-    "zoo.plugins.train",
+    "zoo.plugins.commands",
 )
 ENTRY_POINT_GROUP = "zoo"
 

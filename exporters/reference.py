@@ -19,8 +19,8 @@ from zoo.images import KERAS_INTERPOLATION, open_image, resize
 from zoo.keras_model import import_keras
 from zoo.labels import LabelList
 from zoo.model import Model
-from zoo.outputs import require_probabilities, softmax
 from zoo.preprocessing import preprocess
+from zoo.scores import require_probabilities, softmax
 from zoo.specs import ModelSpec, PreprocessSpec
 
 TOP = 5

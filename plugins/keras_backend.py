@@ -20,7 +20,7 @@ class KerasRunner(Runner):
     def __call__(self, batch):
         import numpy as np  # here, not at the top: `zoo list` imports this plugin
 
-        from zoo.outputs import softmax
+        from zoo.scores import softmax
 
         outputs = np.asarray(self.model.predict(batch, verbose=0))
         return softmax(outputs).astype(np.float32) if self.outputs_logits else outputs

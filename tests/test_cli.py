@@ -8,6 +8,7 @@ import time
 import pytest
 
 from zoo.cli import main
+from zoo.plugin_manager import DEFAULT_PLUGINS
 
 from .conftest import run_zoo
 
@@ -72,13 +73,12 @@ def test_plugins_all_json(capsys):
     assert applications["hooks"] == ["register_models"]
     assert applications["models"] == ["vgg16", "resnet50", "inception_v3", "mobilenet"]
     assert rows["zoo.plugins.onnx_backend"]["backends"] == ["onnx"]
-    assert rows["zoo.plugins.onnx_exporter"]["hooks"] == ["register_commands", "register_exporters"]
+    assert rows["zoo.plugins.onnx_exporter"]["hooks"] == ["register_exporters"]
     assert rows["zoo.plugins.onnx_exporter"]["exporters"] == ["onnx"]
-    assert rows["zoo.plugins.serve"]["hooks"] == ["register_commands"]
-    assert rows["zoo.plugins.train"]["hooks"] == ["register_commands"]
+    assert rows["zoo.plugins.commands"]["hooks"] == ["register_commands"]
     assert rows["zoo.plugins.bundles"]["hooks"] == ["register_models"]
     builtins = [row for row in rows.values() if row["builtin"]]
-    assert len(builtins) == 8 and all(row["error"] is None for row in builtins)
+    assert len(builtins) == len(DEFAULT_PLUGINS) and all(row["error"] is None for row in builtins)
 
 
 def test_plugins_without_all_leaves_the_builtins_out(capsys):

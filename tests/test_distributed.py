@@ -156,12 +156,12 @@ def test_a_dropped_record_fails_the_run_naming_the_file(
     ray_session, photos, onnx_model, monkeypatch, tmp_path, capsys
 ):
     """Inject a loss inside Ray (a filter after the actors): the count check must catch it."""
-    dataset = distributed.Job.dataset
+    dataset = distributed.RayRun.dataset
 
     def losing_one(self, *args):
         return dataset(self, *args).filter(lambda row: "parrot.jpg" not in row["record"])
 
-    monkeypatch.setattr(distributed.Job, "dataset", losing_one)
+    monkeypatch.setattr(distributed.RayRun, "dataset", losing_one)
     inputs = sorted(str(p) for p in photos.iterdir())
     with pytest.raises(distributed.LostRecords, match=r"for 1, first .*parrot\.jpg"):
         list(distributed.predict(onnx_model, inputs, batch_size=4))
@@ -177,7 +177,7 @@ def test_a_dropped_record_fails_the_run_naming_the_file(
 
 
 def test_a_pool_larger_than_the_machine_is_refused(ray_session, onnx_model):
-    job = distributed.Job(ray_session, onnx_model.read_bytes(), [], 3, 1, 0, "cpu")
+    job = distributed.RayRun(ray_session, onnx_model.read_bytes(), [], 3, 1, 0, "cpu")
     with pytest.raises(ZooError, match=r"3 actors x 1 CPU need 3 CPUs; this machine has 2 \(fewer"):
         job.check_fits()
 

@@ -1,8 +1,38 @@
-"""zoo's built-in commands: one module each, its options declared next to the code that reads
-them. Each module imports only what ``zoo --help`` can afford at the top; NumPy, Pillow and
-the backends are imported when the command runs."""
+"""zoo's commands: one module each, with ``add_command(commands)`` declaring its options next
+to the code that reads them, and nothing heavier than ``zoo --help`` can afford imported at the
+top (NumPy, Pillow, TensorFlow and the backends are imported when the command runs).
 
-from . import bench, check_plugin, compare, export, models, plugins, predict
+The built-in plugin ``zoo.plugins.commands`` adds them through the ``register_commands`` hook,
+the way a third party's command comes in.
+"""
 
-BUILTIN_COMMANDS = (models, plugins, predict, export, bench, check_plugin, compare)
+from . import (
+    bench,
+    check_plugin,
+    compare,
+    evaluate,
+    export,
+    list_models,
+    package,
+    plugins,
+    predict,
+    serve,
+    train,
+    verify,
+)
+
+COMMANDS = (
+    list_models,
+    plugins,
+    predict,
+    export,
+    bench,
+    check_plugin,
+    compare,
+    verify,
+    serve,
+    train,
+    evaluate,
+    package,
+)
 """In the order ``zoo --help`` lists them; plugins' commands follow."""

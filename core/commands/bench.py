@@ -10,7 +10,7 @@ from zoo.cli_options import (
     comma_list,
     positive_int,
 )
-from zoo.output import print_json, print_table
+from zoo.printing import print_json, print_table
 from zoo.progress import status
 
 

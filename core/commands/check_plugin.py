@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 from zoo.cli_options import add_json
-from zoo.output import print_json, print_table
-
-EXIT_ERROR = 1
+from zoo.exit_codes import EXIT_ERROR
+from zoo.printing import print_json, print_table
 
 
 def add_command(commands) -> None:

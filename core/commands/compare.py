@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING
 
 from zoo.cli_options import add_model_options, comma_list, input_overrides
 from zoo.errors import ImageError
-from zoo.output import error_record, print_comparison, print_json
+from zoo.exit_codes import EXIT_ERROR
+from zoo.printing import error_record, print_comparison, print_json
 from zoo.registry import get_registry
 
 if TYPE_CHECKING:
     from PIL import Image
-
-EXIT_ERROR = 1
 
 
 def add_command(commands) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoo.cli_options import add_json, add_weights, positive_int
 from zoo.errors import ZooError
 from zoo.files import output_folder
-from zoo.output import print_json
+from zoo.printing import print_json
 from zoo.registry import get_registry
 from zoo.samples import image_files
 from zoo.specs import ExportOptions

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from zoo.cli_options import add_json
-from zoo.output import print_json, print_table
 from zoo.plugin_manager import hooks_implemented, load_plugins
+from zoo.printing import print_json, print_table
 from zoo.registry import get_registry
 
 

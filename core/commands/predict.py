@@ -7,12 +7,12 @@ import sys
 
 from zoo.cli_options import add_model_options, input_overrides, number_between, positive_int
 from zoo.errors import ZooError
+from zoo.exit_codes import EXIT_ERROR
 from zoo.input_config import resolve
-from zoo.output import emit_records
+from zoo.printing import emit_records
 from zoo.progress import progress_bar
 from zoo.registry import get_registry
 
-EXIT_ERROR = 1
 RAY_ONLY = ("address", "connect_timeout", "actors", "gpus_per_actor", "output", "preserve_order")
 """The Ray engine's options: each defaults to None, so that ``--engine local`` can refuse them."""
 

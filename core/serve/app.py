@@ -31,8 +31,8 @@ from starlette.routing import Route
 from zoo.errors import ImageError, NonFiniteScores, describe_exception
 from zoo.images import decode_image, resize
 from zoo.model import Model
-from zoo.output import record
 from zoo.pipeline import default_workers
+from zoo.printing import record
 from zoo.specs import MODEL_NAME
 
 from . import metrics as prometheus

@@ -42,7 +42,7 @@ CROP_AREA = (0.7, 1.0)
 
 
 @dataclass(frozen=True)
-class Job:
+class FeatureTask:
     """One feature vector to compute: an image, or its ``copy``-th augmented version."""
 
     path: Path
@@ -88,10 +88,12 @@ class FeatureCache:
         self.folder = zoo_home() / "features" / f"{base.spec.name}-{key}"
         self.identity = identity
 
-    def path(self, job: Job) -> Path:
+    def path(self, job: FeatureTask) -> Path:
         return self.folder / job.key[:2] / f"{job.key}.npy"
 
-    def extract(self, jobs: Sequence[Job], batch_size: int = 32, seed: int = 0) -> Extraction:
+    def extract(
+        self, jobs: Sequence[FeatureTask], batch_size: int = 32, seed: int = 0
+    ) -> Extraction:
         """Features for every job, from the cache or computed now (and then cached)."""
         started = time.monotonic()
         features: dict[str, np.ndarray] = {}
@@ -146,7 +148,7 @@ class FeatureCache:
                 future.result()  # a write that failed fails the run
         bar.close()
 
-    def _decode(self, job: Job, seed: int) -> np.ndarray | ImageError:
+    def _decode(self, job: FeatureTask, seed: int) -> np.ndarray | ImageError:
         """The job's image as the model's input (resized and preprocessed), or its error.
         Run in the pool, so that the thread feeding the model only stacks and runs."""
         try:
@@ -158,13 +160,13 @@ class FeatureCache:
         pixels = resize(image, self.base.input.size, self.base.input.interpolation)
         return preprocess(pixels, self.base.input.preprocess)
 
-    def _store(self, job: Job, vector: np.ndarray) -> None:
+    def _store(self, job: FeatureTask, vector: np.ndarray) -> None:
         path = self.path(job)
         path.parent.mkdir(exist_ok=True)
         with atomic_path(path) as temporary, temporary.open("wb") as out:
             np.save(out, np.asarray(vector, np.float32))
 
-    def _runner(self, jobs: Sequence[Job], seed: int):
+    def _runner(self, jobs: Sequence[FeatureTask], seed: int):
         """The fastest runtime whose features agree with Keras's: (run, name, agreement)."""
         onnx_path = self.folder / f"backbone-zoo{__version__}.onnx"
         if onnx_path.is_file():
@@ -232,7 +234,7 @@ class _Disagrees(Exception):
         self.agreement = agreement
 
 
-def augment(image: Image.Image, job: Job, seed: int) -> Image.Image:
+def augment(image: Image.Image, job: FeatureTask, seed: int) -> Image.Image:
     """The ``job.copy``-th light augmentation of an image: a random crop, flipped every other
     copy. Deterministic: the same image, copy and seed give the same pixels."""
     rng = np.random.default_rng([seed, job.copy, int(job.sha256[:12], 16)])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ZooError
+from ..scores import softmax
 
 EPSILON = 1e-7
 
@@ -52,11 +53,6 @@ def class_weights(labels: np.ndarray, classes: int, mode: str | None) -> np.ndar
         raise ValueError(f"class_weight must be 'balanced' or None, not {mode!r}")
     counts = np.bincount(labels, minlength=classes).astype(np.float64)
     return (len(labels) / (classes * np.maximum(counts, 1))).astype(np.float32)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -111,7 +107,7 @@ def _epoch(x_train, y_train, x_val, y_val, kernel, bias, adam, weights, rng, set
         x, y = x_train[index], y_train[index]
         if settings.dropout:
             x = x * (rng.random(x.shape, dtype=np.float32) < keep) / np.float32(keep)
-        probabilities = softmax(x @ kernel + bias)
+        probabilities = softmax(x @ kernel + bias, np.float32)
         sample_weight = weights[y]
         total_loss += float(np.sum(cross_entropy(probabilities, y) * sample_weight))
         correct += float(np.sum(probabilities.argmax(axis=1) == y))
@@ -119,7 +115,7 @@ def _epoch(x_train, y_train, x_val, y_val, kernel, bias, adam, weights, rng, set
         gradient[np.arange(len(y)), y] -= 1.0
         gradient *= (sample_weight / len(y))[:, None]
         adam.step((x.T @ gradient, gradient.sum(axis=0)))
-    val_probabilities = softmax(x_val @ kernel + bias)
+    val_probabilities = softmax(x_val @ kernel + bias, np.float32)
     return {
         "loss": total_loss / len(x_train),
         "accuracy": correct / len(x_train),

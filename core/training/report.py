@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..output import print_table
+from ..printing import print_table
 
 MISCLASSIFIED_SHOWN = 10
 

@@ -18,12 +18,13 @@ from ..files import atomic_directory, check_replaceable
 from ..input_config import InputOverrides, resolve
 from ..progress import status
 from ..registry import get_registry
+from ..scores import softmax
 from ..weights import file_digest, resolve_weights
 from . import bundle
 from .base import Base
 from .dataset import Dataset, scan
-from .features import FeatureCache, Job
-from .head import HeadSettings, softmax, train_head
+from .features import FeatureCache, FeatureTask
+from .head import HeadSettings, train_head
 from .metrics import classification_report
 from .network import write_weights
 from .settings import DEFAULTS, FinetuneSettings, TrainSettings
@@ -91,13 +92,13 @@ def train(
         + (f" ({len(dataset.stray_files)} non-image files ignored)" if dataset.stray_files else "")
     )
     cache = FeatureCache(base_model, provider, threads)
-    jobs = [Job(item.path, item.sha256) for item in dataset.items]
-    jobs += [
-        Job(item.path, item.sha256, copy)
+    tasks = [FeatureTask(item.path, item.sha256) for item in dataset.items]
+    tasks += [
+        FeatureTask(item.path, item.sha256, copy)
         for copy in range(1, augment + 1)
         for item in dataset.split("train")
     ]
-    extraction = cache.extract(jobs, batch_size=batch_size, seed=seed)
+    extraction = cache.extract(tasks, batch_size=batch_size, seed=seed)
     by_path = {str(item.path): item.relative for item in dataset.items}
     dataset.drop_unreadable({by_path[p]: reason for p, reason in extraction.unreadable.items()})
 
@@ -179,7 +180,7 @@ def _arrays(dataset: Dataset, split: str, features: dict, index: dict, copies: i
     keys, labels = [], []
     for item in dataset.split(split):
         for copy in range(copies + 1):
-            keys.append(Job(item.path, item.sha256, copy).key)
+            keys.append(FeatureTask(item.path, item.sha256, copy).key)
             labels.append(index[item.label])
     if not keys:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)

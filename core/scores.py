@@ -10,9 +10,11 @@ SUM_TOLERANCE = 1e-3
 """How far from 1 a row of float32 probabilities may sum (fp16 and int8 graphs included)."""
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, computed in float64 (float32 loses the small probabilities)."""
-    shifted = np.exp(logits.astype(np.float64) - logits.max(axis=-1, keepdims=True))
+def softmax(logits: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Row-wise softmax, computed in ``dtype``: float64 by default, as float32 loses the small
+    probabilities a report prints; training passes float32, where only the gradient counts."""
+    logits = logits.astype(dtype, copy=False)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 

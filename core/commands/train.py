@@ -1,13 +1,9 @@
-"""``zoo train``, ``zoo evaluate`` and ``zoo package``: your own classes on a zoo model.
-
-Their work is in ``zoo.training``, imported when a command runs: ``zoo --help`` stays light.
-"""
+"""``zoo train``: a classifier of your own classes on a registered model (the work is in
+``zoo.training``, imported when the command runs)."""
 
 from __future__ import annotations
 
-from zoo import hookimpl
 from zoo.cli_options import (
-    add_backend,
     add_interpolation,
     add_json,
     add_provider,
@@ -16,6 +12,7 @@ from zoo.cli_options import (
     input_overrides,
     integer_at_least,
     number_between,
+    plotted,
     positive_int,
 )
 from zoo.training.settings import DEFAULTS, TrainSettings
@@ -25,9 +22,8 @@ def _unfreeze(text: str) -> int | str:
     return "all" if text == "all" else integer_at_least(1)(text)
 
 
-@hookimpl
-def register_commands(cli):
-    train = cli.add_parser(
+def add_command(commands) -> None:
+    train = commands.add_parser(
         "train",
         help="train a classifier of your own classes on a registered model",
         description="Train a classifier of DATA's classes on BASE: DATA has one sub-folder of "
@@ -138,72 +134,13 @@ def register_commands(cli):
     add_json(train, "print the report as JSON")
     train.set_defaults(run=_run_train)
 
-    evaluate = cli.add_parser(
-        "evaluate",
-        help="top-1, per-class metrics and the confusion matrix of a model on labelled images",
-        description="Evaluate MODEL (a registered or trained model, or a .onnx file) on DATA: "
-        "one sub-folder per class, named by the model's labels or class ids (with train/ val/ "
-        "test/: its test images, else val). Predictions outside DATA's classes count as "
-        "'(other)'.",
-    )
-    evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
-    evaluate.add_argument("data", help="folder of labelled images")
-    add_backend(evaluate)
-    add_weights(evaluate)
-    evaluate.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
-    add_interpolation(evaluate)
-    add_provider(evaluate)
-    add_threads(evaluate)
-    evaluate.add_argument(
-        "--reference",
-        metavar="MODEL",
-        help="an int8 or fp16 .onnx file's float32 model to measure agreement with (a name, or "
-        "a float32 .onnx file; default: the model its card names, in Keras)",
-    )
-    evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
-    add_json(evaluate, "print the metrics as JSON")
-    evaluate.set_defaults(run=_run_evaluate)
-
-    package = cli.add_parser(
-        "package",
-        help="turn a trained model into an installable zoo plugin distribution",
-        description="Write a pip-installable plugin distribution for trained model NAME: "
-        "pyproject.toml with the zoo entry point, a module registering the model, its weights "
-        "and a README with its base model, classes and metrics.",
-    )
-    package.add_argument("name", help="a trained model (see 'zoo list')")
-    package.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="DIR",
-        help="folder to write (must not exist, or be empty)",
-    )
-    add_json(package, "print what was written as JSON")
-    package.set_defaults(run=_run_package)
-
-
-def _plotted(args, work) -> dict:
-    """``work()``'s report, with ``--plot`` drawn from it; an unwritable ``--plot`` path fails
-    before the work starts."""
-    if args.plot:
-        from zoo.plot import check_can_plot
-
-        check_can_plot(args.plot)
-    report = work()
-    if args.plot:
-        from zoo.training.plot import plot_report
-
-        plot_report(report, args.plot)
-    return report
-
 
 def _run_train(args) -> int:
-    from zoo.output import print_json
+    from zoo.printing import print_json
     from zoo.training import train
     from zoo.training.report import print_train_report
 
-    result = _plotted(
+    result = plotted(
         args,
         lambda: train(
             args.base,
@@ -220,43 +157,4 @@ def _run_train(args) -> int:
         print_json(result)
     else:
         print_train_report(result)
-    return 0
-
-
-def _run_evaluate(args) -> int:
-    from zoo.output import print_json
-    from zoo.training import evaluate
-    from zoo.training.report import print_evaluation
-
-    report = _plotted(
-        args,
-        lambda: evaluate(
-            args.model,
-            args.data,
-            backend=args.backend,
-            weights=args.weights,
-            batch_size=args.batch_size,
-            overrides=input_overrides(args),
-            provider=args.provider,
-            threads=args.threads,
-            reference=args.reference,
-        ),
-    )
-    if args.json:
-        print_json(report)
-    else:
-        print_evaluation(report)
-    return 0
-
-
-def _run_package(args) -> int:
-    from zoo.output import print_json
-    from zoo.training.package import write_package
-
-    written = write_package(args.name, args.output)
-    if args.json:
-        print_json(written)
-    else:
-        print(f"wrote {written['distribution']} to {written['path']}")
-        print(f"install it with: pip install {written['path']}")
     return 0

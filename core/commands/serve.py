@@ -6,16 +6,14 @@ Its dependencies (Starlette, uvicorn) are imported only when the command runs, s
 
 from __future__ import annotations
 
-from zoo import hookimpl
 from zoo.cli_options import add_provider, add_threads, integer_at_least
 from zoo.errors import BackendUnavailable
 from zoo.serve.settings import ServeSettings
 
 
-@hookimpl
-def register_commands(cli):
+def add_command(commands) -> None:
     defaults = ServeSettings()
-    command = cli.add_parser(
+    command = commands.add_parser(
         "serve",
         help="serve models over HTTP on ONNX Runtime, with dynamic micro-batching",
         description="Serve exported models over HTTP: POST an image to "

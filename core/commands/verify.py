@@ -1,0 +1,40 @@
+"""``zoo verify``: an exported ``.onnx`` checked against Keras on real photos (the work is in
+``zoo.exporters.verify_file``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoo.cli_options import add_json
+
+
+def add_command(commands) -> None:
+    command = commands.add_parser(
+        "verify", help="check an exported .onnx against Keras on real photos"
+    )
+    command.add_argument("model", help="model name or alias (see 'zoo list')")
+    command.add_argument("onnx", type=Path, help="the exported .onnx file")
+    command.add_argument(
+        "--weights", help="Keras weights to compare with (default: those the file was made from)"
+    )
+    command.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
+    add_json(command, "print the report as JSON")
+    command.set_defaults(run=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from zoo.exporters.verify_file import verify_file
+    from zoo.labels import resolve_labels
+    from zoo.printing import print_json
+    from zoo.registry import get_registry
+    from zoo.samples import image_files
+
+    spec = get_registry().model(args.model)
+    images = image_files(Path(args.images)) if args.images else []
+    report = verify_file(spec, args.onnx, args.weights, images)
+    if args.json:
+        print_json(report.to_dict())
+    report.raise_for_failure(resolve_labels(spec.labels))
+    if not args.json:
+        print(f"{args.onnx}: {report.summary()}")
+    return 0
