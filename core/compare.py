@@ -14,6 +14,7 @@ from .images import resize
 from .input_config import InputOverrides, resolve
 from .printing import record
 from .specs import ModelSpec
+from .weights import WeightsSource
 
 
 def parse_weights(option: str, models: Sequence[str]) -> dict[str, str]:
@@ -26,7 +27,7 @@ def parse_weights(option: str, models: Sequence[str]) -> dict[str, str]:
             if name not in models:
                 raise ZooError(f"--weights names {name!r}, which is not among the models compared")
             per_model[name] = value
-        elif item in ("imagenet", "none") or len(models) == 1:
+        elif WeightsSource.parse(item).file is None or len(models) == 1:
             default = item
         else:
             raise ZooError(f"--weights {item}: a file fits one model; write MODEL={item}")

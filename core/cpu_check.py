@@ -12,6 +12,7 @@ import sys
 
 from . import hardware
 from .artifact import ModelCard
+from .weights import WeightsSource
 
 _warned: set[str] = set()
 
@@ -42,7 +43,8 @@ def verified_elsewhere(card: ModelCard, path: str | os.PathLike) -> str | None:
         if here in hardware.SATURATING_CLASSES and there not in hardware.SATURATING_CLASSES
         else "whose int8 kernels differ"
     )
-    weights = "" if card.weights in ("imagenet", "none") else f" --weights {card.weights}"
+    from_file = WeightsSource.parse(card.weights).file is not None
+    weights = f" --weights {card.weights}" if from_file else ""
     return (
         f"{path} ({card.precision}) was verified on an {there} CPU and runs on {here}, {risk}: "
         f"run 'zoo verify {card.model} {path}{weights}' here"

@@ -202,12 +202,12 @@ def model_bytes(model: str, weights: str) -> bytes:
     from .onnx_file import load_onnx
 
     if not model.endswith(".onnx"):
+        from .export_cache import cached_export
         from .registry import get_registry
         from .weights import resolve_weights
 
-        registry = get_registry()
-        spec = registry.model(model)
-        model = str(registry.backend("onnx").export_file(spec, resolve_weights(spec, weights)))
+        spec = get_registry().model(model)
+        model = str(cached_export(spec, resolve_weights(spec, weights)))
     if "://" not in model:
         load_onnx(model, "cpu", threads=1)
         return Path(model).read_bytes()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WeightsUnavailable
@@ -24,6 +25,48 @@ WEIGHTS_HELP = (
 )
 
 
+PUBLISHED = ("imagenet", "pretrained")
+"""The names of a model's published weights: "pretrained" reads better for one not trained on
+ImageNet."""
+RANDOM_INIT = "none"
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's weights come from, as ``--weights`` or a model card says it: the
+    model's published weights, seeded random initialisation, or a file."""
+
+    file: Path | None = None
+    """The weights file; None for the published weights or random init."""
+    published: bool = False
+
+    @classmethod
+    def parse(cls, value: str | os.PathLike | WeightsSource) -> WeightsSource:
+        """The one reading of a weights value: "imagenet" or "pretrained", "none", else a path
+        (a card records only the file's name)."""
+        if isinstance(value, WeightsSource):
+            return value
+        if value in PUBLISHED:
+            return cls(published=True)
+        if value == RANDOM_INIT:
+            return cls()
+        return cls(file=Path(value).expanduser())
+
+    @property
+    def random_init(self) -> bool:
+        return self.file is None and not self.published
+
+    def recorded(self) -> str:
+        """As a model card records it: "imagenet", "none", or the file's name."""
+        if self.file is not None:
+            return self.file.name
+        return PUBLISHED[0] if self.published else RANDOM_INIT
+
+    def __str__(self) -> str:
+        """As the user would write it again: the option's value."""
+        return str(self.file) if self.file is not None else self.recorded()
+
+
 def keras_home() -> Path:
     """Keras's cache root, by Keras's own rule.
 
@@ -35,21 +78,19 @@ def keras_home() -> Path:
     return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
 
 
-def resolve_weights(spec: ModelSpec, weights: str | os.PathLike) -> Path | None:
-    """The weights file to build ``spec`` with, or None for random init.
-
-    ``weights`` is ``"imagenet"`` (or its synonym ``"pretrained"``, clearer for a model not
-    trained on ImageNet), ``"none"`` or a path to a weights file.
-    """
-    if weights == "none":
+def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | WeightsSource) -> Path | None:
+    """The weights file to build ``spec`` with, or None for random init (``weights`` as
+    ``WeightsSource.parse`` reads it)."""
+    source = WeightsSource.parse(weights)
+    if source.random_init:
         return None
-    if weights in ("imagenet", "pretrained"):
+    if source.published:
         if spec.weights is None:
             raise WeightsUnavailable(
                 f"{spec.name} has no published weights; use --weights PATH or --weights none"
             )
         return fetch(spec.weights, model=spec.name)
-    path = Path(weights).expanduser()
+    path = source.file
     if not path.is_file():
         raise WeightsUnavailable(f"weights file not found: {path} (expected {WEIGHTS_HELP})")
     if not (path.name.endswith(".h5") or path.name.endswith(".keras")):

@@ -31,7 +31,7 @@ from zoo.registry import get_registry
 from zoo.samples import calibration_images, verification_images
 from zoo.specs import ExportOptions, ModelSpec
 from zoo.version import __version__
-from zoo.weights import file_digest, resolve_weights
+from zoo.weights import WeightsSource, file_digest, resolve_weights
 
 from .agreement import AgreementReport, agreement
 from .convert import Conversion, keras_to_onnx
@@ -100,7 +100,7 @@ def model_card(
     return ModelCard(
         model=spec.name,
         input=dataclasses.replace(config, output="probabilities"),
-        weights=_weights_source(options.weights, weights_path),
+        weights=WeightsSource.parse(options.weights).recorded(),
         weights_sha256=file_digest(weights_path) if weights_path else None,
         zoo_version=__version__,
         opset=options.opset or DEFAULT_OPSET,
@@ -225,12 +225,6 @@ def _calibration_feeds(model_path: Path, pixels) -> Iterator[dict]:
     model = load_onnx(model_path, provider="cpu")
     for i in range(len(pixels)):
         yield model.runner.feed(preprocess(pixels[i : i + 1], model.preprocessing))
-
-
-def _weights_source(requested: str | os.PathLike, path: Path | None) -> str:
-    if path is None:
-        return "none"
-    return "imagenet" if requested in ("imagenet", "pretrained") else path.name
 
 
 def _convert(

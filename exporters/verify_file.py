@@ -17,7 +17,7 @@ from zoo.progress import note, status
 from zoo.registry import get_registry
 from zoo.samples import verification_images
 from zoo.specs import ModelSpec
-from zoo.weights import file_digest, resolve_weights
+from zoo.weights import WeightsSource, file_digest, resolve_weights
 
 from .agreement import AgreementReport, agreement
 from .errors import ExportError
@@ -38,7 +38,7 @@ def verify_file(
     if card.model != spec.name:
         raise ExportError(f"{path} holds {card.model!r}, not {spec.name!r}")
     if weights is None:
-        if card.weights not in ("imagenet", "none"):
+        if WeightsSource.parse(card.weights).file is not None:
             raise ExportError(
                 f"{path} was exported from the weights file {card.weights}; pass --weights PATH"
             )

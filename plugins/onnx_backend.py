@@ -1,14 +1,6 @@
-"""The ``onnx`` backend: a registered model on ONNX Runtime, through a cached verified export.
-
-The first use of a model exports it with zoo's ONNX exporter (which needs TensorFlow), verifies
-it against Keras, and keeps it in zoo's cache; later uses only need ONNX Runtime. The cache key
-holds everything that changes the file: model, weights (sha256), opset and zoo's version.
-
-The cache is not trusted: the sha256 of each verified export is written beside it
-(``NAME.onnx.sha256``) and checked on every load. A file that does not match (changed since it
-was verified), has no recorded hash, or that ONNX Runtime cannot load, is exported again, with
-one line saying why. ONNX Runtime and the exporter are imported when a model is loaded, not
-when zoo starts.
+"""The ``onnx`` backend: a registered model on ONNX Runtime, through zoo's cache of verified
+exports (``zoo.export_cache``). ONNX Runtime is imported when a model is loaded, not when zoo
+starts; a cached file ONNX Runtime cannot load is exported again, with one line saying why.
 """
 
 from __future__ import annotations
@@ -16,18 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
-from zoo.files import atomic_path
-from zoo.paths import zoo_home
-from zoo.progress import note, status
-from zoo.specs import Backend, ExportOptions, LoadOptions, ModelSpec, Runner
-from zoo.version import __version__
-from zoo.weights import file_digest
-
-
-def cached_export_path(spec: ModelSpec, weights: Path | None, opset: int) -> Path:
-    weights_key = file_digest(weights)[:16] if weights else "random-init"
-    name = f"{spec.name}-{weights_key}-opset{opset}-zoo{__version__}.onnx"
-    return zoo_home() / "exports" / name
+from zoo.export_cache import cached_export, export_again
+from zoo.progress import note
+from zoo.specs import Backend, LoadOptions, ModelSpec, Runner
 
 
 class OnnxBackend(Backend):
@@ -37,7 +20,7 @@ class OnnxBackend(Backend):
     def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> Runner:
         from zoo.onnx_file import ModelFileError, load_onnx
 
-        path = self.export_file(spec, weights)
+        path = cached_export(spec, weights)
         try:
             return load_onnx(path, options.provider, options.threads).runner
         except ModelFileError as error:
@@ -45,56 +28,8 @@ class OnnxBackend(Backend):
                 f"zoo: the cached export {path} is not usable: ONNX Runtime cannot load it "
                 f"({error}); exporting it again"
             )
-            _export(spec, weights, path)
+            export_again(spec, weights, path)
             return load_onnx(path, options.provider, options.threads).runner
-
-    def export_file(self, spec: ModelSpec, weights: Path | None) -> Path:
-        """The cached verified export of ``spec`` with ``weights``: made when missing, made
-        again when it is not the file that was verified."""
-        from zoo.exporters.onnx import DEFAULT_OPSET
-
-        path = cached_export_path(spec, weights, DEFAULT_OPSET)
-        if path.is_file():
-            problem = cache_problem(path)
-            if problem is None:
-                return path
-            note(f"zoo: the cached export {path} is not usable: {problem}; exporting it again")
-        else:
-            status(f"first use of {spec.name} on ONNX Runtime: exporting to {path}")
-        _export(spec, weights, path)
-        return path
-
-
-def _export(spec: ModelSpec, weights: Path | None, path: Path) -> None:
-    from zoo.exporters.onnx import export_onnx
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(spec, path, ExportOptions(weights=str(weights or "none")))
-    record_digest(path)
-
-
-def digest_path(path: Path) -> Path:
-    """Where the sha256 of a cached export is recorded: beside it."""
-    return path.with_name(f"{path.name}.sha256")
-
-
-def record_digest(path: Path) -> None:
-    with atomic_path(digest_path(path)) as temporary:
-        temporary.write_text(f"{file_digest(path)}\n")
-
-
-def cache_problem(path: Path) -> str | None:
-    """Why the cached export at ``path`` cannot be trusted, or None if it is the file that was
-    verified when it was written."""
-    try:
-        recorded = digest_path(path).read_text().strip()
-    except FileNotFoundError:
-        return "no sha256 was recorded for it"
-    except (OSError, UnicodeDecodeError) as error:
-        return f"its recorded sha256 cannot be read ({error})"
-    if file_digest(path) != recorded:
-        return "its sha256 differs from the one recorded when it was verified (it was changed)"
-    return None
 
 
 @hookimpl

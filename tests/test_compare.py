@@ -24,6 +24,7 @@ def test_weights_option_per_model():
         "inception_v3": "none",
     }
     assert parse_weights("m.h5", ["mobilenet"]) == {"mobilenet": "m.h5"}
+    assert parse_weights("pretrained", MODELS) == {name: "pretrained" for name in MODELS}
     with pytest.raises(ZooError, match=r"write MODEL=m\.h5"):
         parse_weights("m.h5", MODELS)
     with pytest.raises(ZooError, match="'vgg16', which is not among"):

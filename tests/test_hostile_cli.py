@@ -243,6 +243,7 @@ def test_the_api_refuses_an_unknown_interpolation(red):
 def cache(tmp_path, monkeypatch):
     """The onnx backend on a private ZOO_HOME, its exporter replaced by one that writes the
     tiny model and counts its calls."""
+    from zoo import export_cache
     from zoo.plugins import onnx_backend
 
     pytest.importorskip("zoo.exporters.onnx")
@@ -260,7 +261,7 @@ def cache(tmp_path, monkeypatch):
     def load():
         return backend.load(spec, None, LoadOptions(provider="cpu"))
 
-    path = onnx_backend.cached_export_path(spec, None, 17)
+    path = export_cache.cached_export_path(spec, None, 17)
     return load, exports, path
 
 
@@ -288,7 +289,7 @@ def test_a_tampered_cached_export_is_exported_again_with_one_line(cache, capfd):
 
 
 def test_an_unloadable_cached_export_is_exported_again(cache, capfd):
-    from zoo.plugins.onnx_backend import record_digest
+    from zoo.export_cache import record_digest
 
     load, exports, path = cache
     load()

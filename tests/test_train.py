@@ -585,3 +585,11 @@ def test_calibration_photos_keep_unique_names(home, tmp_path):
     assert flattened.count("a__b__00.jpg") == 2, flattened  # both kept
     assert len({p.name for p in kept}) == len(kept) and all(p.is_file() for p in kept)
     assert len(kept) == sum(c["train"] for c in result.report["counts"].values())
+
+
+def test_a_trained_model_may_be_replaced_by_training_but_not_another_plugins(home, data):
+    small_train(data, "colours")
+    get_registry(refresh=True)
+    small_train(data, "colours")  # a bundle of that name: replaced
+    with pytest.raises(zoo.ZooError, match="plugin 'test-tinycnn' registers a model of that name"):
+        small_train(data, "tinycnn")

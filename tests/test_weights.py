@@ -10,7 +10,7 @@ import pytest
 import zoo
 from zoo.errors import WeightsUnavailable
 from zoo.specs import WeightsSpec
-from zoo.weights import file_digest, keras_home, resolve_weights
+from zoo.weights import WeightsSource, file_digest, keras_home, resolve_weights
 
 from .conftest import run_zoo
 
@@ -126,3 +126,23 @@ def test_a_file_digest_follows_the_file(tmp_path):
     assert first == hashlib.sha256(b"first").hexdigest() and file_digest(path) == first
     path.write_bytes(b"second, longer")
     assert file_digest(path) == hashlib.sha256(b"second, longer").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("value", "published", "random_init", "recorded"),
+    [
+        ("imagenet", True, False, "imagenet"),
+        ("pretrained", True, False, "imagenet"),
+        ("none", False, True, "none"),
+        ("~/w/my.weights.h5", False, False, "my.weights.h5"),
+    ],
+)
+def test_one_reading_of_a_weights_value(value, published, random_init, recorded):
+    source = WeightsSource.parse(value)
+    assert (source.published, source.random_init, source.recorded()) == (
+        published,
+        random_init,
+        recorded,
+    )
+    assert WeightsSource.parse(source) is source
+    assert WeightsSource.parse(str(source)) == source

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -81,9 +80,12 @@ def run(args) -> int:
 
 
 def _chart_title(model: str, weights: str) -> str:
-    if weights == "imagenet":
+    from zoo.weights import WeightsSource
+
+    source = WeightsSource.parse(weights)
+    if source.published:
         return model
-    return f"{model} ({'random init' if weights == 'none' else os.path.basename(weights)})"
+    return f"{model} ({'random init' if source.random_init else source.file.name})"
 
 
 def _decoded(paths: Sequence[str]) -> Iterator[tuple[str, Image.Image | ImageError]]:

@@ -300,6 +300,12 @@ def spec_from_bundle(folder: Path, card: BundleCard | None = None):
     )
 
 
+def is_trained(spec) -> bool:
+    """Whether ``spec`` is a bundle's (``spec_from_bundle``'s), whoever registered it: a new
+    training run may replace a trained model of its name, never another kind of model."""
+    return isinstance(spec.build, _Builder)
+
+
 class _Builder:
     """``ModelSpec.build`` for a bundle; imports Keras only when called."""
 

@@ -22,7 +22,7 @@ from ..exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
 from ..exporters.reference import top_indices
 from ..model import Model
 from ..progress import note
-from ..weights import file_digest
+from ..weights import WeightsSource, file_digest
 
 
 class Comparison:
@@ -115,7 +115,7 @@ def _card_model(model: Model, provider: str, threads: int) -> tuple[Model | None
     """The float32 model the export's card names, in Keras, with the weights it was made
     from; or None and why not."""
     card = model.card
-    if card is None or card.weights not in ("imagenet", "none"):
+    if card is None or WeightsSource.parse(card.weights).file is not None:
         source = card.weights if card else "unknown weights"
         return None, f"it was exported from {source}; pass --reference FP32_MODEL"
     try:

@@ -38,7 +38,6 @@ TINY_CLASS = 10
 """A class with fewer training images than this gets a warning."""
 IMBALANCE = 3.0
 """Largest over smallest class (training images) beyond which the report warns."""
-BUNDLES_PLUGIN = "zoo.plugins.bundles"
 
 
 @dataclass
@@ -77,8 +76,9 @@ def train(
     registry = get_registry()
     spec = registry.model(base)
     path, name = bundle.destination(output)
-    owner = registry.owners.get(("model", name))
-    if owner is not None and owner != BUNDLES_PLUGIN:
+    existing = registry.models.get(registry.aliases.get(name, name))
+    if existing is not None and not bundle.is_trained(existing):
+        owner = registry.owners[("model", name)]
         raise ZooError(f"-o {name}: plugin {owner!r} registers a model of that name already")
     bundle.check_distribution_clash(name, registry.models)
     protect = [("the data being trained on", Path(data))]
