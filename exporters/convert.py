@@ -126,3 +126,12 @@ def _check(proto) -> None:
         onnx.save(proto, path, save_as_external_data=True)  # moves the weights out of proto ...
         onnx.checker.check_model(path)
         onnx.load_external_data_for_model(proto, folder)  # ... and back in
+
+
+def converter_facts(conversion: Conversion | None) -> dict | None:
+    if conversion is None:
+        return None
+    return {
+        "name": conversion.converter,
+        "unsupported_layers": list(conversion.unsupported_layers),
+    }

@@ -44,9 +44,10 @@ from .reference import (
     load_photos,
     logits_model,
 )
-from .results import OnnxExportResult, write_report
+from .results import OnnxExportResult
 from .triton import export_to_triton
 from .verify import VerificationReport, verify
+from .verify_report import VerifyReport
 
 DEFAULT_OPSET = 17
 """Well supported by tf2onnx and by every ONNX Runtime of the last years."""
@@ -173,7 +174,9 @@ def export_onnx(
                     agreement_report = _measure_agreement(
                         reference.result(), temporary, card, calibration
                     )
-                    write_report(report_path, report, agreement_report, conversion)
+                    VerifyReport.of(spec.name, output, report, agreement_report, conversion).write(
+                        report_path
+                    )
                     _raise_for_disagreement(agreement_report, labels, random_init=not weights_path)
     return OnnxExportResult(
         output, card, report, report_path, agreement=agreement_report, conversion=conversion
@@ -188,7 +191,7 @@ def _verify_float32(
     exported = load_onnx(path, provider="cpu")  # Keras runs on CPU too
     report = verify(reference, exported, DEFAULT_BATCH_SIZES)
     report.onnx = str(output)
-    write_report(report_path, report, conversion=conversion)
+    VerifyReport.of(report.model, output, report, conversion=conversion).write(report_path)
     report.raise_for_failure(reference.labels)
     return report
 

@@ -1,21 +1,15 @@
-"""What an ONNX export produced: the file, its card, and how it was checked.
-
-The verification report written beside the file (``MODEL.verify.json``) combines the exact
-float32 check and, for int8 or fp16, the variant's agreement: ``write_report`` builds it from
-both, so neither report type needs to know the other.
-"""
+"""What an ONNX export produced: the file, its card, and how it was checked (the report
+written beside the file is ``verify_report.VerifyReport``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import jsonio
 from zoo.artifact import ModelCard
-from zoo.files import atomic_path
 
 from .agreement import AgreementReport
-from .convert import EMITTER, Conversion
+from .convert import EMITTER, Conversion, converter_facts
 from .verify import VerificationReport
 
 
@@ -91,29 +85,3 @@ def describe_conversion(conversion: Conversion) -> str:
     return f"converted by {conversion.converter}: the emitter does not convert " + ", ".join(
         conversion.unsupported_layers
     )
-
-
-def converter_facts(conversion: Conversion | None) -> dict | None:
-    if conversion is None:
-        return None
-    return {
-        "name": conversion.converter,
-        "unsupported_layers": list(conversion.unsupported_layers),
-    }
-
-
-def write_report(
-    path: Path,
-    verification: VerificationReport,
-    agreement: AgreementReport | None = None,
-    conversion: Conversion | None = None,
-) -> None:
-    """``MODEL.verify.json``: the float32 check, with the variant's agreement when there is one
-    and the converter that made the graph when this run made it."""
-    document = verification.to_dict()
-    if conversion is not None:
-        document["converter"] = converter_facts(conversion)
-    if agreement is not None:
-        document["agreement"] = agreement.to_dict()
-    with atomic_path(path) as temporary:
-        temporary.write_text(jsonio.dumps(document, indent=2) + "\n")

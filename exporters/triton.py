@@ -27,7 +27,8 @@ from zoo.artifact import ModelCard
 from zoo.files import FolderKind, atomic_directory
 
 from .errors import ExportError
-from .results import OnnxExportResult, write_report
+from .results import OnnxExportResult
+from .verify_report import VerifyReport
 
 MAX_BATCH_SIZE = 32
 """The largest batch Triton forms for a model with a dynamic batch dimension."""
@@ -54,7 +55,9 @@ def export_to_triton(
         result = export(staging / VERSION / MODEL_FILE)
         if result.report is not None:  # it names the file where it will be, not the staging
             result.report.onnx = str(final_model)
-            write_report(result.report_path, result.report, result.agreement, result.conversion)
+            VerifyReport.of(
+                result.card.model, final_model, result.report, result.agreement, result.conversion
+            ).write(result.report_path)
         labels = "".join(f"{label}\n" for _, label in result.card.input.labels)
         (staging / LABELS_FILE).write_text(labels)
         (staging / CONFIG_FILE).write_text(model_config(name, result.path, result.card))

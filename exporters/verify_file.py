@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo import jsonio
-from zoo.artifact import VerifiedOn
 from zoo.cpu_check import acknowledge, reverified_line
-from zoo.files import atomic_path
 from zoo.keras_model import build_keras_model
 from zoo.labels import resolve_labels
 from zoo.onnx_file import load_onnx
@@ -22,8 +19,8 @@ from zoo.weights import WeightsSource, file_digest, resolve_weights
 from .agreement import AgreementReport, agreement
 from .errors import ExportError
 from .reference import DEFAULT_BATCH_SIZES, keras_reference, load_photos, logits_model
-from .results import write_report
 from .verify import VerificationReport, verify
+from .verify_report import VerifyReport
 
 
 def verify_file(
@@ -62,17 +59,10 @@ def verify_file(
     report_path = path.with_suffix(".verify.json")
     if card.precision == "fp32":
         report = verify(reference, exported)
-        write_report(report_path, report)
+        VerifyReport.of(card.model, path, float32=report).write(report_path)
         return report
     report = agreement(reference, exported, card.precision, DEFAULT_BATCH_SIZES)
-    document = {
-        "model": card.model,
-        "onnx": str(path),
-        "agreement": report.to_dict(),
-        "verified_on": VerifiedOn.here().to_dict(),
-    }
-    with atomic_path(report_path) as temporary:
-        temporary.write_text(jsonio.dumps(document, indent=2) + "\n")
+    VerifyReport.of(card.model, path, agreement=report).write(report_path)
     if line := reverified_line(card, report.passed):
         note(f"zoo: {line}")
     return report

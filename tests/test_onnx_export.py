@@ -17,6 +17,7 @@ import zoo
 import zoo.samples
 from zoo.artifact import METADATA_KEY, ModelCard
 from zoo.cli import main
+from zoo.exporters.verify_report import VerifyReport
 from zoo.input_config import InputConfig
 from zoo.labels import imagenet_labels
 from zoo.registry import get_registry
@@ -90,6 +91,7 @@ def test_the_export_is_named_dynamic_and_self_describing(exported):
 @pytest.mark.slow
 def test_the_verification_report_sits_next_to_the_model(exported):
     report = json.loads(exported.with_suffix(".verify.json").read_text())
+    assert report["format"] == 2 and VerifyReport.read(exported.with_suffix(".verify.json")).passed
     assert report["passed"] and report["batch_sizes"] == [1, 8]
     assert report["converter"] == {"name": "emitter", "unsupported_layers": []}
     assert report["images"] >= 5
