@@ -33,7 +33,9 @@ _LAZY = {
     "Prediction": "zoo.labels",
     "train": "zoo.training",
     "evaluate": "zoo.training",
-    "TrainResult": "zoo.training",
+    "TrainSettings": "zoo.training",
+    "TrainReport": "zoo.training",
+    "EvaluationReport": "zoo.training",
 }
 
 
@@ -46,6 +48,7 @@ def __getattr__(name: str):
 __all__ = [
     "API_VERSION",
     "Backend",
+    "EvaluationReport",
     "ExportOptions",
     "ExporterSpec",
     "LoadOptions",
@@ -54,7 +57,8 @@ __all__ = [
     "Prediction",
     "PreprocessSpec",
     "Runner",
-    "TrainResult",
+    "TrainReport",
+    "TrainSettings",
     "WeightsSpec",
     "ZooError",
     "__version__",

@@ -6,6 +6,7 @@ without matplotlib is told so before any work starts."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from zoo.errors import ZooError
 from zoo.plot import MISSING_MATPLOTLIB, build_comparison_figure, check_can_plot, new_figure
 from zoo.training.metrics import classification_report
 from zoo.training.plot import build_report_figure, plot_report
+from zoo.training.reports import EvaluationReport, TrainReport
 
 LONG_NAME = "a-very-long-class-name"
 
@@ -126,9 +128,33 @@ def test_the_layout_check_finds_overlaps_and_pieces_off_the_figure():
     assert "text 'off the right edge' leaves the figure" in found
 
 
+def train_report(classes) -> TrainReport:
+    return TrainReport(
+        name="t",
+        path=Path("t"),
+        base="tinycnn",
+        mode="head",
+        classes=classes,
+        counts={},
+        warnings=[],
+        unreadable={},
+        stray_files=0,
+        settings={},
+        history=HISTORY,
+        best_epoch=len(HISTORY),
+        metrics={"val": metrics(classes)},
+        features={},
+        train_seconds=0.0,
+    )
+
+
+def evaluation_report(split, figures) -> EvaluationReport:
+    return EvaluationReport("m", "keras", "fp32", "data", split, {}, figures)
+
+
 def test_the_training_plot_gives_every_piece_its_own_place():
     classes = ["airplane", "automobile", LONG_NAME, "cat"]
-    report = {"history": HISTORY, "metrics": {"val": metrics(classes)}}
+    report = train_report(classes)
     figure = build_report_figure(report)
     assert overlaps(figure) == []
     assert annotations_outside_their_axes(figure) == []
@@ -142,14 +168,14 @@ def test_the_training_plot_gives_every_piece_its_own_place():
     assert [text.get_text() for text in legend.get_texts()] == ["training", "validation"]
     assert tick_names(matrix.xaxis) == classes and tick_names(matrix.yaxis) == classes
     assert {label.get_rotation() for label in matrix.get_xticklabels()} == {90.0}  # long names
-    counts = report["metrics"]["val"]["confusion_matrix"]
+    counts = report.metrics["val"]["confusion_matrix"]
     assert [text.get_text() for text in matrix.texts] == [str(c) for row in counts for c in row]
     assert matrix.images[0].colorbar.ax is colour_bar and colour_bar.get_ylabel() == "images"
 
 
 def test_a_large_evaluation_matrix_names_every_class_without_counts():
     classes = [f"class-number-{i}" for i in range(30)]
-    report = {"split": "test", **metrics(classes, per_class=3)}
+    report = evaluation_report("test", metrics(classes, per_class=3))
     figure = build_report_figure(report)
     assert overlaps(figure) == []
     matrix, colour_bar = every_axes(figure)
@@ -160,7 +186,7 @@ def test_a_large_evaluation_matrix_names_every_class_without_counts():
 
 
 def test_short_class_names_stay_level(tmp_path):
-    report = {"split": None, **metrics(["cat", "dog"])}
+    report = evaluation_report(None, metrics(["cat", "dog"]))
     matrix = build_report_figure(report).axes[0]
     assert {label.get_rotation() for label in matrix.get_xticklabels()} == {0.0}
     plot_report(report, tmp_path / "evaluate.png")

@@ -21,6 +21,7 @@ from zoo.registry import get_registry
 from zoo.training import evaluate, train
 from zoo.training.dataset import DatasetError, scan, split_fraction
 from zoo.training.network import read_head
+from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
 
 from .conftest import SHARED_DATA, run_zoo
@@ -204,9 +205,9 @@ def test_unreadable_files_are_skipped_text_counted_16_bit_png_used(home, data):
     sixteen = (np.full((40, 40), 30000, np.uint16) + np.arange(40, dtype=np.uint16)).T
     Image.fromarray(sixteen).save(data / "blue" / "deep.png")  # mode I;16
     result = small_train(data, "colours")
-    report = result.report
-    assert set(report["unreadable"]) == {"red/corrupt.jpg", "blue/text.jpg"}
-    assert report["stray_files"] == 1
+    report = result
+    assert set(report.unreadable) == {"red/corrupt.jpg", "blue/text.jpg"}
+    assert report.stray_files == 1
     files = {f["path"] for f in json.loads((result.path / "manifest.json").read_text())["files"]}
     assert "blue/deep.png" in files and "red/corrupt.jpg" not in files
 
@@ -227,8 +228,8 @@ def test_same_seed_same_model_and_predictions(home, data):
     second = small_train(data, "second", seed=5)
     for a, b in zip(read_head(_weights(first.path)), read_head(_weights(second.path)), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert first.report["metrics"] == second.report["metrics"]
-    assert second.report["features"]["computed"] == 0  # all from the cache
+    assert first.metrics == second.metrics
+    assert second.features["computed"] == 0  # all from the cache
     third = small_train(data, "third", seed=6)
     assert not np.array_equal(
         read_head(_weights(third.path))[0], read_head(_weights(first.path))[0]
@@ -236,12 +237,12 @@ def test_same_seed_same_model_and_predictions(home, data):
 
 
 def test_the_head_learns_and_the_report_says_so(home, data):
-    report = small_train(data, "colours").report
-    val = report["metrics"]["val"]
+    report = small_train(data, "colours")
+    val = report.metrics["val"]
     assert val["top1"] > val["baseline_top1"]
-    assert len(report["history"]) == 15
-    assert report["history"][report["best_epoch"] - 1]["val_loss"] == min(
-        r["val_loss"] for r in report["history"]
+    assert len(report.history) == 15
+    assert report.history[report.best_epoch - 1]["val_loss"] == min(
+        r["val_loss"] for r in report.history
     )
     assert np.array(val["confusion_matrix"]).sum() == val["images"]
     assert [row["class"] for row in val["per_class"]] == ["blue", "green", "red"]
@@ -280,24 +281,24 @@ def test_interrupted_extraction_keeps_what_it_computed(home, data, monkeypatch):
         small_train(data, "colours")  # batches of 8
     assert not (home / "bundles" / "colours").exists()
     monkeypatch.setattr(features.FeatureCache, "_runner", original)
-    report = small_train(data, "colours").report
-    assert report["features"]["cached"] == 8
-    assert report["features"]["computed"] == 22
+    report = small_train(data, "colours")
+    assert report.features["cached"] == 8
+    assert report.features["computed"] == 22
 
 
 def test_augmented_copies_are_cached_features_too(home, data):
-    report = small_train(data, "colours", augment=2).report
-    train_images = sum(c["train"] for c in report["counts"].values())
-    assert report["features"]["computed"] == 30 + 2 * train_images
+    report = small_train(data, "colours", augment=2)
+    train_images = sum(c["train"] for c in report.counts.values())
+    assert report.features["computed"] == 30 + 2 * train_images
 
 
 def test_finetune_mode_continues_from_the_head(home, data):
     result = small_train(
         data, "tuned", mode="finetune", unfreeze=1, finetune_epochs=2, finetune_learning_rate=1e-3
     )
-    phases = [record["phase"] for record in result.report["history"]]
+    phases = [record["phase"] for record in result.history]
     assert phases == ["head"] * 15 + ["finetune"] * 2
-    assert result.report["mode"] == "finetune"
+    assert result.mode == "finetune"
     get_registry(refresh=True)
     model = zoo.load("tuned")
     head = read_head(_weights(result.path))
@@ -314,13 +315,13 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
     registry = get_registry(refresh=True)
     spec = registry.model("colours")
     assert registry.owners[("model", "colours")] == "zoo.plugins.bundles"
-    expected = sum(min(3, c["val"]) for c in result.report["counts"].values())
+    expected = sum(min(3, c["val"]) for c in result.counts.values())
     assert len(spec.verification_images) == expected and all(
         Path(p).is_file() for p in spec.verification_images
     )
     # int8 calibrates on training photos: as many per class as fit in 200, none from val.
     calibration = {Path(p).name.split("-", 1)[1] for p in spec.calibration_images}
-    assert len(calibration) == sum(min(66, c["train"]) for c in result.report["counts"].values())
+    assert len(calibration) == sum(min(66, c["train"]) for c in result.counts.values())
     manifest = json.loads((result.path / "manifest.json").read_text())["files"]
     train_files = {f["path"].replace("/", "__") for f in manifest if f["split"] == "train"}
     assert calibration <= train_files and all(Path(p).is_file() for p in spec.calibration_images)
@@ -337,7 +338,7 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
         np.stack([zoo.images.load_image(data / f["path"], (32, 32)) for f in val_files])
     )
     report = evaluate("colours", data)
-    assert report["images"] == 30
+    assert report.metrics["images"] == 30
     assert keras_scores.shape == (len(val_files), 3)
 
 
@@ -391,7 +392,7 @@ def test_onnx_export_verifies_on_the_bundles_validation_images(home, data, tmp_p
     assert checked and all("__" in name for name in checked)  # the bundle's photos
     onnx_report = evaluate(tmp_path / "colours.onnx", data)
     keras_report = evaluate("colours", data)
-    assert onnx_report["top1"] == keras_report["top1"]
+    assert onnx_report.metrics["top1"] == keras_report.metrics["top1"]
 
 
 @pytest.mark.slow
@@ -403,10 +404,10 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
     int8, fp32 = tmp_path / "colours.int8.onnx", tmp_path / "colours.onnx"
     export_onnx(spec, int8, zoo.ExportOptions(precision="int8"))
     export_onnx(spec, fp32)
-    assert "fp32_agreement" not in evaluate(fp32, data)
+    assert evaluate(fp32, data).fp32_agreement is None
 
     report = evaluate(int8, data)  # the reference is the model the card names, in Keras
-    agreement = report["fp32_agreement"]
+    agreement = report.fp32_agreement
     assert agreement["measured"] and agreement["reference"] == "colours (keras, fp32)"
     quantised, keras = zoo.load(int8), zoo.load("colours")
     pixels = np.stack([zoo.images.load_image(f, (32, 32)) for f in sorted(data.rglob("*.jpg"))])
@@ -414,9 +415,9 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
     assert agreement["images"] == len(pixels) == 30
     assert agreement["top1_agreement"] == pytest.approx(same.mean())
     assert len(agreement["top1_changed"]) == (~same).sum()
-    assert agreement["reference_top1"] == evaluate("colours", data)["top1"]
+    assert agreement["reference_top1"] == evaluate("colours", data).metrics["top1"]
 
-    by_file = evaluate(int8, data, reference=fp32)["fp32_agreement"]
+    by_file = evaluate(int8, data, reference=fp32).fp32_agreement
     assert by_file["reference"] == "colours (onnx, fp32)"
     assert by_file["top1_agreement"] == agreement["top1_agreement"]
     with pytest.raises(zoo.ZooError, match="is int8, not float32"):
@@ -424,13 +425,13 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
 
     small_train(data, "colours", seed=1)  # the registered model changes, the files do not
     get_registry(refresh=True)
-    assert evaluate(int8, data)["fp32_agreement"] == {
+    assert evaluate(int8, data).fp32_agreement == {
         "measured": False,
         "reason": "colours's weights here are not the ones it was exported from",
     }
     with pytest.raises(zoo.ZooError, match="made from other weights than colours's"):
         evaluate(int8, data, reference="colours")
-    assert evaluate(int8, data, reference=fp32)["fp32_agreement"]["measured"]
+    assert evaluate(int8, data, reference=fp32).fp32_agreement["measured"]
 
 
 def test_evaluate_says_why_agreement_was_not_measured(home):
@@ -496,10 +497,10 @@ def test_cifar_subset_with_real_mobilenet_beats_the_baseline(home, tmp_path, mob
             target = tmp_path / "cifar" / label / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(path)
-    report = train("mobilenet", tmp_path / "cifar", "cifar3", weights=mobilenet_weights).report
-    assert report["features"]["runtime"] == "onnxruntime"
-    assert report["features"]["agreement_with_keras"] <= 1e-4
-    val = report["metrics"]["val"]
+    report = train("mobilenet", tmp_path / "cifar", "cifar3", weights=mobilenet_weights)
+    assert report.features["runtime"] == "onnxruntime"
+    assert report.features["agreement_with_keras"] <= 1e-4
+    val = report.metrics["val"]
     assert val["top1"] >= val["baseline_top1"] + 0.3
 
 
@@ -584,7 +585,7 @@ def test_calibration_photos_keep_unique_names(home, tmp_path):
     flattened = [p.name.split("-", 1)[1] for p in kept]
     assert flattened.count("a__b__00.jpg") == 2, flattened  # both kept
     assert len({p.name for p in kept}) == len(kept) and all(p.is_file() for p in kept)
-    assert len(kept) == sum(c["train"] for c in result.report["counts"].values())
+    assert len(kept) == sum(c["train"] for c in result.counts.values())
 
 
 def test_a_trained_model_may_be_replaced_by_training_but_not_another_plugins(home, data):
@@ -593,3 +594,22 @@ def test_a_trained_model_may_be_replaced_by_training_but_not_another_plugins(hom
     small_train(data, "colours")  # a bundle of that name: replaced
     with pytest.raises(zoo.ZooError, match="plugin 'test-tinycnn' registers a model of that name"):
         small_train(data, "tinycnn")
+
+
+def test_reports_are_records_that_read_back_and_read_their_first_format(home, data):
+    result = small_train(data, "colours")
+    assert TrainReport.read(result.path) == result
+    first_format = json.loads((result.path / REPORT_FILE).read_text())
+    for field in ("name", "path", "format"):  # reports of earlier versions had none of these
+        del first_format[field]
+    (result.path / REPORT_FILE).write_text(json.dumps(first_format))
+    old = TrainReport.read(result.path)
+    assert old.format == 1 and old.name == "colours" and old.history == result.history
+
+    get_registry(refresh=True)
+    evaluation = evaluate("colours", data)
+    document = json.loads(json.dumps(evaluation.to_dict()))
+    assert EvaluationReport.from_dict(document) == evaluation
+    del document["format"]
+    old = EvaluationReport.from_dict(document)
+    assert old.format == 1 and old.metrics == evaluation.metrics and old.fp32_agreement is None

@@ -64,7 +64,7 @@ def _run_evaluate(args) -> int:
         ),
     )
     if args.json:
-        print_json(report)
+        print_json(report.to_dict())
     else:
         print_evaluation(report)
     return 0

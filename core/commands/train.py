@@ -151,10 +151,10 @@ def _run_train(args) -> int:
             overrides=input_overrides(args),
             provider=args.provider,
             threads=args.threads,
-        ).to_dict(),
+        ),
     )
     if args.json:
-        print_json(result)
+        print_json(result.to_dict())
     else:
         print_train_report(result)
     return 0

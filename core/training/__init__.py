@@ -1,13 +1,19 @@
 """Training classifiers of your own classes on a registered model: ``zoo train``.
 
-``train``, ``evaluate`` and ``TrainResult`` are imported on first use: the bundle plugin reads
+``train`` and ``evaluate`` are imported on first use: the bundle plugin reads
 bundles' cards through ``zoo.training.bundle`` when ``zoo list`` runs, which must not load
 NumPy.
 """
 
 import importlib
 
-_LAZY = {"train": ".trainer", "TrainResult": ".trainer", "evaluate": ".evaluation"}
+_LAZY = {
+    "train": ".trainer",
+    "evaluate": ".evaluation",
+    "TrainSettings": ".settings",
+    "TrainReport": ".reports",
+    "EvaluationReport": ".reports",
+}
 
 
 def __getattr__(name: str):
@@ -16,4 +22,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'zoo.training' has no attribute {name!r}")
 
 
-__all__ = ["TrainResult", "evaluate", "train"]
+__all__ = ["EvaluationReport", "TrainReport", "TrainSettings", "evaluate", "train"]

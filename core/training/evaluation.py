@@ -15,6 +15,7 @@ from ..progress import note, progress_bar
 from .dataset import scan
 from .fp32_reference import fp32_comparison
 from .metrics import classification_report
+from .reports import EvaluationReport
 
 OTHER = "(other)"
 """The column for a prediction outside the folder's classes (an ImageNet model's 990 others)."""
@@ -31,7 +32,7 @@ def evaluate(
     provider: str = "auto",
     threads: int = 0,
     reference: str | os.PathLike | None = None,
-) -> dict:
+) -> EvaluationReport:
     """Metrics of ``model`` (a registered name, a bundle, or an exported .onnx file) on
     ``data``: a folder with one sub-folder per class, named by the model's labels or class
     ids (with ``train/ val/ test/``: its test images, else its validation images).
@@ -69,18 +70,16 @@ def evaluate(
         raise ZooError(f"{data}: no readable images")
     names = list(dataset.classes) + ([OTHER] if len(columns) < len(loaded.labels) else [])
     truth = np.array(truth)
-    report = classification_report(truth, np.concatenate(rows), names, files)
-    if comparison:
-        report["fp32_agreement"] = comparison.summary(truth)
-    return {
-        "model": loaded.name,
-        "backend": loaded.backend,
-        "precision": loaded.precision,
-        "data": str(dataset.root),
-        "split": split,
-        "unreadable": unreadable,
-        **report,
-    }
+    return EvaluationReport(
+        model=loaded.name,
+        backend=loaded.backend,
+        precision=loaded.precision,
+        data=str(dataset.root),
+        split=split,
+        unreadable=unreadable,
+        metrics=classification_report(truth, np.concatenate(rows), names, files),
+        fp32_agreement=comparison.summary(truth) if comparison else None,
+    )
 
 
 def _columns(classes: tuple[str, ...], labels) -> list[int]:

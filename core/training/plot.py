@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..plot import new_figure, save_figure
+from .reports import EvaluationReport, TrainReport
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure
@@ -39,17 +40,17 @@ MATRIX_WIDTH = 4.5
 """Inches: the least width, the title's."""
 
 
-def plot_report(report: dict, path: str | os.PathLike) -> None:
+def plot_report(report: TrainReport | EvaluationReport, path: str | os.PathLike) -> None:
     """Draw ``report`` (``build_report_figure``) and write it to ``path``."""
     save_figure(build_report_figure(report), path)
 
 
-def build_report_figure(report: dict) -> Figure:
-    """A training report (it has a history): its curves, then the validation confusion
-    matrix; an evaluation report: its confusion matrix."""
-    history = report.get("history")
+def build_report_figure(report: TrainReport | EvaluationReport) -> Figure:
+    """A training report: its curves, then the validation confusion matrix; an evaluation
+    report: its confusion matrix."""
+    history = report.history if isinstance(report, TrainReport) else None
     metrics, images = (
-        (report["metrics"]["val"], "validation") if history else (report, _split(report))
+        (report.metrics["val"], "validation") if history else (report.metrics, _split(report))
     )
     classes = [row["class"] for row in metrics["per_class"]]
     cell = CELL if len(classes) <= ANNOTATED_CLASSES else SMALL_CELL
@@ -67,9 +68,9 @@ def build_report_figure(report: dict) -> Figure:
     return figure
 
 
-def _split(report: dict) -> str:
+def _split(report: EvaluationReport) -> str:
     """Which of an evaluation's images the matrix counts."""
-    return {"test": "test", "val": "validation", None: "all"}[report["split"]]
+    return {"test": "test", "val": "validation", None: "all"}[report.split]
 
 
 def _learning_curves(figure: Figure | SubFigure, history: Sequence[dict]) -> None:

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from ..printing import print_table
+from .reports import EvaluationReport, TrainReport
 
 MISCLASSIFIED_SHOWN = 10
 
 
-def print_train_report(result: dict) -> None:
-    counts = result["counts"]
+def print_train_report(result: TrainReport) -> None:
+    counts = result.counts
     print(
-        f"{result['name']}: {len(result['classes'])} classes on {result['base']} "
-        f"({result['mode']} mode), saved to {result['path']}"
+        f"{result.name}: {len(result.classes)} classes on {result.base} "
+        f"({result.mode} mode), saved to {result.path}"
     )
     splits = [s for s in ("train", "val", "test") if any(c[s] for c in counts.values())]
     print()
     print_table(
         ["class", *splits], [[label, *(str(c[s]) for s in splits)] for label, c in counts.items()]
     )
-    for warning in result["warnings"]:
+    for warning in result.warnings:
         print(f"warning: {warning}")
-    if result["unreadable"]:
-        print(f"{len(result['unreadable'])} unreadable image(s) skipped")
-    if result["stray_files"]:
-        print(f"{result['stray_files']} non-image file(s) ignored")
+    if result.unreadable:
+        print(f"{len(result.unreadable)} unreadable image(s) skipped")
+    if result.stray_files:
+        print(f"{result.stray_files} non-image file(s) ignored")
     print()
     print_table(
         ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy"],
@@ -36,11 +37,11 @@ def print_train_report(result: dict) -> None:
                 f"{r['val_loss']:.4f}",
                 f"{r['val_accuracy']:.4f}",
             ]
-            for r in result["history"]
+            for r in result.history
         ],
     )
-    print(f"best epoch: {result['best_epoch']} (lowest validation loss; its weights are kept)")
-    features = result["features"]
+    print(f"best epoch: {result.best_epoch} (lowest validation loss; its weights are kept)")
+    features = result.features
     agreement = features["agreement_with_keras"]
     computed = (
         f"{features['computed']} computed on {features['runtime']}, "
@@ -50,9 +51,9 @@ def print_train_report(result: dict) -> None:
     print(
         f"features: {computed}{features['cached']} from the cache, {features['seconds']:.1f} s"
         + (f" (agree with Keras within {agreement:.2g} of scale)" if agreement is not None else "")
-        + f"; training: {result['train_seconds']:.1f} s"
+        + f"; training: {result.train_seconds:.1f} s"
     )
-    for split, metrics in result["metrics"].items():
+    for split, metrics in result.metrics.items():
         print()
         print(f"{split}:")
         print_metrics(metrics)
@@ -111,18 +112,16 @@ def print_metrics(metrics: dict) -> None:
             print(f"... and {len(wrong) - MISCLASSIFIED_SHOWN} more (all in --json / report.json)")
 
 
-def print_evaluation(report: dict) -> None:
+def print_evaluation(report: EvaluationReport) -> None:
     """``zoo evaluate``'s report: what was evaluated, the metrics, and for an int8 or fp16
     model its agreement with float32."""
-    split = f" ({report['split']} images)" if report["split"] else ""
-    print(
-        f"{report['model']} on {report['backend']} ({report['precision']}), {report['data']}{split}"
-    )
-    if report["unreadable"]:
-        print(f"{len(report['unreadable'])} unreadable image(s) skipped")
-    print_metrics(report)
-    if "fp32_agreement" in report:
-        _print_fp32_agreement(report["precision"], report["fp32_agreement"])
+    split = f" ({report.split} images)" if report.split else ""
+    print(f"{report.model} on {report.backend} ({report.precision}), {report.data}{split}")
+    if report.unreadable:
+        print(f"{len(report.unreadable)} unreadable image(s) skipped")
+    print_metrics(report.metrics)
+    if report.fp32_agreement is not None:
+        _print_fp32_agreement(report.precision, report.fp32_agreement)
 
 
 def _print_fp32_agreement(precision: str, agreement: dict) -> None:

@@ -7,7 +7,6 @@ import datetime
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from .features import FeatureCache, FeatureTask
 from .head import HeadSettings, train_head
 from .metrics import classification_report
 from .network import write_weights
+from .reports import REPORT_FILE, TrainReport
 from .settings import DEFAULTS, FinetuneSettings, TrainSettings
 
 VERIFICATION_IMAGES_PER_CLASS = 3
@@ -40,20 +40,6 @@ IMBALANCE = 3.0
 """Largest over smallest class (training images) beyond which the report warns."""
 
 
-@dataclass
-class TrainResult:
-    name: str
-    path: Path
-    report: dict
-
-    @property
-    def history(self) -> list[dict]:
-        return self.report["history"]
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "path": str(self.path), **self.report}
-
-
 def train(
     base: str,
     data: str | os.PathLike,
@@ -65,7 +51,7 @@ def train(
     provider: str = "auto",
     threads: int = 0,
     on_epoch=None,
-) -> TrainResult:
+) -> TrainReport:
     """Train a classifier of DATA's classes on BASE's frozen features; write it as a bundle.
 
     ``settings.mode="finetune"`` then unfreezes the base's top layers and trains on, batch
@@ -163,6 +149,8 @@ def train(
                 if dataset.split(split)
             }
         report = _report(
+            name,
+            path,
             dataset,
             base_name=spec.name,
             history=history,
@@ -173,7 +161,7 @@ def train(
             settings=settings,
         )
         _write_bundle(folder, name, base_model, dataset, report, finetuned_weights, kernel, bias)
-    return TrainResult(name, path, report)
+    return report
 
 
 def _arrays(dataset: Dataset, split: str, features: dict, index: dict, copies: int):
@@ -188,8 +176,17 @@ def _arrays(dataset: Dataset, split: str, features: dict, index: dict, copies: i
 
 
 def _report(
-    dataset, base_name, history, head, metrics, extraction, train_seconds, settings: TrainSettings
-) -> dict:
+    name: str,
+    path: Path,
+    dataset: Dataset,
+    base_name: str,
+    history: list[dict],
+    head,
+    metrics: dict,
+    extraction,
+    train_seconds: float,
+    settings: TrainSettings,
+) -> TrainReport:
     counts = dataset.counts()
     train_counts = {label: c["train"] for label, c in counts.items()}
     warnings = [
@@ -203,27 +200,29 @@ def _report(
             f"classes are imbalanced ({largest} vs {smallest} training images); "
             "consider --class-weight balanced"
         )
-    return {
-        "base": base_name,
-        "mode": settings.mode,
-        "classes": list(dataset.classes),
-        "counts": counts,
-        "warnings": warnings,
-        "unreadable": dataset.unreadable,
-        "stray_files": len(dataset.stray_files),
-        "settings": dataclasses.asdict(settings),
-        "history": history,
-        "best_epoch": head.best_epoch,
-        "metrics": metrics,
-        "features": {
+    return TrainReport(
+        name=name,
+        path=path,
+        base=base_name,
+        mode=settings.mode,
+        classes=list(dataset.classes),
+        counts=counts,
+        warnings=warnings,
+        unreadable=dataset.unreadable,
+        stray_files=len(dataset.stray_files),
+        settings=dataclasses.asdict(settings),
+        history=history,
+        best_epoch=head.best_epoch,
+        metrics=metrics,
+        features={
             "runtime": extraction.runtime,
             "computed": extraction.computed,
             "cached": extraction.cached,
             "agreement_with_keras": extraction.agreement,
             "seconds": round(extraction.seconds, 3),
         },
-        "train_seconds": round(train_seconds, 3),
-    }
+        train_seconds=round(train_seconds, 3),
+    )
 
 
 def _write_bundle(
@@ -231,7 +230,7 @@ def _write_bundle(
     name: str,
     base: Base,
     dataset: Dataset,
-    report: dict,
+    report: TrainReport,
     finetuned: Path | None,
     kernel: np.ndarray,
     bias: np.ndarray,
@@ -250,10 +249,10 @@ def _write_bundle(
     )
     per_class = max(1, CALIBRATION_IMAGES // len(dataset.classes))
     calibration = _keep_photos(dataset, "train", per_class, folder, "calibration")
-    val = report["metrics"]["val"]
+    val = report.metrics["val"]
     card = bundle.BundleCard(
         name=name,
-        description=f"{len(dataset.classes)} classes on {spec.name} ({report['mode']}), "
+        description=f"{len(dataset.classes)} classes on {spec.name} ({report.mode}), "
         f"val top-1 {val['top1']:.3f}",
         base=bundle.BaseRecord(
             spec.name,
@@ -263,8 +262,8 @@ def _write_bundle(
         input=dataclasses.replace(
             base.input, labels=tuple((label, label) for label in dataset.classes)
         ),
-        dropout=report["settings"]["dropout"],
-        mode=report["mode"],
+        dropout=report.settings["dropout"],
+        mode=report.mode,
         weights_file=weights_file.name,
         weights_sha256=file_digest(weights_file),
         verification_images=tuple(verification),
@@ -274,7 +273,7 @@ def _write_bundle(
         created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     (folder / bundle.MANIFEST).write_text(bundle.dumps(dataset.manifest()))
-    (folder / "report.json").write_text(bundle.dumps(report))
+    (folder / REPORT_FILE).write_text(bundle.dumps(report.to_dict()))
     card.write(folder)
 
 
