@@ -88,23 +88,64 @@ def photo(tmp_path) -> Path:
     return path
 
 
-def run_zoo(*args: str, env: dict | None = None, python: str = sys.executable):
-    """Run the ``zoo`` CLI in a fresh interpreter; returns the CompletedProcess."""
+def run_zoo(
+    *args: str,
+    env: dict | None = None,
+    python: str = sys.executable,
+    cwd: Path | None = None,
+    text: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
+    """Run the ``zoo`` CLI in a fresh interpreter; returns the CompletedProcess (its output
+    as bytes with ``text=False``)."""
     return subprocess.run(
-        [python, "-c", "import sys; from zoo.cli import main; sys.exit(main())", *args],
+        [python, "-m", "zoo", *args],
         capture_output=True,
-        text=True,
+        text=text,
         env={**os.environ, **(env or {})},
-        timeout=600,
+        cwd=cwd,
+        timeout=timeout,
     )
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests marked ``applications`` (every keras.applications architecture, long) run only
-    when the marker expression names them: ``pytest -m applications``."""
-    if "applications" in config.getoption("markexpr"):
-        return
-    deselected = [item for item in items if item.get_closest_marker("applications")]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("applications")]
+_IMPORTS_PROBE = """
+import contextlib, json, os, sys
+exec(os.environ["ZOO_TEST_BEFORE"])
+code = None
+if sys.argv[1:]:
+    from zoo.cli import main
+    with contextlib.redirect_stdout(sys.stderr if os.environ["ZOO_TEST_QUIET"] else sys.stdout):
+        try:
+            code = main(sys.argv[1:])
+        except SystemExit as exit:
+            code = exit.code
+among = json.loads(os.environ["ZOO_TEST_AMONG"])
+with open(os.environ["ZOO_TEST_IMPORTED"], "w") as found:
+    json.dump(sorted(m for m in among if m in sys.modules), found)
+sys.exit(code or 0)
+"""
+
+
+def modules_imported(
+    *args: str, among: tuple[str, ...], before: str = "", quiet: bool = True
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Which of the modules ``among`` ``zoo ARGS`` imports (after the Python statements
+    ``before``; with no ``args``, ``before`` alone), in a fresh interpreter. ``quiet``: the
+    command's stdout goes to stderr; otherwise it stays on stdout, for the test to read."""
+    with tempfile.TemporaryDirectory() as folder:
+        found = Path(folder, "imported.json")
+        result = subprocess.run(
+            [sys.executable, "-c", _IMPORTS_PROBE, *args],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "ZOO_TEST_BEFORE": before,
+                "ZOO_TEST_AMONG": json.dumps(among),
+                "ZOO_TEST_QUIET": "1" if quiet else "",
+                "ZOO_TEST_IMPORTED": str(found),
+            },
+            timeout=600,
+        )
+        assert found.is_file(), result.stderr
+        return result, json.loads(found.read_text())

@@ -6,11 +6,10 @@ models are built with ``classifier_activation=None`` and the logits are compared
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+
+from .conftest import modules_imported
 
 TOLERANCE = 1e-4
 
@@ -135,9 +134,7 @@ def test_multi_output_models_are_refused():
 
 
 def test_importing_the_converter_loads_no_tensorflow():
-    code = (
-        "import sys, zoo.exporters.convert; "
-        "print(sorted({'tensorflow', 'tf2onnx', 'onnx', 'keras'} & set(sys.modules)))"
+    result, imported = modules_imported(
+        among=("tensorflow", "tf2onnx", "onnx", "keras"), before="import zoo.exporters.convert"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stdout.strip() == "[]", result.stderr
+    assert result.returncode == 0 and imported == [], result.stderr

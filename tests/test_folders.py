@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -217,14 +216,7 @@ def test_train_refuses_the_working_directory_and_the_data(tmp_path, data, env):
     inner = tmp_path / "inner"
     inner.mkdir()
     (inner / "notes.txt").write_text("mine")
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", "train", "mobilenet", str(data), "-o", "../inner"],
-        cwd=inner,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-    )
+    result = run_zoo("train", "mobilenet", str(data), "-o", "../inner", env=env, cwd=inner)
     assert_refused(result, "the working directory")
     assert (inner / "notes.txt").read_text() == "mine"
     result = run_zoo("train", "mobilenet", str(data), "-o", str(data), env=env)

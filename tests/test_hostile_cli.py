@@ -36,12 +36,8 @@ TIMEOUT_S = 60
 
 
 def zoo_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        env={**os.environ, **(env or {})},
-        timeout=TIMEOUT_S,
-    )
+    """``zoo ARGS``, its output as bytes: hostile names need not decode."""
+    return run_zoo(*args, env=env, text=False, timeout=TIMEOUT_S)
 
 
 @pytest.fixture

@@ -14,10 +14,7 @@ import contextlib
 import http.client
 import io
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -32,6 +29,7 @@ from zoo.input_config import InputConfig
 from zoo.model import Model
 from zoo.specs import PreprocessSpec
 
+from .conftest import run_zoo
 from .tiny_onnx import LABELS, write_tiny_onnx
 
 pytest.importorskip("starlette")
@@ -211,13 +209,7 @@ def test_serve_refuses_a_file_whose_card_lies_with_one_line(tmp_path):
     lying = write_tiny_onnx(
         tmp_path / "lying.onnx", lambda card: card.update(labels=[["a", "a"]] * 10)
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", "serve", str(lying), "--port", "0", "--provider", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ},
-    )
+    result = run_zoo("serve", str(lying), "--port", "0", "--provider", "cpu", timeout=60)
     assert result.returncode == 1
     assert result.stderr == (
         f"zoo: {lying}: its zoo model card does not match its graph: 10 labels, but the "

@@ -23,7 +23,7 @@ from zoo.labels import imagenet_labels
 from zoo.registry import get_registry
 from zoo.specs import PreprocessSpec
 
-from .conftest import run_zoo
+from .conftest import modules_imported, run_zoo
 
 CARD = ModelCard(
     model="pets",
@@ -111,17 +111,11 @@ def test_onnx_and_keras_give_the_same_top5(exported, photo):
 
 @pytest.mark.slow
 def test_predicting_from_an_onnx_file_never_imports_tensorflow(exported, photo):
-    script = (
-        "import sys\n"
-        "from zoo.cli import main\n"
-        "code = main(['predict', sys.argv[1], sys.argv[2], '--json', '--provider', 'cpu'])\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
-        "sys.exit(code)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(exported), str(photo)], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
+    result, imported = modules_imported(
+        "predict", str(exported), str(photo), "--json", "--provider", "cpu",
+        among=("tensorflow", "keras"), quiet=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and imported == [], result.stderr
     [record] = json.loads(result.stdout)
     assert record["model"] == "mobilenet" and record["backend"] == "onnx"
     assert len(record["top"]) == 5

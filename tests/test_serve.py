@@ -16,7 +16,7 @@ import pytest
 import zoo
 import zoo.hardware
 
-from .conftest import run_zoo
+from .conftest import modules_imported, run_zoo
 from .serving import ServeProcess
 
 pytest.importorskip("starlette")
@@ -261,16 +261,11 @@ def test_without_the_serve_extra_it_says_what_to_install():
 
 @pytest.mark.parametrize("args", [["--help"], ["serve", "--help"]])
 def test_help_imports_no_server_or_runtime(args):
-    code = (
-        "import sys, contextlib, io\nfrom zoo.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
-        "heavy = ('starlette', 'uvicorn', 'onnxruntime', 'tensorflow')\n"
-        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    result, imported = modules_imported(
+        *args, among=("starlette", "uvicorn", "onnxruntime", "tensorflow")
     )
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert imported == []
 
 
 @pytest.mark.slow

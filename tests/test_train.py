@@ -24,7 +24,7 @@ from zoo.training.network import read_head
 from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
 
-from .conftest import SHARED_DATA, run_zoo
+from .conftest import SHARED_DATA, modules_imported, run_zoo
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
 
@@ -371,12 +371,8 @@ def test_the_resize_filter_trained_with_is_the_models_everywhere(home, tmp_path)
 
 def test_list_reads_cards_without_tensorflow(home, data):
     small_train(data, "colours")
-    code = (
-        "import sys; from zoo.cli import main; main(['list', '--json']); "
-        "assert 'tensorflow' not in sys.modules"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result, imported = modules_imported("list", "--json", among=("tensorflow",), quiet=False)
+    assert result.returncode == 0 and imported == [], result.stderr
     assert "colours" in {row["name"] for row in json.loads(result.stdout)}
 
 
