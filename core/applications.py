@@ -104,4 +104,4 @@ PLUGIN_TRIAL = (
     "ConvNeXtTiny",
     "InceptionResNetV2",
 )
-"""The eleven a plugin author tried (issue 12): the export benchmark's default."""
+"""The eleven a plugin author is most likely to reach for: the export benchmark's default."""

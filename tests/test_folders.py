@@ -157,7 +157,9 @@ def test_folders_that_must_stay_are_refused_even_when_empty(tmp_path, monkeypatc
 
 def test_a_legacy_bundle_without_a_marker_is_still_replaceable(tmp_path):
     write_card(tmp_path / "old")
-    check_replaceable(tmp_path / "old", BUNDLE)  # does not raise
+    with atomic_directory(tmp_path / "old", BUNDLE) as staging:
+        (staging / "new.txt").write_text("new")
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == [MARKER, "new.txt"]
 
 
 CONCURRENT_WRITER = textwrap.dedent(
