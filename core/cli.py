@@ -11,8 +11,10 @@ import time
 import warnings
 from collections.abc import Sequence
 
-from .errors import ZooError, describe_exception
+from .errors import DiskFull, ZooError, describe_exception
 from .exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
+from .files import is_disk_full
+from .interrupts import Terminated, raise_terminated
 from .plugin_manager import load_plugins, pm
 from .registry import PluginWarning
 from .version import __version__
@@ -20,10 +22,6 @@ from .version import __version__
 STUCK_THREADS_GRACE_S = 1.0
 """After an interrupt, how long threads still running (a decoder blocked on a file) get to
 finish before the process ends without them."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, unwound like Ctrl-C but reported (and exiting) as itself."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args, debug: bool) -> int:
     """The command, with a user's errors as one line and SIGTERM unwinding like Ctrl-C (so
     that half-written files are removed on the way out)."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return args.run(args) or 0
     except ZooError as error:
@@ -62,6 +60,10 @@ def _run(args, debug: bool) -> int:
     except Exception as error:
         if debug:
             raise
+        if is_disk_full(error):  # a write outside zoo's own helpers (a library's temp files)
+            where = getattr(error, "filename", None) or "a temporary file"
+            print(f"zoo: {DiskFull(where)}", file=sys.stderr)
+            return EXIT_ERROR
         print(
             f"zoo: unexpected error: {describe_exception(error)} "
             "(run with --debug or ZOO_DEBUG=1 for the traceback)",
@@ -70,10 +72,6 @@ def _run(args, debug: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return EXIT_ERROR
-
-
-def _interrupt(signum, frame):
-    raise Terminated
 
 
 def _exit_if_threads_are_stuck(code: int) -> None:

@@ -70,3 +70,12 @@ class NonFiniteScores(ZooError):
             f"model {model!r} gave non-finite scores (NaN or infinity) for {bad} of {total} "
             "images; its weights are broken (a training run that diverged?)"
         )
+
+
+class DiskFull(ZooError):
+    """The file system ran out of space (or quota) while zoo wrote ``path``; nothing of it is
+    left behind."""
+
+    def __init__(self, path):
+        self.path = path
+        super().__init__(f"no space left on device writing {path}")

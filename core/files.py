@@ -28,26 +28,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import jsonio
-from .errors import ZooError
+from .errors import DiskFull, ZooError
 from .paths import bundles_home, extra_bundle_roots, zoo_home
 from .version import __version__
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the file system is out of space or quota. ``shutil.copytree``
+    gathers each file's error into one ``shutil.Error`` holding their texts."""
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        texts = [str(entry[-1]) for entry in error.args[0]]
+        return any(f"[Errno {code}]" in text for text in texts for code in _DISK_FULL)
+    return isinstance(error, OSError) and error.errno in _DISK_FULL
+
+
+@contextlib.contextmanager
+def _naming_a_full_disk(destination: Path) -> Iterator[None]:
+    """A full disk while ``destination`` is written, as one error naming it: the write
+    itself only says how many bytes it could not write."""
+    try:
+        yield
+    except OSError as error:
+        if is_disk_full(error):
+            raise DiskFull(destination) from None
+        raise
 
 
 @contextlib.contextmanager
 def atomic_path(destination: Path) -> Iterator[Path]:
     """A temporary path beside ``destination``, renamed onto it if the block succeeds and
     removed if it fails or is interrupted. The file gets the permissions a plain ``open``
-    would give it (``mkstemp``'s are owner-only)."""
+    would give it (``mkstemp``'s are owner-only). A full disk is ``DiskFull``."""
     remove_stale_temporaries(destination)
-    fd, name = tempfile.mkstemp(dir=destination.parent, **_temporary_affixes(destination))
-    os.close(fd)
-    temporary = Path(name)
-    try:
-        yield temporary
-        temporary.chmod(_default_mode(0o666))
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with _naming_a_full_disk(destination):
+        fd, name = tempfile.mkstemp(dir=destination.parent, **_temporary_affixes(destination))
+        os.close(fd)
+        temporary = Path(name)
+        try:
+            yield temporary
+            temporary.chmod(_default_mode(0o666))
+            os.replace(temporary, destination)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -214,13 +238,15 @@ def _swap_in(temporary: Path, destination: Path, aside: Path, kind: FolderKind, 
 @contextlib.contextmanager
 def scratch_directory(destination: Path) -> Iterator[Path]:
     """A hidden working folder beside ``destination`` (on its file system, so that what is
-    made there can be renamed onto it), removed afterwards."""
+    made there can be renamed onto it), removed afterwards. A full disk is ``DiskFull``."""
     remove_stale_temporaries(destination)
-    temporary = Path(tempfile.mkdtemp(dir=destination.parent, **_temporary_affixes(destination)))
-    try:
-        yield temporary
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    with _naming_a_full_disk(destination):
+        folder = tempfile.mkdtemp(dir=destination.parent, **_temporary_affixes(destination))
+        temporary = Path(folder)
+        try:
+            yield temporary
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def remove_stale_temporaries(destination: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -609,3 +610,22 @@ def test_reports_are_records_that_read_back_and_read_their_first_format(home, da
     del document["format"]
     old = EvaluationReport.from_dict(document)
     assert old.format == 1 and old.metrics == evaluation.metrics and old.fp32_agreement is None
+
+
+def test_ctrl_c_while_fine_tuning_stops_at_a_batch_end_as_an_interrupt(home, data):
+    """The signal arrives while Keras's fit is running: it is raised as KeyboardInterrupt once
+    fit has stopped, never from inside Keras, and nothing is saved."""
+    interrupted_at = []
+
+    def press_ctrl_c(record):
+        if record.get("phase") == "finetune" and not interrupted_at:
+            interrupted_at.append(record["epoch"])
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        small_train(
+            data, "tuned", mode="finetune", unfreeze=1, finetune_epochs=5, on_epoch=press_ctrl_c
+        )
+    assert interrupted_at == [16]  # the first fine-tuning epoch; the other four did not run
+    assert Path(raised.traceback[-1].path).name == "interrupts.py"
+    assert not (home / "bundles" / "tuned").exists()

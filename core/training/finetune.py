@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import interrupts
 from ..keras_model import import_keras
 from ..pipeline import decoded_batches
 from ..preprocessing import preprocess
@@ -87,23 +88,29 @@ def finetune(
     bar = progress_bar("fine-tuning", tuning.epochs, "epoch")
     best = _keep_best(keras, settings.patience, epoch_offset, on_epoch, bar)
     status(f"fine-tuning the top {len(candidates) if unfreeze == 'all' else unfreeze} layers")
-    model.fit(
-        _batches(keras, pixels["train"], labels["train"], batch_size, preprocessing, settings.seed),
-        validation_data=_batches(keras, pixels["val"], labels["val"], batch_size, preprocessing),
-        epochs=tuning.epochs,
-        class_weight=dict(enumerate(weights_per_class.tolist())) if class_weight else None,
-        callbacks=[best],
-        verbose=0,
-    )
-    bar.close()
-    model.set_weights(best.weights)
-    probabilities = {
-        split: model.predict(
-            _batches(keras, pixels[split], labels[split], batch_size, preprocessing), verbose=0
+    # Ctrl-C stops fit at a batch's end (and skips the predictions), then raises.
+    with interrupts.deferred() as pending:
+        model.fit(
+            _batches(
+                keras, pixels["train"], labels["train"], batch_size, preprocessing, settings.seed
+            ),
+            validation_data=_batches(
+                keras, pixels["val"], labels["val"], batch_size, preprocessing
+            ),
+            epochs=tuning.epochs,
+            class_weight=dict(enumerate(weights_per_class.tolist())) if class_weight else None,
+            callbacks=[best, _stop_when(keras, pending)],
+            verbose=0,
         )
-        for split in pixels
-        if split != "train"
-    }
+        bar.close()
+        model.set_weights(best.weights)
+        probabilities = {
+            split: model.predict(
+                _batches(keras, pixels[split], labels[split], batch_size, preprocessing), verbose=0
+            )
+            for split in pixels
+            if split != "train" and not pending
+        }
     path = folder / "finetuned-base.weights.h5"
     network.save_weights(path)
     kernel, bias = model.get_layer(HEAD_LAYER).get_weights()
@@ -140,6 +147,16 @@ def _batches(keras, pixels, labels, batch_size, preprocessing, seed=None):
                 self.rng.shuffle(self.order)
 
     return Batches()
+
+
+def _stop_when(keras, pending: interrupts.Pending):
+    class StopWhenInterrupted(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.stop_training = self.model.stop_training or bool(pending)
+
+        on_test_batch_end = on_train_batch_end
+
+    return StopWhenInterrupted()
 
 
 def _keep_best(keras, patience, epoch_offset, on_epoch, bar):
