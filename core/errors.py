@@ -79,3 +79,13 @@ class DiskFull(ZooError):
     def __init__(self, path):
         self.path = path
         super().__init__(f"no space left on device writing {path}")
+
+
+class CannotWrite(ZooError):
+    """zoo may not, or cannot, create a file at ``path`` (permissions, a read-only file
+    system, a folder that is not a real one)."""
+
+    def __init__(self, path, error: OSError):
+        self.path = path
+        reason = (error.strerror or describe_exception(error)).lower()
+        super().__init__(f"cannot write {path}: {reason}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import jsonio
-from .errors import DiskFull, ZooError
+from .errors import CannotWrite, DiskFull, ZooError
 from .paths import bundles_home, extra_bundle_roots, zoo_home
 from .version import __version__
 
@@ -56,16 +56,30 @@ def _naming_a_full_disk(destination: Path) -> Iterator[None]:
         raise
 
 
+def _temporary_beside(destination: Path, folder: bool) -> Path:
+    """A new hidden temporary file or folder beside ``destination``; a place zoo cannot
+    write to (read-only, no permission, not a real folder) is ``CannotWrite``."""
+    affixes = _temporary_affixes(destination)
+    try:
+        if folder:
+            return Path(tempfile.mkdtemp(dir=destination.parent, **affixes))
+        fd, name = tempfile.mkstemp(dir=destination.parent, **affixes)
+        os.close(fd)
+        return Path(name)
+    except OSError as error:
+        if is_disk_full(error):
+            raise DiskFull(destination) from None
+        raise CannotWrite(destination, error) from None
+
+
 @contextlib.contextmanager
 def atomic_path(destination: Path) -> Iterator[Path]:
     """A temporary path beside ``destination``, renamed onto it if the block succeeds and
     removed if it fails or is interrupted. The file gets the permissions a plain ``open``
     would give it (``mkstemp``'s are owner-only). A full disk is ``DiskFull``."""
     remove_stale_temporaries(destination)
+    temporary = _temporary_beside(destination, folder=False)
     with _naming_a_full_disk(destination):
-        fd, name = tempfile.mkstemp(dir=destination.parent, **_temporary_affixes(destination))
-        os.close(fd)
-        temporary = Path(name)
         try:
             yield temporary
             temporary.chmod(_default_mode(0o666))
@@ -240,9 +254,8 @@ def scratch_directory(destination: Path) -> Iterator[Path]:
     """A hidden working folder beside ``destination`` (on its file system, so that what is
     made there can be renamed onto it), removed afterwards. A full disk is ``DiskFull``."""
     remove_stale_temporaries(destination)
+    temporary = _temporary_beside(destination, folder=True)
     with _naming_a_full_disk(destination):
-        folder = tempfile.mkdtemp(dir=destination.parent, **_temporary_affixes(destination))
-        temporary = Path(folder)
         try:
             yield temporary
         finally:

@@ -19,8 +19,11 @@ LABELS = (("c0", "red"), ("c1", "green"), ("c2", "blue"))
 SIZE = (4, 4)
 
 
-def write_tiny_onnx(path: Path, edit_card: Callable[[dict], None] | None = None) -> Path:
-    """The tiny model at ``path``; ``edit_card`` may change its card (a JSON document) first."""
+def write_tiny_onnx(
+    path: Path, edit_card: Callable[[dict], None] | None = None, matrix: np.ndarray | None = None
+) -> Path:
+    """The tiny model at ``path``; ``edit_card`` may change its card (a JSON document) first,
+    and ``matrix`` replace its 3x3 matrix (NaN makes a model whose scores are NaN)."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -40,7 +43,8 @@ def write_tiny_onnx(path: Path, edit_card: Callable[[dict], None] | None = None)
     probabilities = helper.make_tensor_value_info(
         "probabilities", TensorProto.FLOAT, ["batch", len(LABELS)]
     )
-    weights = numpy_helper.from_array(np.eye(3, dtype=np.float32) * 10, "weights")
+    matrix = np.eye(3, dtype=np.float32) * 10 if matrix is None else matrix.astype(np.float32)
+    weights = numpy_helper.from_array(matrix, "weights")
     nodes = [
         helper.make_node("ReduceMean", ["image"], ["colour"], axes=[1, 2], keepdims=0),
         helper.make_node("MatMul", ["colour", "weights"], ["logits"]),

@@ -1,6 +1,8 @@
-"""A full disk: one line naming what was being written, and nothing of it left behind.
+"""Places zoo cannot write: a full disk, or a folder that takes no files. One line naming
+what was being written, and nothing of it left behind.
 
-The disk is a real one, a 1 MiB tmpfs mounted for the test (it needs root, else it skips)."""
+The full disk is a real one, a 1 MiB tmpfs mounted for the test (it needs root, else the
+test skips)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.errors import DiskFull
+from zoo.errors import CannotWrite, DiskFull
 from zoo.files import FolderKind, atomic_directory, atomic_path
 
 from .conftest import run_zoo
@@ -62,3 +64,14 @@ def test_an_export_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk):
     assert result.stderr.splitlines()[-1] == f"zoo: no space left on device writing {output}"
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     assert list(Path(full_disk).iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_folder_that_takes_no_files_is_one_line(folder):
+    destination = Path("/proc/zoo-test-output")
+    writer = (
+        atomic_directory(destination, FolderKind("thing")) if folder else atomic_path(destination)
+    )
+    with pytest.raises(CannotWrite, match=f"^cannot write {destination}: no such file"), writer:
+        pytest.fail("the block ran")
