@@ -19,7 +19,7 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, ZooError
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
@@ -27,8 +27,8 @@ from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 INTERPOLATIONS = {name: Image.Resampling[name.upper()] for name in INTERPOLATION_NAMES}
 
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
-_STRIP_PIXELS = 1 << 20
-"""Pixels per strip when scaling 16-bit samples: a few MiB at a time."""
+_STRIP_PIXELS = 1 << 18
+"""Pixels per strip when scaling 16-bit samples: 2 MiB of 64-bit integers at a time."""
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 
@@ -68,18 +68,22 @@ def decode_to_size(
     ``resize(decode_image(...), size, interpolation)`` gives, bit for bit, in less memory.
 
     Pillow holds RGB in 4 bytes a pixel, so a large image is resized before it is converted to
-    RGB wherever that gives the same pixels: with nearest-neighbour (every conversion to RGB is
-    pixel by pixel) and, with any filter, for grayscale (each RGB band is the gray one); 16-bit
-    samples are first scaled to 8 bits, strip by strip. What is left at full size is the decoded
-    image and at most an 8-bit copy of it."""
+    RGB wherever that gives the same pixels: for grayscale with any filter (each RGB band is the
+    gray one), and for any mode of 8-bit bands with nearest-neighbour (every conversion to RGB
+    is pixel by pixel; Pillow's nearest-neighbour picks other pixels in 16- and 32-bit modes).
+    16-bit samples are scaled to 8-bit grayscale first, strip by strip. What is left at full
+    size is the decoded image and at most an 8-bit copy of it."""
     nearest = _resampling(interpolation) == Image.Resampling.NEAREST
     image = _decoded(image, name)
     with _converting(name):
-        if not nearest:
-            image = _eight_bit(image)
-        if nearest or image.mode == "L":
+        image = _eight_bit(image)
+        if image.mode == "L" or (nearest and _has_eight_bit_bands(image)):
             image = _resized(image, size, interpolation)
         return resize(to_rgb(image), size, interpolation)
+
+
+def _has_eight_bit_bands(image: Image.Image) -> bool:
+    return ImageMode.getmode(image.mode).typestr in ("|u1", "|b1")
 
 
 def _decoded(image: Image.Image, name: object, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -181,8 +185,9 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     for top in range(0, height, rows):
         bottom = min(top + rows, height)
         samples = np.asarray(image.crop((0, top, width, bottom)), dtype=np.int64)
-        # x / 257 is never halfway between two integers, so this is round(x / 257) exactly.
-        eight_bit[top:bottom] = np.clip((samples + 128) // 257, 0, 255)
+        samples += 128  # x / 257 is never halfway between integers: this is round(x / 257)
+        samples //= 257
+        eight_bit[top:bottom] = np.clip(samples, 0, 255, out=samples)
     return Image.fromarray(eight_bit)
 
 
