@@ -108,7 +108,7 @@ class Service:
             request.scope[CLIENT_GONE] = True
             return Response(status_code=400)
         except asyncio.CancelledError:  # by uvicorn, when --shutdown-timeout has passed
-            asyncio.current_task().uncancel()  # answered: this task's work is done
+            asyncio.current_task().uncancel()  # the cancellation is answered, not passed on
             self.metrics.errors.labels(kind="shutdown", model=model_label).inc()
             response = error_response(
                 503,

@@ -23,6 +23,8 @@ from .errors import ClientDisconnected, PayloadTooLarge, RequestError, Unsupport
 RAW_BODY_TYPES = ("", "application/octet-stream", "application/x-www-form-urlencoded")
 ACCEPTED = "image/*, application/octet-stream, multipart/form-data or application/json"
 QUERY_DIGITS = 9
+CONTENT_LENGTH_DIGITS = 18
+"""Up to an exabyte: any body worth comparing with the limit."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def decimal(text: str, digits: int) -> int | None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused as soon as it is known to exceed ``limit`` bytes."""
-    declared = decimal(request.headers.get("content-length", ""), 18)
+    declared = decimal(request.headers.get("content-length", ""), CONTENT_LENGTH_DIGITS)
     if declared is not None and declared > limit:
         raise _too_large(limit)
     chunks, size = [], 0
