@@ -1,6 +1,7 @@
 """What hostile or broken clients send ``zoo serve``: bodies trickled byte by byte, clients that
-hang up mid-body, JSON nested 100,000 deep, unknown routes and methods; and files whose model
-card lies about the graph.
+hang up mid-body or while their images wait, JSON nested 100,000 deep, small files that decode
+to huge images, query values that only look like numbers, unknown routes and methods; a
+shutdown with work left; and files whose model card lies about the graph.
 
 The promise (docs/errors.md): a 4xx JSON error for bad input, never a 500 or a hang, and
 ``/metrics`` counting what was answered. The server runs in-process (uvicorn in a thread, on
@@ -10,15 +11,18 @@ timeout.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import io
 import json
+import signal
 import socket
 import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -30,6 +34,8 @@ from zoo.model import Model
 from zoo.specs import PreprocessSpec
 
 from .conftest import run_zoo
+from .serving import ServeProcess
+from .test_images import png_bomb
 from .tiny_onnx import LABELS, write_tiny_onnx
 
 pytest.importorskip("starlette")
@@ -40,15 +46,22 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*install `httpx2`")
     from starlette.testclient import TestClient
 
+from zoo.serve import decoding  # noqa: E402
 from zoo.serve.app import build_app  # noqa: E402
 from zoo.serve.settings import ServeSettings  # noqa: E402
 
 SOCKET_TIMEOUT_S = 10
 PREDICT = "/v1/models/toy:predict"
+JSON = {"Content-Type": "application/json"}
+PNG_PIXELS = 6 * 5
 
 
-def toy_model() -> Model:
+def toy_model(runs: list[int] | None = None) -> Model:
+    """The toy model; ``runs`` gets the size of each batch it runs."""
+
     def runner(batch: np.ndarray) -> np.ndarray:
+        if runs is not None:
+            runs.append(len(batch))
         return np.tile(np.array([[0.2, 0.5, 0.3]], np.float32), (len(batch), 1))
 
     return Model("toy", InputConfig((4, 4), PreprocessSpec("none"), LABELS), runner, "onnx", "none")
@@ -60,10 +73,16 @@ def png() -> bytes:
     return output.getvalue()
 
 
+def instances(*names: str) -> bytes:
+    """A JSON predict body: ``png()`` once per name, each named so."""
+    encoded = base64.b64encode(png()).decode()
+    return json.dumps({"instances": [{"b64": encoded, "name": name} for name in names]}).encode()
+
+
 @contextlib.contextmanager
-def serving(**settings) -> Iterator[int]:
+def serving(model: Model | None = None, **settings) -> Iterator[int]:
     """The app on a loopback port, uvicorn in a thread; yields the port."""
-    app = build_app({"toy": toy_model()}, ServeSettings(**settings))
+    app = build_app({"toy": model or toy_model()}, ServeSettings(**settings))
     listener = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
@@ -116,6 +135,54 @@ def trickle(port: int, declared: int = 1000) -> socket.socket:
     )
     client.sendall(b"\x89")
     return client
+
+
+def send_whole(port: int, body: bytes, content_type: str = "application/json") -> socket.socket:
+    """A client that sends a whole predict request and waits (to hang up when told)."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=SOCKET_TIMEOUT_S)
+    client.sendall(
+        f"POST {PREDICT} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    return client
+
+
+class Decodes:
+    """The server's decoding, recorded: ``names`` of the images decoded, in order; the image
+    named "held" waits in its decoding thread until ``release`` is set."""
+
+    def __init__(self, monkeypatch):
+        self.names: list[str] = []
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        decode = decoding.decode_to_size
+
+        def recorded(image, name, size, interpolation):
+            self.names.append(name)
+            if name == "held":
+                self.holding.set()
+                assert self.release.wait(SOCKET_TIMEOUT_S)
+            return decode(image, name, size, interpolation)
+
+        monkeypatch.setattr(decoding, "decode_to_size", recorded)
+
+    @contextlib.contextmanager
+    def held(self, port: int) -> Iterator:
+        """A request whose image holds a decoding thread until the block ends; yields the
+        future of its (status, headers, body)."""
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(request, port, "POST", PREDICT, instances("held"), JSON)
+            try:
+                assert self.holding.wait(SOCKET_TIMEOUT_S)
+                yield answer
+            finally:
+                self.release.set()
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> Decodes:
+    return Decodes(monkeypatch)
 
 
 def read_until_closed(client: socket.socket) -> bytes:
@@ -179,6 +246,151 @@ def test_unknown_routes_and_wrong_methods_are_counted():
     assert 'zoo_requests_total{model="",status="404"} 2.0' in text
     assert 'zoo_requests_total{model="toy",status="405"} 1.0' in text
     assert 'zoo_requests_total{model="toy",status="200"} 1.0' in text
+
+
+def test_work_for_clients_that_hung_up_is_dropped_before_decoding(decodes):
+    with serving(decode_threads=1) as port, decodes.held(port) as held:
+        gone = [send_whole(port, instances(f"gone {i}")) for i in range(5)]
+        wait_for(port, "zoo_decoding_pixels", 6 * PNG_PIXELS)  # five wait for the thread
+        for client in gone:
+            client.close()
+        samples = wait_for(port, 'zoo_client_disconnects_total{model="toy"}', 5)
+        assert samples["zoo_decoding_pixels"] == PNG_PIXELS  # theirs are given back at once
+        decodes.release.set()
+        assert held.result()[0] == 200
+        assert request(port, "POST", PREDICT, png())[0] == 200
+        samples = wait_for(port, "zoo_decoding_pixels", 0)
+    assert decodes.names == ["held", "body"]
+    assert samples['zoo_requests_total{model="toy",status="200"}'] == 2
+    assert not any('status="400"' in name or "zoo_errors" in name for name in samples)
+
+
+def test_an_image_whose_client_hung_up_while_it_waited_for_a_batch_is_not_run():
+    runs = []
+    with serving(toy_model(runs), batch_timeout_ms=1000, max_batch_size=8) as port:
+        with send_whole(port, png(), "image/png"):
+            wait_for(port, 'zoo_queue_depth{model="toy"}', 1)
+        wait_for(port, 'zoo_client_disconnects_total{model="toy"}', 1)
+        wait_for(port, 'zoo_queue_depth{model="toy"}', 0)  # its batch has closed
+        assert request(port, "POST", PREDICT, png())[0] == 200
+        samples = metrics(port)
+    assert runs == [1]  # the second request's batch only
+    assert samples['zoo_requests_total{model="toy",status="200"}'] == 1
+
+
+# Small files that decode to huge images ----------------------------------------------------
+
+
+def test_more_pixels_than_a_request_may_have_get_413_before_decoding(decodes, tmp_path):
+    header_only = png_bomb(tmp_path / "huge.png", width=9000, height=8000).read_bytes()
+    with serving(max_request_pixels=100, max_decoding_pixels=100) as port:
+        huge = request(port, "POST", PREDICT, header_only, {"Content-Type": "image/png"})
+        several = request(port, "POST", PREDICT, instances("a", "b", "c", "d"), JSON)
+        assert request(port, "POST", PREDICT, instances("a", "b", "c"), JSON)[0] == 200
+        samples = metrics(port)
+    assert huge[0] == 413 and json.loads(huge[2]) == {
+        "error": "the request's images have 72,000,000 pixels; at most 100 "
+        "(--max-request-megapixels)"
+    }
+    assert several[0] == 413 and json.loads(several[2]) == {
+        "error": "the request's images have 120 pixels; at most 100 (--max-request-megapixels)"
+    }
+    assert decodes.names == ["a", "b", "c"]
+    assert samples['zoo_errors_total{kind="payload_too_large",model="toy"}'] == 2
+
+
+def test_the_default_request_budget_refuses_a_huge_png_before_decoding(decodes, tmp_path):
+    header_only = png_bomb(tmp_path / "huge.png", width=9400, height=9400).read_bytes()
+    with serving() as port:
+        status, _, body = request(port, "POST", PREDICT, header_only, {"Content-Type": "image/png"})
+    assert status == 413 and "88,360,000 pixels; at most 64,000,000" in json.loads(body)["error"]
+    assert decodes.names == []
+
+
+def test_pixels_beyond_the_decoding_budget_get_503_with_retry_after(decodes):
+    budget = {"max_request_pixels": 2 * PNG_PIXELS, "max_decoding_pixels": 2 * PNG_PIXELS}
+    with serving(**budget) as port:
+        with decodes.held(port) as held:
+            assert request(port, "POST", PREDICT, png())[0] == 200  # within the budget
+            status, headers, body = request(port, "POST", PREDICT, instances("a", "b"), JSON)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert json.loads(body) == {
+                "error": "30 pixels are being decoded already; this request's 60 would pass 60 "
+                "(--max-decoding-megapixels); retry shortly"
+            }
+        assert held.result()[0] == 200
+        assert request(port, "POST", PREDICT, instances("a", "b"), JSON)[0] == 200
+        samples = metrics(port)
+    assert samples['zoo_errors_total{kind="overloaded",model="toy"}'] == 1
+
+
+def test_a_request_budget_larger_than_the_decoding_budget_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo", "serve", "model.onnx", "--max-request-megapixels", "200"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "zoo: --max-request-megapixels (200) is more than --max-decoding-megapixels (128): "
+        "a request that large could never be decoded\n"
+    )
+
+
+# Query values that only look like numbers --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "top, shown",
+    [
+        ("%C2%B2", "'²'"),  # str.isdigit() says yes; int() says no
+        ("%EF%BC%93", "'\uff13'"),  # a full-width 3, which int() reads as 3
+        ("9" * 5000, "'99999999999999999999...'"),  # past int()'s 4,300 digits
+        ("1234567890", "'1234567890'"),
+        ("-1", "'-1'"),
+        ("", "''"),
+    ],
+    ids=["superscript", "full_width", "5000_digits", "10_digits", "negative", "empty"],
+)
+def test_a_top_that_is_not_a_few_ascii_digits_is_a_400(top, shown):
+    with serving() as port:
+        status, _, body = request(port, "POST", f"{PREDICT}?top={top}", png())
+        samples = metrics(port)
+    assert status == 400
+    assert json.loads(body) == {
+        "error": f"top must be a positive integer of at most 9 digits, not {shown}"
+    }
+    assert not any('status="500"' in name for name in samples)
+
+
+# A shutdown with more work than --shutdown-timeout -----------------------------------------
+
+
+def test_requests_cut_short_by_the_shutdown_timeout_get_a_json_503(tmp_path):
+    model = write_tiny_onnx(tmp_path / "tiny.onnx")
+    options = ("--provider", "cpu", "--batch-timeout-ms", "20000", "--max-batch-size", "64")
+    with (
+        ServeProcess(str(model), *options, "--shutdown-timeout", "0.5", log=tmp_path / "log") as s,
+        ThreadPoolExecutor(3) as pool,
+    ):
+        waiting = [
+            pool.submit(s.post_image, "/v1/models/tiny:predict", png(), "image/png")
+            for _ in range(3)
+        ]
+        s.wait_for_metric('zoo_queue_depth{model="tiny"}', 3)
+        s.process.send_signal(signal.SIGTERM)
+        answers = [future.result() for future in waiting]
+        assert s.process.wait(timeout=30) == 0
+    for status, headers, body in answers:
+        assert status == 503 and headers["content-type"] == "application/json"
+        assert body == {
+            "error": "the server is stopping and --shutdown-timeout passed before this request "
+            "was answered; retry"
+        }
+    log = s.log.read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert log.rstrip().endswith("zoo: stopped")
 
 
 # 7. JSON nested deeper than any request needs ------------------------------------------------

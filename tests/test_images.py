@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from zoo.errors import ImageError, ZooError
-from zoo.images import INTERPOLATIONS, load_image
+from zoo.images import INTERPOLATIONS, decode_image, decode_to_size, load_image, open_lazily, resize
 from zoo.keras_model import import_keras
 
 from .conftest import run_zoo
@@ -294,6 +296,92 @@ def test_sixteen_bit_mid_grey_is_mid_grey(tmp_path):
     grey = np.full((8, 8), 32768, dtype=np.uint16)
     result = load_image(sixteen_bit_png(tmp_path / "grey.png", grey), (8, 8))
     assert np.all(np.abs(result.astype(int) - 128) <= 1)
+
+
+# Large images in little memory -------------------------------------------------------------
+
+SAME_PIXELS = {
+    **SYNTHETIC,
+    **ODD_FILES,
+    "oriented": lambda d: oriented_jpeg(d / "oriented.jpg"),
+    "png_1": lambda d: save(rgb().convert("1"), d / "1.png"),
+    "tiff_f": lambda d: save(
+        Image.fromarray(pixels(90, 70)[..., 0].astype(np.float32)), d / "f.tif"
+    ),
+    "i16_noise": lambda d: sixteen_bit_png(
+        d / "noise.png", np.random.default_rng(3).integers(0, 65536, (61, 83), dtype=np.uint16)
+    ),
+}
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("kind", SAME_PIXELS)
+def test_decoding_to_size_gives_the_pixels_of_decoding_then_resizing(tmp_path, kind, interpolation):
+    data = SAME_PIXELS[kind](tmp_path).read_bytes()
+    for size in [(50, 70), (224, 224)]:
+        want = resize(decode_image(data, kind), size, interpolation)
+        got = decode_to_size(open_lazily(data, kind), kind, size, interpolation)
+        assert np.array_equal(got, want), (kind, size, interpolation)
+
+
+PEAK_MEMORY = """
+import sys
+from zoo.images import decode_image, decode_to_size, open_lazily, resize
+
+def kib(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
+
+data = open(sys.argv[1], "rb").read()
+with open("/proc/self/clear_refs", "w") as refs:
+    refs.write("5")  # the peak (VmHWM) starts again from here
+before = kib("VmRSS:")
+if sys.argv[2] == "rgb":
+    resize(decode_image(data, "x"), (224, 224), "nearest")
+else:
+    decode_to_size(open_lazily(data, "x"), "x", (224, 224), sys.argv[2])
+print((kib("VmHWM:") - before) * 1024)
+"""
+SIDE = 4000
+
+
+def large_image(path: Path, kind: str) -> Path:
+    """A ``SIDE`` x ``SIDE`` PNG that compresses well: a horizontal ramp."""
+    if kind == "16-bit":
+        return sixteen_bit_png(
+            path, np.tile(np.linspace(0, 65535, SIDE).astype(np.uint16), (SIDE, 1))
+        )
+    image = Image.fromarray(np.tile((np.arange(SIDE) % 256).astype(np.uint8), (SIDE, 1)))
+    image.putpalette([channel for i in range(256) for channel in (i, 255 - i, i // 2)])
+    return save(image, path)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    "kind, how, bytes_per_pixel",
+    [
+        ("16-bit", "nearest", 4),  # the 16-bit pixels and an 8-bit copy of them
+        ("16-bit", "bilinear", 4),
+        ("16-bit", "rgb", 8),  # and RGB, at Pillow's 4 bytes a pixel
+        ("palette", "nearest", 2),  # the palette indices
+    ],
+)
+def test_large_16_bit_and_palette_images_decode_in_little_memory(
+    tmp_path, kind, how, bytes_per_pixel
+):
+    path = large_image(tmp_path / "large.png", kind)
+    assert path.stat().st_size < 1 << 20 and Image.open(path).mode == (
+        "I;16" if kind == "16-bit" else "P"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY, str(path), how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    peak = int(result.stdout)
+    assert peak < bytes_per_pixel * SIDE * SIDE, f"{peak / SIDE / SIDE:.1f} bytes a pixel"
 
 
 # 4. EXIF orientation -----------------------------------------------------------------------

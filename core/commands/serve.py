@@ -6,7 +6,7 @@ Its dependencies (Starlette, uvicorn) are imported only when the command runs, s
 
 from __future__ import annotations
 
-from zoo.cli_options import add_provider, add_threads, integer_at_least
+from zoo.cli_options import add_provider, add_threads, integer_at_least, number_between
 from zoo.errors import BackendUnavailable
 from zoo.serve.settings import ServeSettings
 
@@ -84,6 +84,24 @@ def add_command(commands) -> None:
         f"({defaults.max_body_readers})",
     )
     command.add_argument(
+        "--max-request-megapixels",
+        metavar="MPX",
+        type=number_between(0, low_inclusive=False),
+        default=defaults.max_request_pixels / 1e6,
+        help="pixels of one request's images together, in millions, read from their headers "
+        f"before decoding; more get 413 ({defaults.max_request_pixels / 1e6:g})",
+    )
+    command.add_argument(
+        "--max-decoding-megapixels",
+        metavar="MPX",
+        type=number_between(0, low_inclusive=False),
+        default=defaults.max_decoding_pixels / 1e6,
+        help="pixels being decoded or waiting for a decoding thread, all requests together, in "
+        "millions; beyond it requests get 503, so that a few small files that decode to huge "
+        "images cannot take gigabytes or hold the threads "
+        f"({defaults.max_decoding_pixels / 1e6:g})",
+    )
+    command.add_argument(
         "--workers",
         metavar="N",
         type=integer_at_least(1),
@@ -130,6 +148,8 @@ def _run_serve(args) -> int:
         max_body_readers=args.max_body_readers,
         workers=args.workers,
         decode_threads=args.decode_threads,
+        max_request_pixels=round(args.max_request_megapixels * 1e6),
+        max_decoding_pixels=round(args.max_decoding_megapixels * 1e6),
     )
     models = load_models(args.models, args.provider, args.threads)
     run_server(models, settings, args.host, args.port, args.shutdown_timeout, args.access_log)

@@ -6,18 +6,21 @@ the server itself.
 
 A client is given ``--body-timeout-s`` to send its body (else 408, and the connection is
 closed), and at most ``--max-body-readers`` requests read bodies at once (beyond, 503 at once):
-clients trickling bodies byte by byte hold neither connections nor memory for long. Every
-answer is counted in ``/metrics`` by status, whatever the route; a client that went away
-before it could be answered is counted apart, as a disconnect.
+clients trickling bodies byte by byte hold neither connections nor memory for long. The
+images' pixels are budgeted before they are decoded (``decoding``). A client that hangs up is
+not worked for: what was left of its request (decoding, waiting for a batch) is dropped, and
+it is counted in ``/metrics`` as a disconnect; every other answer is counted by status,
+whatever the route. Requests still unanswered when ``--shutdown-timeout`` ends get a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.applications import Starlette
@@ -28,26 +31,26 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from zoo.errors import ImageError, NonFiniteScores, describe_exception
-from zoo.images import decode_image, resize
+from zoo.errors import NonFiniteScores, describe_exception
 from zoo.model import Model
-from zoo.pipeline import default_workers
 from zoo.printing import record
 from zoo.specs import MODEL_NAME
 
 from . import metrics as prometheus
 from .batcher import Batcher
+from .decoding import Decoder
 from .errors import (
     BodyTimeout,
     ClientDisconnected,
-    InvalidImage,
     Overloaded,
     PayloadTooLarge,
     RequestError,
     UnknownServedModel,
 )
-from .inputs import EncodedImage, read_images
+from .inputs import EncodedImage, query_integer, read_images
 from .settings import ServeSettings
+
+T = TypeVar("T")
 
 DEFAULT_TOP = 5
 CLIENT_GONE = "zoo.client_gone"
@@ -78,9 +81,7 @@ class Service:
         self.batchers = {
             name: Batcher(model, settings, self.metrics) for name, model in models.items()
         }
-        self.decoder = ThreadPoolExecutor(
-            settings.decode_threads or default_workers(), thread_name_prefix="zoo-decode"
-        )
+        self.decoder = Decoder(settings, self.metrics)
         self.body_readers = asyncio.Semaphore(settings.max_body_readers)
 
     @asynccontextmanager
@@ -89,7 +90,7 @@ class Service:
             batcher.start()
         try:
             yield
-        finally:  # uvicorn gets here after the in-flight requests are answered
+        finally:  # uvicorn gets here after the in-flight requests are answered (or cancelled)
             for batcher in self.batchers.values():
                 await batcher.stop()
             self.decoder.shutdown()
@@ -106,6 +107,15 @@ class Service:
         except ClientDisconnected:  # nobody to answer; counted as a disconnect, not an error
             request.scope[CLIENT_GONE] = True
             return Response(status_code=400)
+        except asyncio.CancelledError:  # by uvicorn, when --shutdown-timeout has passed
+            asyncio.current_task().uncancel()  # the cancellation is answered, not passed on
+            self.metrics.errors.labels(kind="shutdown", model=model_label).inc()
+            response = error_response(
+                503,
+                "the server is stopping and --shutdown-timeout passed before this request "
+                "was answered; retry",
+                {"Retry-After": str(self.settings.retry_after_s), "Connection": "close"},
+            )
         except NonFiniteScores as error:  # the model's fault, not the client's or zoo's
             self.metrics.errors.labels(kind="non_finite", model=model_label).inc()
             response = error_response(500, str(error))
@@ -117,29 +127,26 @@ class Service:
 
     async def _predict(self, request: Request, name: str) -> list[dict]:
         batcher = self._batcher(name)
-        top = _top(request.query_params.get("top", str(DEFAULT_TOP)))
+        top = query_integer(request, "top", DEFAULT_TOP)
         images = await self._read_images(request)
         if len(images) > self.settings.max_queue:
             raise PayloadTooLarge(
                 f"{len(images)} images in one request; at most {self.settings.max_queue} "
                 "(--max-queue)"
             )
-        with batcher.admit(len(images)):
-            loop = asyncio.get_running_loop()
-            size, interpolation = batcher.model.input_size, batcher.model.interpolation
-            pixels = await asyncio.gather(
-                *(
-                    loop.run_in_executor(self.decoder, _decode, image, size, interpolation)
-                    for image in images
-                )
-            )
-            rows = await asyncio.gather(*(batcher.probabilities(p) for p in pixels))
+        rows = await _while_connected(request, self._probabilities(batcher, images))
         model = batcher.model
         tops = model.top(np.stack(rows), top)
         return [
             record(image.name, model.name, model.backend, best)
             for image, best in zip(images, tops, strict=True)
         ]
+
+    async def _probabilities(self, batcher: Batcher, images: list[EncodedImage]) -> list:
+        with batcher.admit(len(images)):
+            model = batcher.model
+            pixels = await self.decoder.decode(images, model.input_size, model.interpolation)
+            return await asyncio.gather(*(batcher.probabilities(p) for p in pixels))
 
     async def _read_images(self, request: Request) -> list[EncodedImage]:
         """The request's images, read within the body-reader cap and the body timeout."""
@@ -281,15 +288,28 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
     return error_response(error.status_code, error.detail, error.headers)
 
 
-def _top(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise RequestError(f"top must be a positive integer, not {text!r}")
-    return int(text)
+async def _while_connected(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result, or ``ClientDisconnected`` as soon as the client hangs up.
 
-
-def _decode(image: EncodedImage, size: tuple[int, int], interpolation: str) -> np.ndarray:
-    """One encoded image as model-sized uint8 RGB, resized with the model's filter."""
+    Then ``work`` is cancelled wherever it is: its images waiting for a decoding thread are
+    dropped, and so are those waiting for a batch; a client already gone starts nothing."""
+    if await request.is_disconnected():
+        work.close()
+        raise ClientDisconnected
+    task = asyncio.ensure_future(work)
+    hung_up = asyncio.ensure_future(_disconnect(request))
     try:
-        return resize(decode_image(image.data, image.name), size, interpolation)
-    except ImageError as error:
-        raise InvalidImage(str(error)) from None
+        await asyncio.wait((task, hung_up), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            raise ClientDisconnected
+        return task.result()
+    finally:
+        task.cancel()
+        hung_up.cancel()
+        await asyncio.gather(task, hung_up, return_exceptions=True)  # let them clean up
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client has hung up; the body must have been read already."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

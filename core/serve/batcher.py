@@ -6,7 +6,8 @@ same time, each in a thread, so the event loop keeps accepting requests while th
 
 Admission is bounded: at most ``max_queue`` images of a model are accepted and not yet answered
 (decoding, waiting or running); beyond that a request is refused at once with a 503, before its
-images are decoded, instead of queueing without limit.
+images are decoded, instead of queueing without limit. An image whose request was cancelled
+(its client hung up) while it waited for a batch is dropped, not run.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class Batcher:
         while True:
             jobs = await self._next_batch()
             self._count_waiting(-len(jobs))
+            jobs = [job for job in jobs if not job.answer.cancelled()]  # their clients left
+            if not jobs:
+                continue
             started = time.perf_counter()
             try:
                 batch = np.stack([job.pixels for job in jobs])

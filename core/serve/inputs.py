@@ -22,6 +22,9 @@ from .errors import ClientDisconnected, PayloadTooLarge, RequestError, Unsupport
 
 RAW_BODY_TYPES = ("", "application/octet-stream", "application/x-www-form-urlencoded")
 ACCEPTED = "image/*, application/octet-stream, multipart/form-data or application/json"
+QUERY_DIGITS = 9
+CONTENT_LENGTH_DIGITS = 18
+"""Up to an exabyte: any body worth comparing with the limit."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,35 @@ async def read_images(request: Request, max_body_bytes: int) -> list[EncodedImag
     return [EncodedImage("body", body)]
 
 
+def query_integer(request: Request, name: str, default: int) -> int:
+    """The query parameter ``name``, a positive integer of at most ``QUERY_DIGITS`` digits, or
+    ``default`` when it is absent; ``RequestError`` for anything else."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    value = decimal(text, QUERY_DIGITS)
+    if not value:
+        shown = text if len(text) <= 20 else f"{text[:20]}..."
+        raise RequestError(
+            f"{name} must be a positive integer of at most {QUERY_DIGITS} digits, not {shown!r}"
+        )
+    return value
+
+
+def decimal(text: str, digits: int) -> int | None:
+    """``text`` as an integer if it is 1 to ``digits`` ASCII digits, else None.
+
+    ``str.isdigit`` alone also accepts digits ``int`` refuses ('²'), and ``int`` refuses more
+    than 4,300 digits."""
+    if 0 < len(text) <= digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = decimal(request.headers.get("content-length", ""), CONTENT_LENGTH_DIGITS)
+    if declared is not None and declared > limit:
         raise _too_large(limit)
     chunks, size = [], 0
     try:

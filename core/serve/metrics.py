@@ -79,6 +79,13 @@ class ServeMetrics:
             registry=registry,
         )
 
+        self.decoding_pixels = Gauge(
+            "zoo_decoding_pixels",
+            "Pixels of the images being decoded or waiting for a decoding thread "
+            "(bounded by --max-decoding-megapixels).",
+            registry=registry,
+        )
+
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The exposition a scraper asked for (its ``Accept`` header), and its content type."""
         encode, content_type = choose_encoder(accept)

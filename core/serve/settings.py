@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo.errors import ZooError
+
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -24,5 +26,22 @@ class ServeSettings:
     """Batches of one model that run at the same time, each in its own thread."""
     decode_threads: int = 0
     """Threads that decode and resize images; 0: one per CPU."""
+    max_request_pixels: int = 64_000_000
+    """Pixels of one request's images together, read from their headers before decoding;
+    beyond it the request gets 413. A 50-megapixel phone photo fits; the models take well
+    under a megapixel, so more is cost, not accuracy."""
+    max_decoding_pixels: int = 128_000_000
+    """Pixels being decoded or waiting for a decoding thread, all requests together; beyond it
+    requests get 503. Decoded, a pixel takes 1 to 5 bytes (4 for RGB), so this bounds the
+    decoding memory to about 512 MB, and the wait for a decoding thread to about the time it
+    takes to decode that much."""
     retry_after_s: int = 1
     """What a 503 tells the client to wait before trying again."""
+
+    def __post_init__(self):
+        if self.max_request_pixels > self.max_decoding_pixels:
+            raise ZooError(
+                f"--max-request-megapixels ({self.max_request_pixels / 1e6:g}) is more than "
+                f"--max-decoding-megapixels ({self.max_decoding_pixels / 1e6:g}): a request "
+                "that large could never be decoded"
+            )
