@@ -325,12 +325,7 @@ def test_pixels_beyond_the_decoding_budget_get_503_with_retry_after(decodes):
 
 
 def test_a_request_budget_larger_than_the_decoding_budget_is_refused():
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", "serve", "model.onnx", "--max-request-megapixels", "200"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_zoo("serve", "model.onnx", "--max-request-megapixels", "200", timeout=60)
     assert result.returncode == 1
     assert result.stderr == (
         "zoo: --max-request-megapixels (200) is more than --max-decoding-megapixels (128): "
