@@ -74,7 +74,7 @@ def build_keras_model(spec: ModelSpec, weights: Path | None, threads: int = 0):
         keras.utils.set_random_seed(RANDOM_INIT_SEED)
     try:
         with quiet_tensorflow():  # the first model built sets up TensorFlow's devices
-            return spec.build(str(weights) if weights else None)
+            model = spec.build(str(weights) if weights else None)
     except ZooError:
         raise
     except (ValueError, OSError, KeyError) as error:
@@ -85,6 +85,24 @@ def build_keras_model(spec: ModelSpec, weights: Path | None, threads: int = 0):
         ) from None
     except Exception as error:  # a plugin's bug: say whose, in one line
         raise _build_failed(spec, error) from None
+    _check_input_size(spec, model)
+    return model
+
+
+def _check_input_size(spec: ModelSpec, model) -> None:
+    """Refuse a spec whose input size is not its graph's (a bundle card edited by hand, a
+    plugin's typo) before any image is resized to it: the answers would be wrong, or the
+    resize would take all the memory there is."""
+    shape = getattr(model, "input_shape", None)
+    if not (isinstance(shape, tuple) and len(shape) == 4):
+        return  # several inputs, or a graph that takes any size
+    graph = (shape[1], shape[2])  # (height, width), as input_size
+    if None not in graph and graph != tuple(spec.input_size):
+        owner = get_registry().owners.get(("model", spec.name), "an unregistered plugin")
+        raise PluginError(
+            f"model {spec.name!r} (plugin {owner!r}) declares input_size "
+            f"{tuple(spec.input_size)}, but its graph takes {graph} (height, width)"
+        )
 
 
 def _build_failed(spec: ModelSpec, error: Exception) -> PluginError:

@@ -560,6 +560,25 @@ def test_a_first_format_card_still_loads_and_a_manifest_mismatch_is_refused(home
         read_card(result.path)
 
 
+@pytest.mark.parametrize("size", [[100000, 100000], [8, 8]])
+def test_a_first_format_card_whose_size_is_not_its_graphs_is_refused_before_any_resize(
+    home, data, size
+):
+    """A first-format card has no integrity hash: its size is checked against the graph."""
+    result = small_train(data, "colours")
+
+    def first_format_resized(card):
+        config = card.pop("input")
+        card.update(format_version=1, input_size=size, labels=config["labels"])
+        card.update(preprocess=config["preprocess"], interpolation=config["interpolation"])
+        del card["integrity"]
+
+    _edit_card(result.path, first_format_resized)
+    get_registry(refresh=True)
+    with pytest.raises(zoo.ZooError, match=rf"declares input_size \({size[0]}, {size[1]}\), but "):
+        zoo.load("colours").predict(str(data / "red" / "00.jpg"))
+
+
 def test_names_that_package_as_one_distribution_are_refused(home, data):
     small_train(data, "a.b")
     get_registry(refresh=True)
