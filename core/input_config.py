@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ZooError
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
-from .specs import PreprocessSpec
+from .specs import PreprocessSpec, input_size_problem
 
 if TYPE_CHECKING:
     from .labels import LabelList
@@ -39,8 +39,8 @@ class InputConfig:
     """What the model's own graph ends in; zoo applies the softmax to logits."""
 
     def __post_init__(self) -> None:
-        if len(self.size) != 2 or not all(type(side) is int and side > 0 for side in self.size):
-            raise ValueError(f"input size must be two positive integers, not {self.size!r}")
+        if problem := input_size_problem(self.size):
+            raise ValueError(f"input size {problem}")
         if self.interpolation not in INTERPOLATION_NAMES:
             choices = ", ".join(INTERPOLATION_NAMES)
             raise ValueError(f"unknown interpolation {self.interpolation!r}; choose from {choices}")

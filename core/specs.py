@@ -95,6 +95,22 @@ Labels = str | Sequence[str] | Sequence[tuple[str, str]]
 """A label set: a known name (``"imagenet"``), a list of labels, or of (class_id, label) pairs."""
 
 
+MAX_INPUT_SIDE = 8192
+"""The largest input side zoo takes. The biggest classifiers take 600 (EfficientNetB7) or 518
+(ViT-g) pixels; every image is resized to its model's size before anything checks the graph, so
+a card or spec claiming 100000x100000 would take all the memory there is first (an 8192x8192
+RGB image is 192 MiB)."""
+
+
+def input_size_problem(size) -> str | None:
+    """Why ``size`` (height, width) is no model's input size, or None."""
+    if len(size) != 2 or not all(type(side) is int and side > 0 for side in size):
+        return f"must be two positive integers, not {tuple(size)!r}"
+    if max(size) > MAX_INPUT_SIDE:
+        return f"{tuple(size)!r} is larger than any classifier's (at most {MAX_INPUT_SIDE} a side)"
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A classifier a plugin provides.
@@ -136,9 +152,8 @@ class ModelSpec:
         problem = check_model_name(self.name)
         if problem or self.name != self.name.lower():
             raise ValueError(f"model name must be lowercase, not {problem or repr(self.name)}")
-        height, width = self.input_size
-        if height <= 0 or width <= 0:
-            raise ValueError(f"input_size must be positive, not {self.input_size!r}")
+        if problem := input_size_problem(self.input_size):
+            raise ValueError(f"input_size {problem}")
         if not callable(self.build):
             raise ValueError("build must be callable")
         if self.output not in ("probabilities", "logits"):
