@@ -149,3 +149,14 @@ def modules_imported(
         )
         assert found.is_file(), result.stderr
         return result, json.loads(found.read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``applications`` (every keras.applications architecture, long) run only
+    when the marker expression names them: ``pytest -m applications``."""
+    if "applications" in config.getoption("markexpr"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("applications")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("applications")]
