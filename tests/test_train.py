@@ -87,7 +87,7 @@ def data(tmp_path) -> Path:
     return root
 
 
-def small_train(data, output, interpolation=None, on_epoch=None, **settings):
+def small_train(data, output, on_epoch=None, **settings):
     """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
     fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05}
     return train(
@@ -96,7 +96,6 @@ def small_train(data, output, interpolation=None, on_epoch=None, **settings):
         output,
         TrainSettings(**{**fast, **settings}),
         weights="none",
-        overrides=InputOverrides(interpolation=interpolation),
         on_epoch=on_epoch,
     )
 
@@ -654,3 +653,14 @@ def test_ctrl_c_while_fine_tuning_stops_at_a_batch_end_as_an_interrupt(home, dat
     assert interrupted_at == [16]  # the first fine-tuning epoch; the other four did not run
     assert Path(raised.traceback[-1].path).name == "interrupts.py"
     assert not (home / "bundles" / "tuned").exists()
+
+
+def test_the_head_is_refit_on_every_labelled_image_for_the_chosen_epochs(home, data):
+    kept = small_train(data, "first", refit=False, epochs=6)
+    refit = small_train(data, "everything", epochs=6)
+    assert kept.refit is None
+    assert refit.refit == {"epochs": refit.best_epoch, "images": 30}
+    assert refit.history == kept.history  # the same first head chose the epochs
+    assert refit.metrics["val"] == kept.metrics["val"]  # scored by the head that did not see them
+    first, everything = read_head(_weights(kept.path)), read_head(_weights(refit.path))
+    assert not np.array_equal(first[0], everything[0])

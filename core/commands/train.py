@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import argparse
+
 from zoo.cli_options import (
-    add_interpolation,
     add_json,
     add_provider,
     add_threads,
     add_weights,
-    input_overrides,
     integer_at_least,
     number_between,
     plotted,
     positive_int,
 )
+from zoo.interpolation import INTERPOLATION_NAMES
 from zoo.training.settings import DEFAULTS, TrainSettings
 
 
@@ -125,7 +126,20 @@ def add_command(commands) -> None:
         default=DEFAULTS.dropout,
         help=f"head's dropout rate ({DEFAULTS.dropout})",
     )
-    add_interpolation(train)
+    train.add_argument(
+        "--interpolation",
+        choices=INTERPOLATION_NAMES,
+        default=DEFAULTS.interpolation,
+        help="resize filter for the training images, recorded in the model: every command "
+        f"resizes its inputs so ({DEFAULTS.interpolation}, as Keras's data loader)",
+    )
+    train.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.refit,
+        help="head mode: after the validation images have chosen the epochs, train the head "
+        "again on training and validation images for that many (default: on)",
+    )
     add_provider(train)
     add_threads(train)
     train.add_argument(
@@ -148,7 +162,6 @@ def _run_train(args) -> int:
             args.output,
             TrainSettings.from_options(args),
             weights=args.weights,
-            overrides=input_overrides(args),
             provider=args.provider,
             threads=args.threads,
         ),

@@ -63,12 +63,15 @@ def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def train_head(
     x_train: np.ndarray,
     y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
     classes: int,
     settings: HeadSettings,
     on_epoch: Callable[[dict], None] = lambda record: None,
 ) -> HeadResult:
+    """The head trained on ``x_train``: the epoch with the lowest validation loss is kept.
+    Without validation features (``x_val`` None: a refit on every image), every epoch runs
+    and the last is kept."""
     rng = np.random.default_rng(settings.seed)
     features = x_train.shape[1]
     limit = np.sqrt(6.0 / (features + classes))
@@ -87,7 +90,9 @@ def train_head(
         _require_finite(record, kernel, settings)
         best.history.append(record)
         on_epoch(record)
-        if record["val_loss"] < best_loss:
+        if x_val is None:
+            best.kernel, best.bias, best.best_epoch = kernel, bias, epoch
+        elif record["val_loss"] < best_loss:
             best_loss, waited = record["val_loss"], 0
             best.kernel, best.bias, best.best_epoch = kernel.copy(), bias.copy(), epoch
         else:
@@ -115,13 +120,12 @@ def _epoch(x_train, y_train, x_val, y_val, kernel, bias, adam, weights, rng, set
         gradient[np.arange(len(y)), y] -= 1.0
         gradient *= (sample_weight / len(y))[:, None]
         adam.step((x.T @ gradient, gradient.sum(axis=0)))
-    val_probabilities = softmax(x_val @ kernel + bias, np.float32)
-    return {
-        "loss": total_loss / len(x_train),
-        "accuracy": correct / len(x_train),
-        "val_loss": float(np.mean(cross_entropy(val_probabilities, y_val))),
-        "val_accuracy": float(np.mean(val_probabilities.argmax(axis=1) == y_val)),
-    }
+    metrics = {"loss": total_loss / len(x_train), "accuracy": correct / len(x_train)}
+    if x_val is not None:
+        val_probabilities = softmax(x_val @ kernel + bias, np.float32)
+        metrics["val_loss"] = float(np.mean(cross_entropy(val_probabilities, y_val)))
+        metrics["val_accuracy"] = float(np.mean(val_probabilities.argmax(axis=1) == y_val))
+    return metrics
 
 
 class TrainingDiverged(ZooError):
@@ -129,7 +133,7 @@ class TrainingDiverged(ZooError):
 
 
 def _require_finite(record: dict, kernel: np.ndarray, settings: HeadSettings) -> None:
-    losses = (record["loss"], record["val_loss"])
+    losses = [record[key] for key in ("loss", "val_loss") if key in record]
     if all(np.isfinite(losses)) and np.isfinite(kernel).all():
         return
     problems = [f"the loss is {value}" for value in losses if not np.isfinite(value)]

@@ -40,7 +40,14 @@ def print_train_report(result: TrainReport) -> None:
             for r in result.history
         ],
     )
-    print(f"best epoch: {result.best_epoch} (lowest validation loss; its weights are kept)")
+    if result.refit:
+        print(
+            f"best epoch: {result.best_epoch} (lowest validation loss); then trained again for "
+            f"{result.refit['epochs']} epochs on all {result.refit['images']} training and "
+            "validation images, and kept (the validation figures below are the first head's)"
+        )
+    else:
+        print(f"best epoch: {result.best_epoch} (lowest validation loss; its weights are kept)")
     features = result.features
     agreement = features["agreement_with_keras"]
     computed = (

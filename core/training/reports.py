@@ -42,6 +42,8 @@ class TrainReport:
     features: dict
     """How the base's features were obtained: runtime, computed, cached, seconds."""
     train_seconds: float
+    refit: dict | None = None
+    """When the head was trained again on every labelled image: epochs and images."""
     format: int = FORMAT_VERSION
 
     def to_dict(self) -> dict:

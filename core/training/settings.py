@@ -8,6 +8,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from ..interpolation import INTERPOLATION_NAMES
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -26,6 +28,14 @@ class TrainSettings:
     patience: int | None = None
     """Stop when the validation loss has not improved for this many epochs (None: never)."""
     dropout: float = 0.2
+    refit: bool = True
+    """head mode: once the validation images have chosen the number of epochs (the best),
+    train the head again on training and validation images for that many epochs, and keep
+    that head: no labelled image is left unused. The validation figures are the first head's,
+    on images it did not see."""
+    interpolation: str = "bilinear"
+    """How the training images are resized (Keras's ``image_dataset_from_directory``'s filter);
+    the model records it, and every command resizes its inputs the same way."""
     unfreeze: int | Literal["all"] = 20
     """finetune: layers of the base to unfreeze, from the top."""
     finetune_epochs: int | None = None
@@ -35,6 +45,11 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.mode not in ("head", "finetune"):
             raise ValueError(f"--mode must be head or finetune, not {self.mode!r}")
+        if self.interpolation not in INTERPOLATION_NAMES:
+            choices = ", ".join(INTERPOLATION_NAMES)
+            raise ValueError(
+                f"--interpolation must be one of {choices}, not {self.interpolation!r}"
+            )
 
     @classmethod
     def from_options(cls, options: object) -> TrainSettings:

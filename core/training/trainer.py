@@ -47,7 +47,6 @@ def train(
     settings: TrainSettings = DEFAULTS,
     *,
     weights: str | os.PathLike = "imagenet",
-    overrides: InputOverrides | None = None,
     provider: str = "auto",
     threads: int = 0,
     on_epoch=None,
@@ -55,9 +54,9 @@ def train(
     """Train a classifier of DATA's classes on BASE's frozen features; write it as a bundle.
 
     ``settings.mode="finetune"`` then unfreezes the base's top layers and trains on, batch
-    normalisation kept in inference mode (see ``TrainSettings``). ``overrides``: input options
-    (the resize filter); the trained model records them and resizes that way wherever it is
-    used. Nothing is written at ``output`` unless training finishes.
+    normalisation kept in inference mode (see ``TrainSettings``). The trained model records the
+    resize filter it was trained with (``settings.interpolation``) and resizes that way wherever
+    it is used. Nothing is written at ``output`` unless training finishes.
     """
     registry = get_registry()
     spec = registry.model(base)
@@ -69,6 +68,7 @@ def train(
     bundle.check_distribution_clash(name, registry.models)
     protect = [("the data being trained on", Path(data))]
     check_replaceable(path, bundle.BUNDLE, protect)  # now, not after minutes of work
+    overrides = InputOverrides(interpolation=settings.interpolation)
     config = resolve(registry.input_config(spec), overrides)
     base_model = Base(spec, config, weights, resolve_weights(spec, weights))
     seed, augment, batch_size = settings.seed, settings.augment, settings.batch_size
@@ -111,7 +111,18 @@ def train(
         on_epoch or (lambda record: None),
     )
     history = [{**record, "phase": "head"} for record in head.history]
-    kernel, bias, finetuned_weights = head.kernel, head.bias, None
+    kernel, bias, finetuned_weights, refit = head.kernel, head.bias, None, None
+    if settings.refit and settings.mode == "head" and len(x_val):
+        refit = {"epochs": head.best_epoch, "images": len(x_train) + len(x_val)}
+        everything = train_head(
+            np.concatenate([x_train, x_val]),
+            np.concatenate([y_train, y_val]),
+            None,
+            None,
+            len(dataset.classes),
+            dataclasses.replace(head_settings, epochs=head.best_epoch, patience=None),
+        )
+        kernel, bias = everything.kernel, everything.bias
     train_seconds = time.monotonic() - started
     majority = int(np.bincount(y_train, minlength=len(dataset.classes)).argmax())
 
@@ -140,10 +151,12 @@ def train(
             finetuned_weights, kernel, bias = tuned.base_weights, tuned.kernel, tuned.bias
             train_seconds += time.monotonic() - started
             splits = tuned.probabilities
-        else:
+        else:  # the validation images are scored by the head that did not train on them
+            heads = {"val": (head.kernel, head.bias), "test": (kernel, bias)}
             splits = {
                 split: softmax(
-                    _arrays(dataset, split, extraction.features, index, 0)[0] @ kernel + bias
+                    _arrays(dataset, split, extraction.features, index, 0)[0] @ heads[split][0]
+                    + heads[split][1]
                 )
                 for split in ("val", "test")
                 if dataset.split(split)
@@ -159,6 +172,7 @@ def train(
             extraction=extraction,
             train_seconds=train_seconds,
             settings=settings,
+            refit=refit,
         )
         _write_bundle(folder, name, base_model, dataset, report, finetuned_weights, kernel, bias)
     return report
@@ -186,6 +200,7 @@ def _report(
     extraction,
     train_seconds: float,
     settings: TrainSettings,
+    refit: dict | None,
 ) -> TrainReport:
     counts = dataset.counts()
     train_counts = {label: c["train"] for label, c in counts.items()}
@@ -222,6 +237,7 @@ def _report(
             "seconds": round(extraction.seconds, 3),
         },
         train_seconds=round(train_seconds, 3),
+        refit=refit,
     )
 
 
