@@ -15,6 +15,7 @@ from .errors import DiskFull, ZooError, describe_exception
 from .exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
 from .files import is_disk_full
 from .interrupts import Terminated, raise_terminated
+from .plugin_guard import PluginFailed, PluginInterrupted, call_plugin
 from .plugin_manager import load_plugins, pm
 from .registry import PluginWarning
 from .version import __version__
@@ -27,7 +28,11 @@ finish before the process ends without them."""
 def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning  # plugin problems as one "zoo: warning:" line
-        parser = build_parser()
+        try:
+            parser = build_parser()
+        except PluginInterrupted as interrupt:
+            print(f"zoo: {_interrupted(interrupt)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         args = parser.parse_args(argv)
         if not hasattr(args, "run"):
             parser.print_help()
@@ -48,7 +53,7 @@ def _run(args, debug: bool) -> int:
         print(f"zoo: {error}", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated)
-        print(f"zoo: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        print(f"zoo: {_interrupted(interrupt)}", file=sys.stderr)
         code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         _exit_if_threads_are_stuck(code)
         return code
@@ -72,6 +77,14 @@ def _run(args, debug: bool) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return EXIT_ERROR
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> str:
+    if isinstance(interrupt, Terminated):
+        return "terminated"
+    if isinstance(interrupt, PluginInterrupted):
+        return f"interrupted while loading plugin {interrupt.plugin!r}"
+    return "interrupted"
 
 
 def _exit_if_threads_are_stuck(code: int) -> None:
@@ -112,13 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     load_plugins()
     for impl in pm.hook.register_commands.get_hookimpls():
-        try:
-            impl.function(commands)
-        except Exception as error:
-            warnings.warn(
-                f"plugin {impl.plugin_name!r} failed in register_commands: "
-                f"{describe_exception(error)}",
-                PluginWarning,
-                stacklevel=1,
-            )
+        _add_plugin_commands(commands, impl)
     return parser
+
+
+def _add_plugin_commands(commands, impl) -> None:
+    """One plugin's ``register_commands``; if it fails, the commands it added so far go too."""
+    names, shown = dict(commands._name_parser_map), list(commands._choices_actions)
+    try:
+        call_plugin(impl.plugin_name, "register_commands", lambda: impl.function(commands))
+    except PluginFailed as failure:
+        commands._name_parser_map.clear()
+        commands._name_parser_map.update(names)
+        commands._choices_actions[:] = shown
+        warnings.warn(
+            f"plugin {impl.plugin_name!r} failed in register_commands: {failure}",
+            PluginWarning,
+            stacklevel=1,
+        )

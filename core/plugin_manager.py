@@ -1,7 +1,9 @@
 """The plugin manager: the built-in plugins first, then every installed ``zoo`` entry point.
 
 Built-ins are ordinary plugin modules, registered exactly as a third party's are. A third-party
-plugin that fails to import is recorded, not raised: zoo keeps working without it.
+plugin is imported and registered through ``zoo.plugin_guard``: one that fails (an exception of
+any kind, a hook whose arguments differ from zoo's, output on stdout) is recorded, not raised,
+and zoo keeps working without it.
 
 Environment:
     ZOO_LOAD_PLUGINS     comma-separated distribution names to load (empty: built-ins only);
@@ -11,15 +13,16 @@ Environment:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
 import pluggy
 
 from . import hookspecs
-from .errors import describe_exception
+from .plugin_guard import PluginFailed, call_plugin
 from .version import API_VERSION, __version__
 
 DEFAULT_PLUGINS = (
@@ -46,6 +49,8 @@ class PluginInfo:
     builtin: bool
     distribution: str | None = None
     error: str | None = None
+    unknown_hooks: list[str] = field(default_factory=list)
+    """Its hook implementations zoo has no hook for, each with the nearest real one."""
 
 
 _plugins: dict[str, PluginInfo] = {}
@@ -83,14 +88,43 @@ def load_plugins() -> dict[str, PluginInfo]:
         )
         _plugins[entry_point.name] = info
         try:
-            plugin = entry_point.load()
-        except Exception as error:  # a broken plugin must not break zoo
-            info.error = describe_exception(error)
-            continue
-        info.error = api_version_mismatch(plugin)
-        if info.error is None:
-            pm.register(plugin, name=entry_point.name)
+            _load_and_register(entry_point)
+        except PluginFailed as failure:  # a broken plugin must not break zoo
+            info.error = str(failure)
+    _find_unknown_hooks()
     return _plugins
+
+
+def _load_and_register(entry_point: metadata.EntryPoint) -> None:
+    plugin = call_plugin(entry_point.name, "loading", entry_point.load)
+    if mismatch := api_version_mismatch(plugin):
+        raise PluginFailed(mismatch)
+    try:
+        pm.register(plugin, entry_point.name)
+    except pluggy.PluginValidationError as error:  # e.g. register_models(registrar)
+        if pm.has_plugin(entry_point.name):  # pluggy before 1.6 kept the hooks checked so far
+            pm.unregister(name=entry_point.name)
+        details = str(error).splitlines()[1:]
+        raise PluginFailed(f"its hooks do not match zoo's: {'; '.join(details)}") from None
+
+
+def _find_unknown_hooks() -> None:
+    """Name each plugin's hook implementations that match no zoo hook (a misspelling such as
+    ``register_model``): pluggy never calls them, so the plugin silently provides nothing."""
+    try:
+        pm.check_pending()
+        return
+    except pluggy.PluginValidationError:
+        pass
+    real = [name for name in dir(hookspecs) if name.startswith("register_")]
+    for info in _plugins.values():
+        plugin = pm.get_plugin(info.name)
+        callers = pm.get_hookcallers(plugin) if plugin is not None else None
+        for caller in callers or []:
+            if not caller.has_spec():
+                nearest = difflib.get_close_matches(caller.name, real, n=1)
+                hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
+                info.unknown_hooks.append(f"{caller.name!r} is not a zoo hook{hint}")
 
 
 def api_version_mismatch(plugin) -> str | None:
@@ -109,8 +143,8 @@ def api_version_mismatch(plugin) -> str | None:
 
 
 def hooks_implemented(plugin_name: str) -> list[str]:
-    """The hook names a registered plugin implements."""
+    """The zoo hooks a registered plugin implements (a misspelled one is not among them)."""
     plugin = pm.get_plugin(plugin_name)
     if plugin is None:
         return []
-    return sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+    return sorted(c.name for c in pm.get_hookcallers(plugin) or [] if c.has_spec())

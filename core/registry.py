@@ -1,9 +1,10 @@
 """The registry: every model, preprocessor, backend and exporter the plugins registered.
 
-Each plugin's hook is called on its own with a ``register`` callback that knows which plugin
-is calling, so a conflict names both plugins and a plugin that raises loses only its own
-registrations. Problems are collected as one-line messages (``Registry.problems``) and
-emitted once as ``PluginWarning``.
+Each plugin's hook is called on its own (through ``zoo.plugin_guard``) with a ``register``
+callback that knows which plugin is calling, so a conflict names both plugins, and a plugin
+that fails in a hook (raises, exits, prints to stdout) loses its own registrations and no one
+else's. Problems are collected as one-line messages (``Registry.problems``) and emitted once
+as ``PluginWarning``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import plugin_manager
-from .errors import UnknownModel, UnknownName, describe_exception
+from .errors import UnknownModel, UnknownName
 from .input_config import InputConfig
 from .labels import resolve_labels
+from .plugin_guard import PluginFailed, call_plugin
 from .specs import Backend, ExporterSpec, ModelSpec, PreprocessSpec
 
 
@@ -71,6 +73,15 @@ class Registry:
             if name != item.name:
                 self.aliases[name] = item.name
 
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything ``plugin`` registered."""
+        for (kind, name), owner in list(self.owners.items()):
+            if owner != plugin:
+                continue
+            del self.owners[(kind, name)]
+            self.table(kind).pop(name, None)
+            self.aliases.pop(name, None)
+
     def contributions(self, plugin: str) -> dict[str, list[str]]:
         """What ``plugin`` registered, by kind (``models``, ``backends``...), aliases left out."""
         found: dict[str, list[str]] = {f"{kind}s": [] for kind in KINDS}
@@ -124,14 +135,18 @@ def build_registry(pm=plugin_manager.pm) -> Registry:
     for info in plugin_manager.load_plugins().values():
         if info.error:
             registry.problems.append(f"plugin {info.name!r} failed to load: {info.error}")
+        for unknown in info.unknown_hooks:
+            registry.problems.append(f"plugin {info.name!r}: {unknown}; it is never called")
+    failed: set[str] = set()
     for kind, (hook_name, _) in KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            _call_register_hook(registry, kind, hook_name, impl)
+            if impl.plugin_name not in failed:
+                _call_register_hook(registry, kind, hook_name, impl, failed)
     _drop_models_without_preprocessor(registry)
     return registry
 
 
-def _call_register_hook(registry: Registry, kind: str, hook_name: str, impl) -> None:
+def _call_register_hook(registry: Registry, kind: str, hook_name: str, impl, failed: set) -> None:
     plugin = impl.plugin_name
 
     def register(item: Any) -> None:
@@ -143,10 +158,11 @@ def _call_register_hook(registry: Registry, kind: str, hook_name: str, impl) -> 
             registry.problems.append(f"plugin {plugin!r}: bad registration in {hook_name}: {error}")
 
     try:
-        impl.function(register)
-    except Exception as error:  # a plugin's bug must not break zoo
-        message = describe_exception(error)
-        registry.problems.append(f"plugin {plugin!r} failed in {hook_name}: {message}")
+        call_plugin(plugin, hook_name, lambda: impl.function(register))
+    except PluginFailed as failure:  # a plugin's bug must not break zoo
+        registry.problems.append(f"plugin {plugin!r} failed in {hook_name}: {failure}")
+        registry.remove_plugin(plugin)
+        failed.add(plugin)
 
 
 def _drop_models_without_preprocessor(registry: Registry) -> None:

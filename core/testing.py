@@ -67,6 +67,9 @@ def check_plugin(name: str, weights: str = "none", models: Sequence[str] = ()) -
     plugin = _plugin_name(name)
     report = PluginReport(plugin)
     registered = get_registry().contributions(plugin)["models"]
+    info = load_plugins().get(plugin)
+    if info is not None and info.unknown_hooks:
+        report.checks.append(Check("-", "hooks", False, "; ".join(info.unknown_hooks)))
     if models:
         wanted = [get_registry().model(model).name for model in models]
         foreign = [model for model in wanted if model not in registered]

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from .conftest import run_zoo
+from .test_plugin_isolation import BAD, installed
 from .tiny_onnx import write_tiny_onnx
 
 TIMEOUT_S = 60
@@ -35,7 +36,7 @@ TIMEOUT_S = 60
 class Case:
     args: list[str]
     status: int = 1
-    """1: a refusal in one line; 2: argparse's usage error."""
+    """1: a refusal in one line; 2: argparse's usage error; 0: done, with a warning line."""
     untouched: list[Path] = field(default_factory=list)
     """Folders whose every file must be byte-identical afterwards."""
     env: dict[str, str] = field(default_factory=dict)
@@ -159,6 +160,28 @@ def ray_address_nothing_listens_at(tmp: Path) -> Case:
     return Case(["predict", model, photo, *options, "--jsonl"], needs="ray")
 
 
+def _with_plugin(tmp: Path, source: str, *args: str) -> Case:
+    """``zoo ARGS`` with a good plugin and a bad one (``source``) installed: done, with one
+    warning naming the bad one."""
+    return Case(list(args), status=0, env=installed(tmp, source))
+
+
+def plugin_hook_signature_differs(tmp: Path) -> Case:
+    return _with_plugin(tmp, BAD["signature"], "list", "--json")
+
+
+def plugin_exits_in_a_hook(tmp: Path) -> Case:
+    return _with_plugin(tmp, BAD["exit_in_hook"], "plugins", "--json")
+
+
+def plugin_prints_at_import(tmp: Path) -> Case:
+    return _with_plugin(tmp, BAD["print_at_import"], "list", "--json")
+
+
+def plugin_raises_keyboard_interrupt(tmp: Path) -> Case:
+    return _with_plugin(tmp, BAD["keyboard_interrupt_in_hook"], "list")
+
+
 @functools.cache
 def _trained_home() -> Path:
     """A zoo home holding 'colours', trained once (MobileNet, random init, two epochs)."""
@@ -243,6 +266,10 @@ CORPUS: dict[str, Callable[[Path], Case]] = {
         serve_a_card_that_lies,
         serve_budgets_that_contradict,
         ray_address_nothing_listens_at,
+        plugin_hook_signature_differs,
+        plugin_exits_in_a_hook,
+        plugin_prints_at_import,
+        plugin_raises_keyboard_interrupt,
         *SLOW,
     )
 }
@@ -271,7 +298,8 @@ def broken_rules(case: Case, result) -> list[str]:
     if "Traceback" in result.stderr or "unexpected error" in result.stderr:
         problems.append("a traceback or an unexpected error")
     last = result.stderr.strip().splitlines()[-1:] or [""]
-    if not last[0].startswith("zoo: " if case.status == 1 else "zoo "):
+    sentence = {0: "zoo: warning: ", 1: "zoo: ", 2: "zoo "}[case.status]
+    if not last[0].startswith(sentence):
         problems.append(f"its last line is not zoo's sentence: {last[0]!r}")
     for line in result.stdout.splitlines() if "--jsonl" in case.args else ():
         try:

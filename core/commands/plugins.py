@@ -24,6 +24,7 @@ def run(args) -> int:
             "version": info.version,
             "builtin": info.builtin,
             "hooks": hooks_implemented(info.name),
+            "unknown_hooks": info.unknown_hooks,
             **registry.contributions(info.name),
             "error": info.error,
         }
@@ -47,4 +48,5 @@ def _plugin_summary(row: dict) -> list[str]:
         return [f"FAILED: {row['error']}", ""]
     kinds = ("models", "preprocessors", "backends", "exporters")
     provides = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in kinds if row[kind])
-    return [", ".join(row["hooks"]), provides]
+    hooks = ", ".join([*row["hooks"], *(f"UNKNOWN: {hook}" for hook in row["unknown_hooks"])])
+    return [hooks, provides]
