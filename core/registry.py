@@ -9,6 +9,7 @@ as ``PluginWarning``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,14 +104,20 @@ class Registry:
         return self._lookup("preprocessor", spec.preprocess)
 
     def input_config(self, spec: ModelSpec) -> InputConfig:
-        """``spec``'s input settings with its preprocessing and labels looked up."""
-        return InputConfig(
-            size=tuple(spec.input_size),
-            preprocess=self.preprocessor(spec),
-            labels=resolve_labels(spec.labels),
-            interpolation=spec.interpolation,
-            output=spec.output,
-        )
+        """``spec``'s input settings with its preprocessing and labels looked up. A setting
+        the spec declares under its ``InputConfig`` name is taken as it is, so that a new one
+        needs no change here."""
+        looked_up = {
+            "size": tuple(spec.input_size),
+            "preprocess": self.preprocessor(spec),
+            "labels": resolve_labels(spec.labels),
+        }
+        as_declared = {
+            f.name: getattr(spec, f.name)
+            for f in dataclasses.fields(InputConfig)
+            if f.name not in looked_up and hasattr(spec, f.name)
+        }
+        return InputConfig(**looked_up, **as_declared)
 
     def backend(self, name: str) -> Backend:
         return self._lookup("backend", name)
