@@ -125,8 +125,6 @@ def main() -> None:
             str(args.epochs),
             "--batch-size",
             str(args.batch_size),
-            "--interpolation",
-            "bilinear",
             "--json",
         ]
         cold = []

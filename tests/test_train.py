@@ -89,7 +89,7 @@ def data(tmp_path) -> Path:
 
 def small_train(data, output, on_epoch=None, **settings):
     """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
-    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05}
+    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05, "augment": 0}
     return train(
         "tinycnn",
         data,

@@ -113,7 +113,8 @@ def train(
     history = [{**record, "phase": "head"} for record in head.history]
     kernel, bias, finetuned_weights, refit = head.kernel, head.bias, None, None
     if settings.refit and settings.mode == "head" and len(x_val):
-        refit = {"epochs": head.best_epoch, "images": len(x_train) + len(x_val)}
+        labelled = len(dataset.split("train")) + len(dataset.split("val"))
+        refit = {"epochs": head.best_epoch, "images": labelled}
         everything = train_head(
             np.concatenate([x_train, x_val]),
             np.concatenate([y_train, y_val]),
