@@ -60,6 +60,15 @@ def add_command(commands) -> None:
         help=f"finetune: layers of the base to unfreeze, from the top ({DEFAULTS.unfreeze})",
     )
     train.add_argument(
+        "--activation-cache-gb",
+        type=number_between(0),
+        default=DEFAULTS.activation_cache_gb,
+        metavar="GB",
+        help="finetune: the most the cached output of the frozen layers may take on disk, so "
+        "that each epoch runs only the unfrozen ones; a run that needs more fine-tunes on the "
+        f"images, slower ({DEFAULTS.activation_cache_gb:g}; 0: never cache)",
+    )
+    train.add_argument(
         "--epochs",
         type=positive_int,
         default=DEFAULTS.epochs,

@@ -112,6 +112,7 @@ def train(
     )
     history = [{**record, "phase": "head"} for record in head.history]
     kernel, bias, finetuned_weights, refit = head.kernel, head.bias, None, None
+    activations = None
     if settings.refit and settings.mode == "head" and len(x_val):
         labelled = len(dataset.split("train")) + len(dataset.split("val"))
         refit = {"epochs": head.best_epoch, "images": labelled}
@@ -143,6 +144,8 @@ def train(
                 settings.unfreeze,
                 settings.finetune_epochs or settings.epochs,
                 settings.finetune_learning_rate,
+                augment + 1,
+                settings.activation_cache_gb,
             )
             tuned = finetune(
                 base_model, dataset, head, head_settings, tuning, name, folder, len(history),
@@ -151,7 +154,7 @@ def train(
             history += tuned.history
             finetuned_weights, kernel, bias = tuned.base_weights, tuned.kernel, tuned.bias
             train_seconds += time.monotonic() - started
-            splits = tuned.probabilities
+            splits, activations = tuned.probabilities, tuned.activations
         else:  # the validation images are scored by the head that did not train on them
             heads = {"val": (head.kernel, head.bias), "test": (kernel, bias)}
             splits = {
@@ -174,6 +177,7 @@ def train(
             train_seconds=train_seconds,
             settings=settings,
             refit=refit,
+            activations=activations,
         )
         _write_bundle(folder, name, base_model, dataset, report, finetuned_weights, kernel, bias)
     return report
@@ -202,6 +206,7 @@ def _report(
     train_seconds: float,
     settings: TrainSettings,
     refit: dict | None,
+    activations: dict | None,
 ) -> TrainReport:
     counts = dataset.counts()
     train_counts = {label: c["train"] for label, c in counts.items()}
@@ -239,6 +244,7 @@ def _report(
         },
         train_seconds=round(train_seconds, 3),
         refit=refit,
+        activations=activations,
     )
 
 
