@@ -87,7 +87,7 @@ def data(tmp_path) -> Path:
     return root
 
 
-def small_train(data, output, on_epoch=None, **settings):
+def small_train(data, output, on_epoch=None, engine=None, **settings):
     """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
     fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05, "augment": 0}
     return train(
@@ -97,6 +97,7 @@ def small_train(data, output, on_epoch=None, **settings):
         TrainSettings(**{**fast, **settings}),
         weights="none",
         on_epoch=on_epoch,
+        engine=engine,
     )
 
 

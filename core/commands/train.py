@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from zoo.cli_options import (
+    add_engine_options,
     add_json,
     add_provider,
     add_threads,
     add_weights,
+    engine_output,
     integer_at_least,
     number_between,
     plotted,
     positive_int,
+    ray_options,
 )
 from zoo.interpolation import INTERPOLATION_NAMES
 from zoo.training.settings import DEFAULTS, TrainSettings
@@ -159,6 +163,7 @@ def add_command(commands) -> None:
         "--plot", metavar="OUT.png", help="write the learning curves and the confusion matrix here"
     )
     add_json(train, "print the report as JSON")
+    add_engine_options(train, "computes the features not cached yet (the head trains here)")
     train.set_defaults(run=_run_train)
 
 
@@ -167,20 +172,24 @@ def _run_train(args) -> int:
     from zoo.training import train
     from zoo.training.report import print_train_report
 
-    result = plotted(
-        args,
-        lambda: train(
-            args.base,
-            args.data,
-            args.output,
-            TrainSettings.from_options(args),
-            weights=args.weights,
-            provider=args.provider,
-            threads=args.threads,
-        ),
-    )
-    if args.json:
-        print_json(result.to_dict())
-    else:
-        print_train_report(result)
+    engine = ray_options(args)
+    with engine_output(args) as out:
+        result = plotted(
+            args,
+            lambda: train(
+                args.base,
+                args.data,
+                args.output,
+                TrainSettings.from_options(args),
+                weights=args.weights,
+                provider=args.provider,
+                threads=args.threads if engine is None else 0,
+                engine=engine,
+            ),
+        )
+        with contextlib.redirect_stdout(out):
+            if args.json:
+                print_json(result.to_dict())
+            else:
+                print_train_report(result)
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..distributed import RayOptions
 from ..errors import ZooError
 from ..files import atomic_directory, check_replaceable
 from ..input_config import InputOverrides, resolve
@@ -22,6 +23,7 @@ from ..weights import file_digest, resolve_weights
 from . import bundle
 from .base import Base
 from .dataset import Dataset, scan
+from .distributed import RayFeatures
 from .features import FeatureCache, FeatureTask
 from .head import HeadSettings, train_head
 from .metrics import classification_report
@@ -50,6 +52,7 @@ def train(
     provider: str = "auto",
     threads: int = 0,
     on_epoch=None,
+    engine: RayOptions | None = None,
 ) -> TrainReport:
     """Train a classifier of DATA's classes on BASE's frozen features; write it as a bundle.
 
@@ -57,6 +60,9 @@ def train(
     normalisation kept in inference mode (see ``TrainSettings``). The trained model records the
     resize filter it was trained with (``settings.interpolation``) and resizes that way wherever
     it is used. Nothing is written at ``output`` unless training finishes.
+
+    ``engine``: the features not cached yet are computed by a pool of Ray actors (the same
+    vectors, into the same cache); the head trains here.
     """
     registry = get_registry()
     spec = registry.model(base)
@@ -84,7 +90,8 @@ def train(
         for copy in range(1, augment + 1)
         for item in dataset.split("train")
     ]
-    extraction = cache.extract(tasks, batch_size=batch_size, seed=seed)
+    on_ray = RayFeatures(engine, provider) if engine else None
+    extraction = cache.extract(tasks, batch_size=batch_size, seed=seed, engine=on_ray)
     by_path = {str(item.path): item.relative for item in dataset.items}
     dataset.drop_unreadable({by_path[p]: reason for p, reason in extraction.unreadable.items()})
 
