@@ -8,8 +8,11 @@ check and one help text each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import sys
 
+from .errors import ZooError
 from .input_config import InputOverrides
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 from .weights import WEIGHTS_HELP
@@ -116,6 +119,100 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     add_provider(parser)
     add_threads(parser)
     add_json(parser)
+
+
+RAY_OPTIONS = ("address", "connect_timeout", "actors", "gpus_per_actor")
+"""The Ray engine's options every command with ``--engine`` has: each defaults to None, so
+that ``--engine local`` can refuse them."""
+
+
+def add_engine_options(parser: argparse.ArgumentParser, what: str):
+    """``--engine local|ray`` and the Ray engine's options; ``what``: what the actors do, for
+    the group's help. The group, for a command to add options of its own to."""
+    engine = parser.add_argument_group(
+        "engine",
+        f"--engine ray {what} on a Ray cluster (pip install 'zoo[ray]'), ONNX Runtime in "
+        "each actor; --threads is then per actor (default 1)",
+    )
+    engine.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default): this process; ray: a pool of Ray actors",
+    )
+    engine.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster (default: $RAY_ADDRESS, else a Ray started for this command)",
+    )
+    engine.add_argument(
+        "--connect-timeout",
+        type=number_between(0, low_inclusive=False),
+        default=None,
+        metavar="S",
+        help="seconds the cluster at the address gets to answer before the command gives up "
+        "(default 30)",
+    )
+    engine.add_argument(
+        "--actors",
+        type=positive_int,
+        default=None,
+        help="actors in the pool (default: as many as the cluster's CPUs or GPUs allow)",
+    )
+    engine.add_argument(
+        "--gpus-per-actor",
+        type=number_between(0),
+        default=None,
+        metavar="G",
+        help="GPUs each actor holds (default 0: CPU actors); above 0, ONNX Runtime runs on CUDA",
+    )
+    return engine
+
+
+def refuse_ray_options(args: argparse.Namespace, names=RAY_OPTIONS) -> None:
+    """``--engine local`` with an option only the Ray engine has: say so, not ignore it."""
+    given = [name for name in names if getattr(args, name, None) is not None]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ZooError(f"{options}: only with --engine ray")
+
+
+def ray_options(args: argparse.Namespace):
+    """The Ray engine's options a command was given, as ``zoo.distributed.RayOptions``
+    (``None`` with ``--engine local``, after refusing any Ray option given with it)."""
+    if args.engine != "ray":
+        refuse_ray_options(args)
+        return None
+    from .distributed import CONNECT_TIMEOUT_S, RayOptions
+
+    return RayOptions(
+        address=args.address,
+        connect_timeout=args.connect_timeout or CONNECT_TIMEOUT_S,
+        actors=args.actors,
+        threads=args.threads or 1,
+        gpus=args.gpus_per_actor or 0,
+        ray_logs=getattr(args, "debug", False),
+    )
+
+
+@contextlib.contextmanager
+def engine_output(args: argparse.Namespace):
+    """A context for a command's work and output: with ``--engine ray``, what Ray prints is
+    kept off stdout (and off stderr unless ``--debug``); it yields the stdout to print to.
+    Ray is left before the context ends: its messages about what happened in the cluster (an
+    actor that died, a task retried) come late, and would land among the output."""
+    if args.engine != "ray":
+        yield sys.stdout
+        return
+    from .stdio import output_kept_from_libraries
+
+    with output_kept_from_libraries(show_theirs=getattr(args, "debug", False)) as out:
+        try:
+            yield out
+        finally:
+            ray = sys.modules.get("ray")
+            if ray is not None and ray.is_initialized():
+                ray.shutdown()
 
 
 def plotted(args, work) -> dict:

@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import jsonio
@@ -81,6 +82,34 @@ def import_ray():
     return ray
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide the actor pool is (``zoo.cli_options.add_engine_options``)."""
+
+    address: str | None = None
+    """The cluster (None: ``RAY_ADDRESS``, else a Ray started here)."""
+    connect_timeout: float = CONNECT_TIMEOUT_S
+    actors: int | None = None
+    """The pool's size (None: as many as the cluster's CPUs, or GPUs, allow)."""
+    threads: int = 1
+    """CPUs of each actor (ONNX Runtime's threads there)."""
+    gpus: float = 0
+    ray_logs: bool = False
+
+
+def connect(options: RayOptions):
+    """Ray, joined to the cluster ``options`` name or started here (unless this process is
+    in one already); whether a pool must fit this machine (nothing else will join)."""
+    ray = import_ray()
+    if options.threads < 1 or (options.actors is not None and options.actors < 1):
+        raise ZooError("threads and actors must each be at least 1")
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    started_here = not ray.is_initialized() and not address
+    if not ray.is_initialized():
+        start_or_join(ray, address, options.connect_timeout, options.ray_logs)
+    return ray, started_here
+
+
 def predict(
     model: str | os.PathLike,
     inputs: Sequence[str | os.PathLike],
@@ -115,20 +144,15 @@ def predict(
     Setting up (listing the inputs, starting or joining Ray) happens here, so that its errors
     come at once; the work, as the records are taken.
     """
-    ray = import_ray()
+    import_ray()
     if threads < 1 or batch_size < 1 or top < 1 or (actors is not None and actors < 1):
         raise ZooError("threads, batch size, top and actors must each be at least 1")
     model = model_bytes(str(model), weights)
     files = list_inputs(inputs)
-    address = address or os.environ.get("RAY_ADDRESS")
-    started_here = not ray.is_initialized() and not address
-    if not ray.is_initialized():
-        start_or_join(ray, address, connect_timeout, ray_logs)
-    job = RayRun(ray, model, files, actors, threads, gpus, provider)
-    if started_here:  # nothing will join: a pool that does not fit would wait forever
-        job.check_fits()
-    options = dict(top=top, overrides=overrides, fast_decode=fast_decode)
-    records = job.records(batch_size, preserve_order, options)
+    options = RayOptions(address, connect_timeout, actors, threads, gpus, ray_logs)
+    job = RayRun.started(options, model, files, provider)
+    settings = dict(top=top, overrides=overrides, fast_decode=fast_decode)
+    records = job.records(batch_size, preserve_order, settings)
     return records if output is None else write_records(records, Path(output))
 
 
@@ -273,15 +297,32 @@ def _list_uri(uri: str) -> list[str]:
 
 
 class RayRun:
-    """One run over the inputs: the files, and the actor pool that classifies them."""
+    """One run over the inputs: the files, and the actor pool that classifies them.
 
-    def __init__(self, ray, model: bytes, files: list[str], actors, threads, gpus, provider):
+    A subclass runs other work the same way: ``worker`` is its actors' class, ``rows`` what
+    each input is to them, ``unpack`` the records in their output, and ``key`` the field that
+    names each input in a row and in its record, by which every record is counted."""
+
+    key = "image"
+
+    def __init__(self, ray, model: bytes, files: list, actors, threads, gpus, provider):
         self.ray = ray
         self.files = files
         self.model_ref = ray.put(model)  # to the actors through the object store
         self.threads, self.gpus = threads, gpus
         self.provider = ("cuda" if gpus else "cpu") if provider == "auto" else provider
         self.actors = actors or self.default_actors()
+
+    @classmethod
+    def started(cls, options: RayOptions, model: bytes, files: list, provider: str) -> RayRun:
+        """A run on the cluster ``options`` name (joined or started now); the pool checked
+        against this machine when Ray was started here (nothing will join: a pool that does
+        not fit would wait forever)."""
+        ray, started_here = connect(options)
+        job = cls(ray, model, files, options.actors, options.threads, options.gpus, provider)
+        if started_here:
+            job.check_fits()
+        return job
 
     def default_actors(self) -> int:
         """As many actors as the cluster's CPUs (or GPUs, for GPU actors) allow."""
@@ -302,39 +343,55 @@ class RayRun:
                 )
 
     def records(self, batch_size: int, preserve_order: bool, options: dict) -> Iterator[dict]:
-        """Every input's record, counted; in input order if ``preserve_order``."""
-        expected = Counter(self.files)
+        """Every input's record, counted: one each, none lost, none twice; in input order if
+        ``preserve_order``."""
+        rows = self.rows()
+        expected = Counter(row[self.key] for row in rows)
         seen = 0
-        if self.files:
-            for record in self.classified(batch_size, preserve_order, options):
-                expected[record["image"]] -= 1
+        if rows:
+            for record in self.classified(rows, batch_size, preserve_order, options):
+                expected[record[self.key]] -= 1
                 seen += 1
                 yield record
-        if seen != len(self.files):
-            missing = [path for path, count in expected.items() if count > 0]
+        missing = [name for name, count in expected.items() if count > 0]
+        twice = [name for name, count in expected.items() if count < 0]
+        if seen != len(rows) or missing or twice:
             raise LostRecords(
-                f"Ray returned {seen} records for {len(self.files)} inputs"
+                f"Ray returned {seen} records for {len(rows)} inputs"
                 + (f"; none for {len(missing)}, first {missing[0]}" if missing else "")
+                + (f"; more than one for {len(twice)}, first {twice[0]}" if twice else "")
             )
 
-    def classified(self, batch_size: int, preserve_order: bool, options: dict) -> Iterator[dict]:
+    def rows(self) -> list[dict]:
+        """What the actors get of each input: its name, and where to read it."""
+        return [{"image": path, "source": actor_source(path)} for path in self.files]
+
+    def worker(self) -> type:
+        return Classifier
+
+    def unpack(self, batch: dict) -> Iterator[dict]:
+        """The records in a batch of the actors' output."""
+        for line in batch["record"]:
+            yield json.loads(line)
+
+    def classified(
+        self, rows: list[dict], batch_size: int, preserve_order: bool, options: dict
+    ) -> Iterator[dict]:
         """The records, from the actor pool."""
         context = self.ray.data.DataContext.get_current()
         context.execution_options.preserve_order = preserve_order
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        dataset = self.dataset(batch_size, options)
+        dataset = self.dataset(rows, batch_size, options)
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            for line in batch["record"]:
-                yield json.loads(line)
+            yield from self.unpack(batch)
 
-    def dataset(self, batch_size: int, options: dict):
-        """The Ray Data pipeline: the list of files, classified by the actor pool (each actor
-        reads the bytes of the files in its batch and decodes them)."""
+    def dataset(self, rows: list[dict], batch_size: int, options: dict):
+        """The Ray Data pipeline: the rows, worked on by the actor pool (each actor reads the
+        bytes of the files in its batch and decodes them)."""
         ray = self.ray
-        rows = [{"image": path, "source": _source(path)} for path in self.files]
         return ray.data.from_items(rows).map_batches(
-            Classifier,
+            self.worker(),
             fn_constructor_kwargs=dict(
                 model=(self.model_ref,), provider=self.provider, threads=self.threads, **options
             ),
@@ -346,41 +403,37 @@ class RayRun:
         )
 
 
-def _source(path: str) -> str:
+def actor_source(path: str) -> str:
     """Where an actor reads a file: a URI as it is, a local path made absolute (an actor's
     working folder is not the driver's)."""
     return path if "://" in path else os.path.abspath(path)
 
 
-class Classifier:
-    """One actor of the pool: a batch of files in, one JSON record per file out.
+class Actor:
+    """What every actor of a pool does: hold the model its constructor is given (the bytes
+    come through the object store; ONNX Runtime loads from a file), and read the files of a
+    batch, several at a time (local files as zoo reads them, so that a missing or unreadable
+    file gets zoo's usual message; URIs through pyarrow's filesystems)."""
 
-    It reads the files' bytes, several at a time (local files as zoo reads them, so that a
-    missing or unreadable file gets zoo's usual message; URIs through pyarrow's filesystems),
-    decodes them with zoo's image reading in ``threads`` threads, and runs the model.
-    """
-
-    def __init__(self, model, provider, threads, top, overrides, fast_decode):
+    def __init__(self, model, provider, threads):
         import ray
 
-        from .onnx_file import load_onnx
-
-        # ONNX Runtime loads from a file; the bytes came through the object store.
         with tempfile.TemporaryDirectory(prefix="zoo-actor-") as folder:
             path = Path(folder) / "model.onnx"
             path.write_bytes(ray.get(model[0]))
-            self.model = load_onnx(path, provider, threads)
-        self.input = resolve(self.model.input, overrides)
-        self.top, self.fast_decode = top, fast_decode
+            self.model = self.load(path, provider, threads)
         self.decoders = ThreadPoolExecutor(threads, thread_name_prefix="zoo-decode")
         self.readers = ThreadPoolExecutor(READERS, thread_name_prefix="zoo-read")
 
-    def __call__(self, batch: dict) -> dict:
-        images = [str(image) for image in batch["image"]]
-        contents = list(self.readers.map(self.read, map(str, batch["source"])))
-        decoded = list(self.decoders.map(self.decode, images, contents))
-        records = batch_records(self.model, decoded, self.top)
-        return {"record": [jsonio.dumps(record) for record in records]}
+    def load(self, path: Path, provider: str, threads: int):
+        """The model, from the file its bytes were written to: a zoo-exported one here."""
+        from .onnx_file import load_onnx
+
+        return load_onnx(path, provider, threads)
+
+    def contents(self, batch: dict) -> list[bytes | ImageError]:
+        """The bytes of each file of the batch, or why they cannot be read."""
+        return list(self.readers.map(self.read, map(str, batch["source"])))
 
     def read(self, source: str) -> bytes | ImageError:
         """A file's bytes, or why they cannot be read."""
@@ -396,6 +449,24 @@ class Classifier:
             return error
         except (OSError, ValueError) as error:
             return ImageError(source, f"cannot read ({error})")
+
+
+class Classifier(Actor):
+    """One actor of the pool: a batch of files in, one JSON record per file out. It decodes
+    the files with zoo's image reading in ``threads`` threads, and runs the model."""
+
+    def __init__(self, model, provider, threads, top, overrides, fast_decode):
+        super().__init__(model, provider, threads)
+        self.input = resolve(self.model.input, overrides)
+        self.top, self.fast_decode = top, fast_decode
+
+    def __call__(self, batch: dict) -> dict:
+        records = batch_records(self.model, self.decoded(batch), self.top)
+        return {"record": [jsonio.dumps(record) for record in records]}
+
+    def decoded(self, batch: dict) -> list[Decoded]:
+        images = [str(image) for image in batch["image"]]
+        return list(self.decoders.map(self.decode, images, self.contents(batch)))
 
     def decode(self, image: str, content: bytes | ImageError) -> Decoded:
         if isinstance(content, ImageError):

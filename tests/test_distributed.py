@@ -13,14 +13,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
 
 from zoo import distributed
 from zoo.cli import main
+from zoo.distributed import RayOptions
 from zoo.errors import ZooError
+from zoo.registry import get_registry
 from zoo.samples import sample_images
+from zoo.training import evaluate
 
 from .conftest import modules_imported, run_zoo
 from .test_images import (
@@ -32,6 +36,7 @@ from .test_images import (
     truncated_jpeg,
     with_alpha,
 )
+from .test_train import data, home, small_train  # noqa: F401  (data and home: fixtures)
 
 OBJECT_STORE_BYTES = 100 * 2**20
 
@@ -238,7 +243,7 @@ class DiesOnce(distributed.Classifier):
         return super().__call__(batch)
 
 
-distributed.Classifier = DiesOnce
+distributed.RayRun.worker = lambda self: DiesOnce
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -256,7 +261,7 @@ def test_jsonl_stays_json_lines_when_an_actor_dies(
          "--engine", "ray", "--address", address, "--actors", "1", "--jsonl"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert marker.exists()  # the actor did die
+    assert marker.exists(), done.stderr  # the actor did die
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
     for line in lines:
@@ -375,3 +380,120 @@ def test_a_model_zoo_cannot_run_is_one_line_before_any_actor_starts(
     assert main(["predict", model.as_uri(), str(photo), "--engine", "ray"]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"zoo: {model.as_uri()}: not a model ONNX Runtime can load")
+
+
+# zoo train and zoo evaluate on the actor pool ----------------------------------------------
+
+TRAIN_DIES_ONCE = """
+import os
+import sys
+from pathlib import Path
+
+from zoo.cli import main
+from zoo.plugin_manager import pm
+from zoo.training import distributed
+
+from tests.test_train import TinyCNNPlugin
+
+MARKER = Path(sys.argv[1])
+
+
+class DiesOnce(distributed.FeatureWorker):
+    \"\"\"The first batch kills its actor; Ray restarts it and runs the batch again.\"\"\"
+
+    def __call__(self, batch):
+        if not MARKER.exists():
+            MARKER.touch()
+            os._exit(1)
+        return super().__call__(batch)
+
+
+pm.register(TinyCNNPlugin(), name="test-tinycnn")
+distributed.FeatureRun.worker = lambda self: DiesOnce
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture
+def labelled(data):  # noqa: F811
+    """The colour classes, one file in them that is no image."""
+    (data / "red" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this JPEG stops here")
+    return data
+
+
+def cached_features(zoo_home: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (zoo_home / "features").rglob("*.npy")}
+
+
+def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
+    ray_session,
+    labelled,
+    home,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    capsys,
+):
+    local = small_train(labelled, "local", augment=1)
+    local_features = cached_features(home)
+    local_err = capsys.readouterr().err
+    assert local_features and "corrupt.jpg" in local_err
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "ray-home"))
+    on_ray = small_train(labelled, "on-ray", augment=1, engine=RayOptions(actors=2))
+    assert cached_features(tmp_path / "ray-home") == local_features  # bit for bit
+    assert on_ray.features["computed"] == local.features["computed"]
+    assert on_ray.unreadable == local.unreadable == {"red/corrupt.jpg": ANY}
+    assert on_ray.history == local.history and on_ray.metrics == local.metrics
+    assert capsys.readouterr().err == local_err  # the same lines, about the same files
+
+    get_registry(refresh=True)
+    here = evaluate("on-ray", labelled, backend="onnx").to_dict()
+    there = evaluate("on-ray", labelled, backend="onnx", engine=RayOptions(actors=2)).to_dict()
+    assert there == here and here["unreadable"] == {"red/corrupt.jpg": ANY}
+
+
+def test_an_actor_that_dies_while_computing_features_changes_nothing(
+    ray_session,
+    labelled,
+    home,  # noqa: F811
+    tmp_path,
+):
+    """Ray restarts the actor and runs its batch again: the model is written, its features
+    exactly the local ones (or, were they not, the run would have to fail, writing nothing)."""
+    local = small_train(labelled, "local")
+    marker = tmp_path / "died"
+    address = ray_session.get_runtime_context().gcs_address
+    ray_home = tmp_path / "ray-home"
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_DIES_ONCE, str(marker),
+         "train", "tinycnn", str(labelled), "-o", "survivor", "--weights", "none",
+         "--epochs", "15", "--batch-size", "8", "--learning-rate", "0.05", "--augment", "0",
+         "--engine", "ray", "--address", address, "--actors", "1", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent,
+        env={**os.environ, "ZOO_HOME": str(ray_home)},
+    )  # fmt: skip
+    assert marker.exists(), done.stderr  # the actor did die
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # nothing of Ray's among it
+    assert cached_features(ray_home) == cached_features(home)
+    assert report["metrics"] == local.to_dict()["metrics"]
+    assert (ray_home / "bundles" / "survivor" / "card.json").is_file()
+
+
+def test_a_record_returned_twice_fails_the_run(ray_session, photos, onnx_model, monkeypatch):
+    dataset = distributed.RayRun.dataset
+
+    def doubling_one(self, *args):
+        records = dataset(self, *args)
+        return records.union(records.filter(lambda row: "parrot.jpg" in row["record"]))
+
+    monkeypatch.setattr(distributed.RayRun, "dataset", doubling_one)
+    inputs = sorted(str(p) for p in photos.iterdir())
+    with pytest.raises(distributed.LostRecords, match=r"more than one for 1, first .*parrot"):
+        list(distributed.predict(onnx_model, inputs, batch_size=4))
+
+
+def test_train_and_evaluate_refuse_ray_options_without_the_ray_engine(labelled, capsys):
+    assert main(["evaluate", "model.onnx", str(labelled), "--actors", "2"]) == 1
+    assert capsys.readouterr().err == "zoo: --actors: only with --engine ray\n"
+    assert main(["train", "mobilenet", str(labelled), "-o", "x", "--address", "h:1"]) == 1
+    assert capsys.readouterr().err == "zoo: --address: only with --engine ray\n"

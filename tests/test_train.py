@@ -87,9 +87,9 @@ def data(tmp_path) -> Path:
     return root
 
 
-def small_train(data, output, on_epoch=None, **settings):
+def small_train(data, output, on_epoch=None, engine=None, **settings):
     """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
-    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05}
+    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05, "augment": 0}
     return train(
         "tinycnn",
         data,
@@ -97,6 +97,7 @@ def small_train(data, output, on_epoch=None, **settings):
         TrainSettings(**{**fast, **settings}),
         weights="none",
         on_epoch=on_epoch,
+        engine=engine,
     )
 
 
@@ -305,6 +306,68 @@ def test_finetune_mode_continues_from_the_head(home, data):
     np.testing.assert_array_equal(
         model.runner.model.get_layer("zoo_head").get_weights()[0], head[0]
     )
+
+
+def finetune_fast(data, output, **settings):
+    tuning = {"unfreeze": 1, "finetune_epochs": 3, "finetune_learning_rate": 1e-3}
+    return small_train(data, output, mode="finetune", **{**tuning, **settings})
+
+
+def test_finetuning_runs_on_cached_activations_as_it_would_on_the_images(home, data, capsys):
+    cached = finetune_fast(data, "cached")
+    activations = cached.activations
+    assert activations["used"] and activations["layer"] == "conv2"
+    assert activations["shape"] == [15, 15, 8]  # conv1's output: what conv2 is fed
+    assert activations["dtype"] == "float16"
+    assert activations["top1_agreement"] == 1.0 and activations["max_probability_diff"] <= 0.01
+    assert (activations["computed"], activations["cached"]) == (30, 0)
+    assert activations["bytes"] == 30 * (128 + 15 * 15 * 8 * 2)  # .npy header and data
+    files = list((home / "activations").rglob("*.npy"))
+    assert len(files) == 30 and {np.load(f).dtype for f in files} == {np.dtype(np.float16)}
+    assert finetune_fast(data, "again").activations["cached"] == 30
+
+    images = finetune_fast(data, "images", activation_cache_gb=0)
+    assert not images.activations["used"]
+    assert "over the 0 GB the activation cache may hold" in images.activations["reason"]
+    assert "fine-tuning on the images instead" in capsys.readouterr().err
+    # The same epochs on the same inputs, up to float16 rounding of the frozen layer's output.
+    tuned = [r for r in cached.history if r["phase"] == "finetune"]
+    reference = [r for r in images.history if r["phase"] == "finetune"]
+    for a, b in zip(tuned, reference, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-2)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-2)
+    assert cached.metrics["val"]["top1"] == images.metrics["val"]["top1"]
+
+
+def test_the_activation_cache_stays_within_its_bound(home, data, tmp_path, capsys):
+    """Files no run needs make room, oldest first; a run needing more than the bound by
+    itself trains on the images, says so, and still writes its model."""
+    each = 15 * 15 * 8 * 2 + 128  # float16 activations and the .npy header
+    finetune_fast(data, "first")
+    old = set((home / "activations").rglob("*.npy"))
+    other = tmp_path / "other"
+    rng = np.random.default_rng(1)
+    for label, colour in COLOURS.items():
+        for i in range(10):
+            make_image(other / label / f"{i:02d}.jpg", colour, rng)
+    bound = 40 * each / 1e9  # room for this run's 30 files and 10 of the first's
+    second = finetune_fast(other, "second", activation_cache_gb=bound)
+    assert second.activations["used"]
+    kept = set((home / "activations").rglob("*.npy"))
+    assert len(kept - old) == 30 and len(kept & old) <= 10
+    assert sum(f.stat().st_size for f in kept) <= bound * 1e9
+
+    too_small = finetune_fast(other, "third", activation_cache_gb=29 * each / 1e9)
+    assert not too_small.activations["used"]
+    assert "fine-tuning on the images instead" in capsys.readouterr().err
+    assert set((home / "activations").rglob("*.npy")) == kept  # nothing removed for nothing
+    assert (home / "bundles" / "third" / "card.json").is_file()
+
+
+def test_augmented_copies_take_turns_in_the_fine_tuning_epochs(home, data):
+    report = finetune_fast(data, "augmented", augment=2)
+    train_images = sum(c["train"] for c in report.counts.values())
+    assert report.activations["computed"] == 30 + 2 * train_images
 
 
 # --- the bundle is a model like any other ---------------------------------------------------

@@ -3,16 +3,21 @@ images (the work is in ``zoo.training.evaluation``)."""
 
 from __future__ import annotations
 
+import contextlib
+
 from zoo.cli_options import (
     add_backend,
+    add_engine_options,
     add_interpolation,
     add_json,
     add_provider,
     add_threads,
     add_weights,
+    engine_output,
     input_overrides,
     plotted,
     positive_int,
+    ray_options,
 )
 
 
@@ -41,6 +46,7 @@ def add_command(commands) -> None:
     )
     evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
     add_json(evaluate, "print the metrics as JSON")
+    add_engine_options(evaluate, "runs the model (as ONNX: a .onnx file, or --backend onnx)")
     evaluate.set_defaults(run=_run_evaluate)
 
 
@@ -49,22 +55,26 @@ def _run_evaluate(args) -> int:
     from zoo.training import evaluate
     from zoo.training.report import print_evaluation
 
-    report = plotted(
-        args,
-        lambda: evaluate(
-            args.model,
-            args.data,
-            backend=args.backend,
-            weights=args.weights,
-            batch_size=args.batch_size,
-            overrides=input_overrides(args),
-            provider=args.provider,
-            threads=args.threads,
-            reference=args.reference,
-        ),
-    )
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print_evaluation(report)
+    engine = ray_options(args)
+    with engine_output(args) as out:
+        report = plotted(
+            args,
+            lambda: evaluate(
+                args.model,
+                args.data,
+                backend=args.backend,
+                weights=args.weights,
+                batch_size=args.batch_size,
+                overrides=input_overrides(args),
+                provider=args.provider,
+                threads=args.threads if engine is None else 0,
+                reference=args.reference,
+                engine=engine,
+            ),
+        )
+        with contextlib.redirect_stdout(out):
+            if args.json:
+                print_json(report.to_dict())
+            else:
+                print_evaluation(report)
     return 0

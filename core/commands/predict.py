@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
-from zoo.cli_options import add_model_options, input_overrides, number_between, positive_int
+from zoo.cli_options import (
+    RAY_OPTIONS,
+    add_engine_options,
+    add_model_options,
+    input_overrides,
+    positive_int,
+    ray_options,
+    refuse_ray_options,
+)
 from zoo.errors import ZooError
 from zoo.exit_codes import EXIT_ERROR
 from zoo.input_config import resolve
@@ -13,8 +22,9 @@ from zoo.printing import emit_records
 from zoo.progress import progress_bar
 from zoo.registry import get_registry
 
-RAY_ONLY = ("address", "connect_timeout", "actors", "gpus_per_actor", "output", "preserve_order")
-"""The Ray engine's options: each defaults to None, so that ``--engine local`` can refuse them."""
+RAY_ONLY = (*RAY_OPTIONS, "output", "preserve_order")
+"""predict's Ray engine options: each defaults to None, so that ``--engine local`` can refuse
+them."""
 
 
 def add_command(commands) -> None:
@@ -48,48 +58,12 @@ def add_command(commands) -> None:
         help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
         "pixels differ slightly from Keras's",
     )
-    add_engine_options(predict)
+    add_predict_engine_options(predict)
     predict.set_defaults(run=run)
 
 
-def add_engine_options(predict) -> None:
-    engine = predict.add_argument_group(
-        "engine",
-        "--engine ray classifies on a Ray cluster (pip install 'zoo[ray]'): a .onnx file, or "
-        "a registered model with --backend onnx; --threads is then per actor (default 1)",
-    )
-    engine.add_argument(
-        "--engine",
-        choices=["local", "ray"],
-        default="local",
-        help="local (default): this process; ray: a pool of Ray actors",
-    )
-    engine.add_argument(
-        "--address",
-        default=None,
-        help="the Ray cluster (default: $RAY_ADDRESS, else a Ray started for this command)",
-    )
-    engine.add_argument(
-        "--connect-timeout",
-        type=number_between(0, low_inclusive=False),
-        default=None,
-        metavar="S",
-        help="seconds the cluster at the address gets to answer before the command gives up "
-        "(default 30)",
-    )
-    engine.add_argument(
-        "--actors",
-        type=positive_int,
-        default=None,
-        help="actors in the pool (default: as many as the cluster's CPUs or GPUs allow)",
-    )
-    engine.add_argument(
-        "--gpus-per-actor",
-        type=number_between(0),
-        default=None,
-        metavar="G",
-        help="GPUs each actor holds (default 0: CPU actors); above 0, ONNX Runtime runs on CUDA",
-    )
+def add_predict_engine_options(predict) -> None:
+    engine = add_engine_options(predict, "classifies")
     engine.add_argument(
         "--output",
         metavar="DIR",
@@ -107,7 +81,7 @@ def add_engine_options(predict) -> None:
 def run(args) -> int:
     if args.engine == "ray":
         return run_on_ray(args)
-    refuse_ray_options(args)
+    refuse_ray_options(args, RAY_ONLY)
     from zoo.api import load
     from zoo.pipeline import batch_records, decoded_batches, expand_inputs
 
@@ -142,19 +116,11 @@ def run(args) -> int:
     return EXIT_ERROR if errors else 0
 
 
-def refuse_ray_options(args) -> None:
-    """``--engine local`` with an option only the Ray engine has: say so, not ignore it."""
-    given = [name for name in RAY_ONLY if getattr(args, name, None) is not None]
-    if given:
-        options = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ZooError(f"{options}: only with --engine ray")
-
-
 def run_on_ray(args) -> int:
     """The same records as ``--engine local`` (as JSON Lines, JSON or text), or written to
     ``--output DIR``. Ray prints from its own threads and native code: what it prints is kept
     off stdout, and off stderr too unless ``--debug``."""
-    from zoo.distributed import CONNECT_TIMEOUT_S, predict
+    from zoo.distributed import predict
     from zoo.stdio import output_kept_from_libraries
 
     if not args.model.endswith(".onnx") and args.backend != "onnx":
@@ -167,11 +133,7 @@ def run_on_ray(args) -> int:
         records = predict(
             args.model,
             args.images,
-            address=args.address,
-            connect_timeout=args.connect_timeout or CONNECT_TIMEOUT_S,
-            actors=args.actors,
-            threads=args.threads or 1,
-            gpus=args.gpus_per_actor or 0,
+            **dataclasses.asdict(ray_options(args)),
             batch_size=args.batch_size,
             top=args.top,
             output=args.output,
@@ -180,7 +142,6 @@ def run_on_ray(args) -> int:
             provider=args.provider,
             overrides=input_overrides(args),
             fast_decode=args.fast_decode,
-            ray_logs=args.debug,
         )
         bar = progress_bar(
             args.model, None, "image", enabled=bool(args.output or args.json) or not out.isatty()

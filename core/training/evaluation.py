@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..api import load
+from ..distributed import RayOptions, model_bytes
 from ..errors import ZooError
 from ..input_config import InputOverrides, resolve
 from ..pipeline import decoded_batches
 from ..progress import note, progress_bar
 from .dataset import scan
-from .fp32_reference import fp32_comparison
+from .distributed import EvaluationRun
+from .fp32_reference import Comparison, fp32_comparison
 from .metrics import classification_report
 from .reports import EvaluationReport
 
@@ -32,37 +36,56 @@ def evaluate(
     provider: str = "auto",
     threads: int = 0,
     reference: str | os.PathLike | None = None,
+    engine: RayOptions | None = None,
 ) -> EvaluationReport:
     """Metrics of ``model`` (a registered name, a bundle, or an exported .onnx file) on
     ``data``: a folder with one sub-folder per class, named by the model's labels or class
     ids (with ``train/ val/ test/``: its test images, else its validation images).
 
     For an int8 or fp16 export, also its agreement with the float32 model (``reference``, or
-    the model its card names) on the same images: ``fp32_agreement`` in the result."""
+    the model its card names) on the same images: ``fp32_agreement`` in the result.
+
+    ``engine``: the images go through a pool of Ray actors (the model as ONNX: a .onnx file,
+    or ``backend="onnx"``), and the report is the same. The float32 agreement is then not
+    measured: the pixels stay with the actors."""
     dataset = scan(Path(data))
     split = "test" if dataset.split("test") else "val" if dataset.layout == "splits" else None
     items = dataset.split(split) if split else dataset.items
+    if engine is not None and backend != "onnx" and not str(model).endswith(".onnx"):
+        raise ZooError(
+            f"--engine ray runs ONNX models: give a .onnx file, or {model} --backend onnx"
+        )
     loaded = load(model, backend=backend, weights=weights, provider=provider, threads=threads)
     columns = _columns(dataset.classes, loaded.labels)
-    comparison = fp32_comparison(loaded, reference, provider, threads)
+    if engine is None:
+        comparison = fp32_comparison(loaded, reference, provider, threads)
+    elif loaded.precision != "fp32":
+        reason = "with --engine ray the images are decoded by the actors"
+        note(f"zoo: agreement with float32 not measured: {reason}")
+        comparison = Comparison(loaded, None, reason)
+    else:
+        comparison = None
     rows, truth, files, unreadable = [], [], [], {}
     labels = {str(item.path): item for item in items}
     bar = progress_bar(f"evaluating {loaded.name}", len(items), "image")
     config = resolve(loaded.input, overrides)
-    for batch in decoded_batches(list(labels), config.size, batch_size, config.interpolation):
-        good = [d for d in batch if d.error is None]
-        for d in batch:
-            if d.error is not None:
-                unreadable[labels[d.path].relative] = d.error.reason
-                note(f"zoo: skipping {d.path}: {d.error.reason}")
+    if engine is None:
+        scored = _scored_here(loaded, list(labels), config, batch_size)
+    else:
+        onnx = model_bytes(str(model), str(weights))
+        scored = _scored_on_ray(onnx, list(labels), engine, provider, overrides, batch_size)
+    for batch, probabilities, pixels in scored:
+        good = [path for path, error in batch if error is None]
+        for path, error in batch:
+            if error is not None:
+                unreadable[labels[path].relative] = error
+                note(f"zoo: skipping {path}: {error}")
         if good:
-            relative = [labels[d.path].relative for d in good]
-            pixels = np.stack([d.pixels for d in good])
-            probabilities = loaded.probabilities(pixels)
+            relative = [labels[path].relative for path in good]
             rows.append(_fold(probabilities, columns))
             if comparison:
                 comparison.add(relative, pixels, probabilities, lambda p: _fold(p, columns))
-            truth += [dataset.classes.index(labels[d.path].label) for d in good]
+            truth += [dataset.classes.index(labels[path].label) for path in good]
             files += relative
         bar.update(len(batch))
     bar.close()
@@ -80,6 +103,32 @@ def evaluate(
         metrics=classification_report(truth, np.concatenate(rows), names, files),
         fp32_agreement=comparison.summary(truth) if comparison else None,
     )
+
+
+Scored = tuple[list[tuple[str, str | None]], np.ndarray | None, np.ndarray | None]
+"""A batch: (each image and why it could not be read, or None), the probabilities of those
+read, and their pixels (None where they stay elsewhere)."""
+
+
+def _scored_here(loaded, paths: list[str], config, batch_size: int) -> Iterator[Scored]:
+    for batch in decoded_batches(paths, config.size, batch_size, config.interpolation):
+        good = [d for d in batch if d.error is None]
+        pixels = np.stack([d.pixels for d in good]) if good else None
+        probabilities = loaded.probabilities(pixels) if good else None
+        yield [(d.path, d.error.reason if d.error else None) for d in batch], probabilities, pixels
+
+
+def _scored_on_ray(
+    model: bytes, paths: list[str], engine: RayOptions, provider, overrides, batch_size: int
+) -> Iterator[Scored]:
+    """The same batches, their probabilities from an actor pool, in the images' order."""
+    run = EvaluationRun.started(engine, model, paths, provider)
+    settings = dict(top=1, overrides=overrides, fast_decode=False)
+    records = iter(run.records(batch_size, True, settings))
+    while batch := list(itertools.islice(records, batch_size)):
+        good = [r["probabilities"] for r in batch if not r["error"]]
+        probabilities = np.stack(good) if good else None
+        yield [(r["image"], r["error"] or None) for r in batch], probabilities, None
 
 
 def _columns(classes: tuple[str, ...], labels) -> list[int]:

@@ -27,7 +27,8 @@ from PIL import Image
 from .. import __version__, jsonio
 from ..errors import ImageError
 from ..files import atomic_path
-from ..images import open_image, resize
+from ..images import decode_image, open_image, resize
+from ..input_config import InputConfig
 from ..paths import zoo_home
 from ..pipeline import default_workers
 from ..preprocessing import preprocess
@@ -71,9 +72,18 @@ class Extraction:
 
 
 class FeatureCache:
-    """The features of one base model (with given weights, size and interpolation)."""
+    """The features of one base model (with given weights, size and interpolation).
 
-    def __init__(self, base: Base, provider: str = "auto", threads: int = 0):
+    A subclass caches another output of the base the same way: ``kind`` names its folder in
+    zoo's home, ``extra_identity`` what else its files depend on, and with ``keep_in_memory``
+    False, ``extract`` only makes sure every file is there (``path`` finds it)."""
+
+    kind = "features"
+    keep_in_memory = True
+    dtype: type = np.float32
+    """How the vectors are stored."""
+
+    def __init__(self, base: Base, provider: str = "auto", threads: int = 0, **extra_identity):
         self.base, self.spec = base, base.spec
         self.provider, self.threads = provider, threads
         weights = base.weights_path
@@ -83,18 +93,21 @@ class FeatureCache:
             "input_size": list(base.input.size),
             "interpolation": base.input.interpolation,
             "preprocess": base.input.preprocess.to_dict(),
+            **extra_identity,
         }
         key = hashlib.sha256(jsonio.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-        self.folder = zoo_home() / "features" / f"{base.spec.name}-{key}"
+        self.folder = zoo_home() / self.kind / f"{base.spec.name}-{key}"
         self.identity = identity
 
     def path(self, job: FeatureTask) -> Path:
         return self.folder / job.key[:2] / f"{job.key}.npy"
 
     def extract(
-        self, jobs: Sequence[FeatureTask], batch_size: int = 32, seed: int = 0
+        self, jobs: Sequence[FeatureTask], batch_size: int = 32, seed: int = 0, engine=None
     ) -> Extraction:
-        """Features for every job, from the cache or computed now (and then cached)."""
+        """Features for every job, from the cache or computed now (and then cached): here, or
+        by ``engine`` (its ``compute(cache, jobs, batch_size, seed, result)`` calls ``add``
+        for each vector, as ``zoo.training.distributed.RayFeatures`` does on an actor pool)."""
         started = time.monotonic()
         features: dict[str, np.ndarray] = {}
         missing = []
@@ -103,7 +116,7 @@ class FeatureCache:
             if job.key in features:
                 continue
             if path.is_file():
-                features[job.key] = np.load(path)
+                features[job.key] = np.load(path) if self.keep_in_memory else path
             else:
                 missing.append(job)
         result = Extraction(features, 0, len(features), "cache", None, 0.0)
@@ -111,12 +124,15 @@ class FeatureCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / "identity.json").write_text(jsonio.dumps(self.identity, indent=2))
             run, result.runtime, result.agreement = self._runner(missing, seed)
-            self._compute(missing, run, batch_size, seed, result)
+            if engine is None:
+                self._compute(missing, run, batch_size, seed, result)
+            else:
+                engine.compute(self, missing, batch_size, seed, result)
         result.seconds = time.monotonic() - started
         return result
 
     def _compute(self, jobs, run: Callable, batch_size: int, seed: int, result: Extraction) -> None:
-        bar = progress_bar(f"features ({result.runtime})", len(jobs), "image")
+        bar = progress_bar(f"{self.kind} ({result.runtime})", len(jobs), "image")
         with ThreadPoolExecutor(default_workers(), thread_name_prefix="zoo-features") as pool:
             chunks = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
 
@@ -135,40 +151,45 @@ class FeatureCache:
                 ]
                 for job, error in zip(chunk, decoded, strict=True):
                     if isinstance(error, ImageError):
-                        result.unreadable[str(job.path)] = error.reason
-                        note(f"zoo: skipping {job.path}: {error.reason}")
+                        skip(result, job, error.reason)
                 if good:
                     vectors = run(np.stack([pixels for _, pixels in good]))
                     for (job, _), vector in zip(good, vectors, strict=True):
                         stored.append(pool.submit(self._store, job, vector))
-                        result.features[job.key] = vector
-                        result.computed += 1
+                        self._count(result, job, vector)
                 bar.update(len(chunk))
             for future in stored:
                 future.result()  # a write that failed fails the run
         bar.close()
 
     def _decode(self, job: FeatureTask, seed: int) -> np.ndarray | ImageError:
-        """The job's image as the model's input (resized and preprocessed), or its error.
-        Run in the pool, so that the thread feeding the model only stacks and runs."""
-        try:
-            image = open_image(job.path)
-        except ImageError as error:
-            return error
-        if job.copy:
-            image = augment(image, job, seed)
-        pixels = resize(image, self.base.input.size, self.base.input.interpolation)
-        return preprocess(pixels, self.base.input.preprocess)
+        """The job's image as the model's input, or its error. Run in the pool, so that the
+        thread feeding the model only stacks and runs."""
+        return model_input(job, self.base.input, seed)
+
+    def add(self, result: Extraction, job: FeatureTask, vector: np.ndarray) -> None:
+        """A vector computed: stored in the cache, and counted in ``result``."""
+        self._store(job, vector)
+        self._count(result, job, vector)
 
     def _store(self, job: FeatureTask, vector: np.ndarray) -> None:
         path = self.path(job)
         path.parent.mkdir(exist_ok=True)
         with atomic_path(path) as temporary, temporary.open("wb") as out:
-            np.save(out, np.asarray(vector, np.float32))
+            np.save(out, np.asarray(vector, self.dtype))
+
+    def _count(self, result: Extraction, job: FeatureTask, vector: np.ndarray) -> None:
+        result.features[job.key] = vector if self.keep_in_memory else self.path(job)
+        result.computed += 1
+
+    @property
+    def backbone_path(self) -> Path:
+        """The base's features model, exported to ONNX (when its features agree with Keras's)."""
+        return self.folder / f"backbone-zoo{__version__}.onnx"
 
     def _runner(self, jobs: Sequence[FeatureTask], seed: int):
         """The fastest runtime whose features agree with Keras's: (run, name, agreement)."""
-        onnx_path = self.folder / f"backbone-zoo{__version__}.onnx"
+        onnx_path = self.backbone_path
         if onnx_path.is_file():
             return self._onnx_run(onnx_path), "onnxruntime", None
         from .network import build_base, features_model
@@ -232,6 +253,34 @@ class FeatureCache:
 class _Disagrees(Exception):
     def __init__(self, agreement: float):
         self.agreement = agreement
+
+
+def skip(result: Extraction, job: FeatureTask, reason: str) -> None:
+    """An image that cannot be read: said, and left out."""
+    result.unreadable[str(job.path)] = reason
+    note(f"zoo: skipping {job.path}: {reason}")
+
+
+def model_pixels(
+    job: FeatureTask, config: InputConfig, seed: int, data: bytes | None = None
+) -> np.ndarray | ImageError:
+    """The job's image at the base's input size, as uint8 (augmented for a copy), or why it
+    cannot be read. ``data``: the file's bytes, when something else has read them."""
+    try:
+        image = open_image(job.path) if data is None else decode_image(data, job.path)
+    except ImageError as error:
+        return error
+    if job.copy:
+        image = augment(image, job, seed)
+    return resize(image, config.size, config.interpolation)
+
+
+def model_input(
+    job: FeatureTask, config: InputConfig, seed: int, data: bytes | None = None
+) -> np.ndarray | ImageError:
+    """``model_pixels``, preprocessed: what the base is fed."""
+    pixels = model_pixels(job, config, seed, data)
+    return pixels if isinstance(pixels, ImageError) else preprocess(pixels, config.preprocess)
 
 
 def augment(image: Image.Image, job: FeatureTask, seed: int) -> Image.Image:

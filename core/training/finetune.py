@@ -3,11 +3,17 @@ layers and train on at a low learning rate (the Keras transfer-learning guide's 
 
 Batch normalisation layers stay frozen, which in Keras 3 also runs them in inference mode:
 updating their statistics on a small dataset is the recipe's known pitfall (it wrecks what the
-head learned). Images are decoded once, kept as uint8, and preprocessed batch by batch.
+head learned). The frozen layers below the unfrozen ones then compute the same thing for an
+image in every epoch: their output is cached (``zoo.training.activations``) and the epochs run
+only the layers above. Where it cannot be cached (too large for the cache's bound, or no single
+tensor between the two parts), the images are decoded once, kept as uint8, preprocessed batch
+by batch, and the whole model runs in every epoch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +21,13 @@ import numpy as np
 
 from .. import interrupts
 from ..keras_model import import_keras
-from ..pipeline import decoded_batches
+from ..pipeline import default_workers
 from ..preprocessing import preprocess
-from ..progress import progress_bar, status
+from ..progress import note, progress_bar, status
+from .activations import ActivationCache, make_room
 from .base import Base
 from .dataset import Dataset
+from .features import FeatureTask, model_pixels
 from .head import HeadResult, HeadSettings, class_weights
 from .network import HEAD_LAYER, build_base, classifier
 from .settings import FinetuneSettings
@@ -34,6 +42,9 @@ class Finetuned:
     history: list[dict]
     probabilities: dict[str, np.ndarray]
     """split -> probabilities of its images (val, and test when there is one)."""
+    activations: dict
+    """Whether the epochs ran on cached activations (where, how stored, how many computed),
+    or on the images, and why."""
 
 
 def finetune(
@@ -49,7 +60,11 @@ def finetune(
 ) -> Finetuned:
     """From the trained ``head``, unfreeze the top ``tuning.unfreeze`` weighted layers of the
     base and train on; the base's weights are saved in ``folder``. ``settings``: the head's
-    (dropout, batch size, patience, class weights, seed), which fine-tuning keeps."""
+    (dropout, batch size, patience, class weights, seed), which fine-tuning keeps.
+
+    Each epoch sees every training image once: with ``tuning.copies`` above 1, epoch e sees
+    its copy e mod copies (copy 0 the image itself, the others the augmented copies the head
+    was trained on), as an augmenting data loader shows a new version each epoch."""
     keras = import_keras()
     keras.utils.set_random_seed(settings.seed)
     network, layer = build_base(base.spec, base.weights_path)
@@ -64,85 +79,165 @@ def finetune(
         if layer_.weights and not isinstance(layer_, keras.layers.BatchNormalization)
     ]
     unfreeze = tuning.unfreeze
-    for layer_ in candidates if unfreeze == "all" else candidates[-unfreeze:]:
+    unfrozen = candidates if unfreeze == "all" else candidates[-unfreeze:]
+    for layer_ in unfrozen:
         layer_.trainable = True
     model.get_layer(HEAD_LAYER).trainable = True
-    model.compile(
+    index = {label: i for i, label in enumerate(dataset.classes)}
+    splits = [split for split in ("train", "val", "test") if dataset.split(split)]
+    tasks = {
+        split: [
+            [FeatureTask(item.path, item.sha256, copy) for item in dataset.split(split)]
+            for copy in range(tuning.copies if split == "train" else 1)
+        ]
+        for split in splits
+    }
+    labels = {
+        split: np.array([index[item.label] for item in dataset.split(split)], np.int64)
+        for split in splits
+    }
+    trained, load, activations = _on_activations(
+        keras, model, unfrozen[0], len(unfrozen) < len(candidates), base, tasks, tuning, settings
+    )
+    if trained is None:
+        status(f"fine-tuning on the images: {activations['reason']}")
+        trained, load = model, _pixels(base, tasks, settings.seed)
+    trained.compile(
         optimizer=keras.optimizers.Adam(tuning.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    index = {label: i for i, label in enumerate(dataset.classes)}
-    preprocessing, batch_size = base.input.preprocess, settings.batch_size
-    pixels = {
-        split: _decode([item.path for item in dataset.split(split)], base)
-        for split in ("train", "val", "test")
-        if dataset.split(split)
-    }
-    labels = {
-        split: np.array([index[item.label] for item in dataset.split(split)], np.int64)
-        for split in pixels
-    }
-    class_weight = settings.class_weight
+    batch_size, class_weight, seed = settings.batch_size, settings.class_weight, settings.seed
     weights_per_class = class_weights(labels["train"], len(dataset.classes), class_weight)
     bar = progress_bar("fine-tuning", tuning.epochs, "epoch")
     best = _keep_best(keras, settings.patience, epoch_offset, on_epoch, bar)
-    status(f"fine-tuning the top {len(candidates) if unfreeze == 'all' else unfreeze} layers")
+    status(f"fine-tuning the top {len(unfrozen)} layers")
     # Ctrl-C stops fit at a batch's end (and skips the predictions), then raises.
     with interrupts.deferred() as pending:
-        model.fit(
-            _batches(
-                keras, pixels["train"], labels["train"], batch_size, preprocessing, settings.seed
-            ),
-            validation_data=_batches(
-                keras, pixels["val"], labels["val"], batch_size, preprocessing
-            ),
+        trained.fit(
+            _batches(keras, load, "train", labels["train"], batch_size, tuning.copies, seed),
+            validation_data=_batches(keras, load, "val", labels["val"], batch_size),
             epochs=tuning.epochs,
             class_weight=dict(enumerate(weights_per_class.tolist())) if class_weight else None,
             callbacks=[best, _stop_when(keras, pending)],
             verbose=0,
         )
         bar.close()
-        model.set_weights(best.weights)
+        trained.set_weights(best.weights)
         probabilities = {
-            split: model.predict(
-                _batches(keras, pixels[split], labels[split], batch_size, preprocessing), verbose=0
+            split: trained.predict(
+                _batches(keras, load, split, labels[split], batch_size), verbose=0
             )
-            for split in pixels
+            for split in splits
             if split != "train" and not pending
         }
     path = folder / "finetuned-base.weights.h5"
-    network.save_weights(path)
+    network.save_weights(path)  # the layers trained are the network's own
     kernel, bias = model.get_layer(HEAD_LAYER).get_weights()
-    return Finetuned(path, kernel, bias, best.history, probabilities)
+    return Finetuned(path, kernel, bias, best.history, probabilities, activations)
 
 
-def _decode(paths: list[Path], base: Base) -> np.ndarray:
-    images = []
-    size, interpolation = base.input.size, base.input.interpolation
-    for batch in decoded_batches([str(p) for p in paths], size, 64, interpolation):
-        images += [decoded.pixels for decoded in batch]  # unreadable files were dropped
-    return np.stack(images)
+Loader = Callable[[str, int, np.ndarray], np.ndarray]
+"""(split, copy, indices) -> that batch as the trained model's input, float32."""
 
 
-def _batches(keras, pixels, labels, batch_size, preprocessing, seed=None):
+def _on_activations(keras, model, lowest, frozen_below: bool, base, tasks, tuning, settings):
+    """(the model above the boundary, a loader of its cached inputs, what was done), or
+    (None, None, why not) when the activations cannot or may not be cached."""
+    if not frozen_below:
+        return None, None, {"used": False, "reason": "every layer is unfrozen"}
+    try:
+        top = keras.Model(lowest.input, model.output, name=f"{model.name}_top")
+        bottom = keras.Model(model.inputs[0], lowest.input)
+    except ValueError:  # a connection skips over the boundary: no single tensor to cache
+        reason = f"the layers below {lowest.name} reach those above it by other paths"
+        return None, None, {"used": False, "reason": reason}
+    cache = ActivationCache(
+        base,
+        lowest.name,
+        bottom.output.shape[1:],
+        lambda batch: np.asarray(bottom(batch, training=False), np.float32),
+        lambda activations: np.asarray(top(activations, training=False)),
+    )
+    jobs = [job for split in tasks.values() for copy in split for job in copy]
+    precision = cache.choose_precision(jobs, settings.seed)
+    limit = int(tuning.cache_gb * 1e9)
+    needed = len(jobs) * cache.bytes_each()
+    record = {"layer": lowest.name, "shape": list(cache.shape), **precision, "bytes": needed}
+    if needed > limit:
+        reason = (
+            f"their activations at {lowest.name} would take {needed / 1e9:.2f} GB, over the "
+            f"{tuning.cache_gb:g} GB the activation cache may hold (--activation-cache-gb)"
+        )
+        note(f"zoo: {reason}; fine-tuning on the images instead, running the whole base on "
+             "every image in every epoch (slower)")  # fmt: skip
+        return None, None, {"used": False, "reason": reason, **record}
+    present = {cache.path(job) for job in jobs if cache.path(job).is_file()}
+    missing = len({job.key for job in jobs} - {p.stem for p in present})
+    if not make_room(missing * cache.bytes_each(), limit, present):
+        reason = f"the activation cache cannot make room for {missing} images' activations"
+        return None, None, {"used": False, "reason": reason, **record}
+    status(f"caching the activations at {lowest.name}'s input ({precision['dtype']})")
+    extraction = cache.extract(jobs, settings.batch_size, settings.seed)
+    record.update(
+        used=True,
+        computed=extraction.computed,
+        cached=extraction.cached,
+        seconds=round(extraction.seconds, 3),
+    )
+    paths = {
+        split: [[cache.path(job) for job in copy] for copy in copies]
+        for split, copies in tasks.items()
+    }
+
+    def load(split: str, copy: int, indices: np.ndarray) -> np.ndarray:
+        files = paths[split][copy]
+        return np.stack([np.load(files[i]) for i in indices]).astype(np.float32)
+
+    return top, load, record
+
+
+def _pixels(base: Base, tasks: dict, seed: int) -> Loader:
+    """Every image (and copy) decoded once, kept as uint8, preprocessed batch by batch."""
+    with ThreadPoolExecutor(default_workers(), thread_name_prefix="zoo-decode") as pool:
+        pixels = {
+            split: [
+                np.stack(list(pool.map(lambda job: model_pixels(job, base.input, seed), copy)))
+                for copy in copies
+            ]
+            for split, copies in tasks.items()
+        }
+
+    def load(split: str, copy: int, indices: np.ndarray) -> np.ndarray:
+        return preprocess(pixels[split][copy][indices], base.input.preprocess)
+
+    return load
+
+
+def _batches(keras, load: Loader, split, labels, batch_size, copies=1, seed=None):
     class Batches(keras.utils.PyDataset):
-        """uint8 images preprocessed a batch at a time; shuffled each epoch when seeded."""
+        """``split``'s inputs a batch at a time; when seeded, shuffled each epoch, and the
+        epoch's copy of each image taken."""
 
         def __init__(self):
             super().__init__()
-            self.order = np.arange(len(pixels))
+            self.order = np.arange(len(labels))
             self.rng = np.random.default_rng(seed) if seed is not None else None
-            self.on_epoch_end()
+            self.epoch = 0
+            self.shuffle()
 
         def __len__(self):
-            return -(-len(pixels) // batch_size)
+            return -(-len(labels) // batch_size)
 
         def __getitem__(self, i):
             index = self.order[i * batch_size : (i + 1) * batch_size]
-            return preprocess(pixels[index], preprocessing), labels[index]
+            return load(split, self.epoch % copies, index), labels[index]
 
         def on_epoch_end(self):
+            self.epoch += 1
+            self.shuffle()
+
+        def shuffle(self):
             if self.rng is not None:
                 self.rng.shuffle(self.order)
 

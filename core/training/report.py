@@ -60,10 +60,25 @@ def print_train_report(result: TrainReport) -> None:
         + (f" (agree with Keras within {agreement:.2g} of scale)" if agreement is not None else "")
         + f"; training: {result.train_seconds:.1f} s"
     )
+    if result.activations:
+        print(f"fine-tuning: {_activations_line(result.activations)}")
     for split, metrics in result.metrics.items():
         print()
         print(f"{split}:")
         print_metrics(metrics)
+
+
+def _activations_line(activations: dict) -> str:
+    if not activations["used"]:
+        return f"on the images ({activations['reason']})"
+    return (
+        f"on the activations at {activations['layer']}'s input, {activations['dtype']} "
+        f"(top-1 agreement {activations['top1_agreement']:.0%} and probabilities within "
+        f"{activations['max_probability_diff']:.2g} of float32's on "
+        f"{activations['images']} images), {activations['computed']} computed, "
+        f"{activations['cached']} from the cache, {activations['bytes'] / 1e9:.2f} GB, "
+        f"{activations['seconds']:.1f} s"
+    )
 
 
 def print_metrics(metrics: dict) -> None:

@@ -44,6 +44,10 @@ class TrainReport:
     train_seconds: float
     refit: dict | None = None
     """When the head was trained again on every labelled image: epochs and images."""
+    activations: dict | None = None
+    """finetune: whether its epochs ran on the frozen layers' cached output (the boundary
+    layer, float16 or float32 and the check that chose it, computed, cached, bytes, seconds),
+    or on the images, and why."""
     format: int = FORMAT_VERSION
 
     def to_dict(self) -> dict:

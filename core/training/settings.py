@@ -22,8 +22,11 @@ class TrainSettings:
     val_split: float = 0.2
     """Of each class, the fraction kept for validation (without a val/ folder)."""
     seed: int = 0
-    augment: int = 0
-    """Augmented copies (random crop, flip) of each training image, features cached too."""
+    augment: int = 2
+    """Augmented copies (random crop, flip) of each training image, features cached too.
+    Two by default: on held-out images of both shared data sets it scored best of the
+    candidates measured (docs/train.md), at the price of computing three feature vectors per
+    training image on the first run."""
     class_weight: Literal["balanced"] | None = None
     patience: int | None = None
     """Stop when the validation loss has not improved for this many epochs (None: never)."""
@@ -41,6 +44,10 @@ class TrainSettings:
     finetune_epochs: int | None = None
     """finetune: epochs after the head's (None: ``epochs``)."""
     finetune_learning_rate: float = 1e-5
+    activation_cache_gb: float = 8.0
+    """finetune: the most zoo's cached activations (the frozen layers' output, so that each
+    epoch runs only the unfrozen ones) may take on disk, in GB; a run that needs more
+    fine-tunes on the images, the whole base in every epoch (0: always)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("head", "finetune"):
@@ -68,3 +75,7 @@ class FinetuneSettings:
     unfreeze: int | str
     epochs: int
     learning_rate: float
+    copies: int
+    """Versions of each training image the epochs cycle through (1 + ``augment``)."""
+    cache_gb: float
+    """The most all cached activations may take (``TrainSettings.activation_cache_gb``)."""

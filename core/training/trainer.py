@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..distributed import RayOptions
 from ..errors import ZooError
 from ..files import atomic_directory, check_replaceable
 from ..input_config import InputOverrides, resolve
@@ -22,6 +23,7 @@ from ..weights import file_digest, resolve_weights
 from . import bundle
 from .base import Base
 from .dataset import Dataset, scan
+from .distributed import RayFeatures
 from .features import FeatureCache, FeatureTask
 from .head import HeadSettings, train_head
 from .metrics import classification_report
@@ -50,6 +52,7 @@ def train(
     provider: str = "auto",
     threads: int = 0,
     on_epoch=None,
+    engine: RayOptions | None = None,
 ) -> TrainReport:
     """Train a classifier of DATA's classes on BASE's frozen features; write it as a bundle.
 
@@ -57,6 +60,9 @@ def train(
     normalisation kept in inference mode (see ``TrainSettings``). The trained model records the
     resize filter it was trained with (``settings.interpolation``) and resizes that way wherever
     it is used. Nothing is written at ``output`` unless training finishes.
+
+    ``engine``: the features not cached yet are computed by a pool of Ray actors (the same
+    vectors, into the same cache); the head trains here.
     """
     registry = get_registry()
     spec = registry.model(base)
@@ -84,7 +90,8 @@ def train(
         for copy in range(1, augment + 1)
         for item in dataset.split("train")
     ]
-    extraction = cache.extract(tasks, batch_size=batch_size, seed=seed)
+    on_ray = RayFeatures(engine, provider) if engine else None
+    extraction = cache.extract(tasks, batch_size=batch_size, seed=seed, engine=on_ray)
     by_path = {str(item.path): item.relative for item in dataset.items}
     dataset.drop_unreadable({by_path[p]: reason for p, reason in extraction.unreadable.items()})
 
@@ -112,8 +119,10 @@ def train(
     )
     history = [{**record, "phase": "head"} for record in head.history]
     kernel, bias, finetuned_weights, refit = head.kernel, head.bias, None, None
+    activations = None
     if settings.refit and settings.mode == "head" and len(x_val):
-        refit = {"epochs": head.best_epoch, "images": len(x_train) + len(x_val)}
+        labelled = len(dataset.split("train")) + len(dataset.split("val"))
+        refit = {"epochs": head.best_epoch, "images": labelled}
         everything = train_head(
             np.concatenate([x_train, x_val]),
             np.concatenate([y_train, y_val]),
@@ -142,6 +151,8 @@ def train(
                 settings.unfreeze,
                 settings.finetune_epochs or settings.epochs,
                 settings.finetune_learning_rate,
+                augment + 1,
+                settings.activation_cache_gb,
             )
             tuned = finetune(
                 base_model, dataset, head, head_settings, tuning, name, folder, len(history),
@@ -150,7 +161,7 @@ def train(
             history += tuned.history
             finetuned_weights, kernel, bias = tuned.base_weights, tuned.kernel, tuned.bias
             train_seconds += time.monotonic() - started
-            splits = tuned.probabilities
+            splits, activations = tuned.probabilities, tuned.activations
         else:  # the validation images are scored by the head that did not train on them
             heads = {"val": (head.kernel, head.bias), "test": (kernel, bias)}
             splits = {
@@ -173,6 +184,7 @@ def train(
             train_seconds=train_seconds,
             settings=settings,
             refit=refit,
+            activations=activations,
         )
         _write_bundle(folder, name, base_model, dataset, report, finetuned_weights, kernel, bias)
     return report
@@ -201,6 +213,7 @@ def _report(
     train_seconds: float,
     settings: TrainSettings,
     refit: dict | None,
+    activations: dict | None,
 ) -> TrainReport:
     counts = dataset.counts()
     train_counts = {label: c["train"] for label, c in counts.items()}
@@ -238,6 +251,7 @@ def _report(
         },
         train_seconds=round(train_seconds, 3),
         refit=refit,
+        activations=activations,
     )
 
 
