@@ -166,7 +166,13 @@ def start_or_join(ray, address: str | None, timeout: float, ray_logs: bool) -> N
         logging_level=logging.INFO if ray_logs else logging.CRITICAL,
     )
     if not address:
-        init_interruptibly(ray, None, address="local", **options)
+        try:
+            init_interruptibly(ray, None, address="local", **options)
+        except Exception as error:  # e.g. its GCS did not come up on a loaded machine
+            raise ZooError(
+                f"could not start a local Ray: {describe_exception(error)}; start one with "
+                "'ray start --head' and pass --address, or use --engine local"
+            ) from None
         return
     deadline = time.monotonic() + timeout
     check_listening(address, timeout)
@@ -207,6 +213,8 @@ def init_interruptibly(ray, timeout: float | None, **options) -> None:
             ray.init(**options)
         except Exception as error:
             failure.append(error)
+        except SystemExit as stop:  # it would end this thread alone, silently
+            failure.append(RuntimeError(f"ray.init exited with status {stop.code}"))
 
     thread = threading.Thread(target=init, name="zoo-ray-init", daemon=True)
     thread.start()

@@ -497,3 +497,13 @@ def test_train_and_evaluate_refuse_ray_options_without_the_ray_engine(labelled, 
     assert capsys.readouterr().err == "zoo: --actors: only with --engine ray\n"
     assert main(["train", "mobilenet", str(labelled), "-o", "x", "--address", "h:1"]) == 1
     assert capsys.readouterr().err == "zoo: --address: only with --engine ray\n"
+
+
+@pytest.mark.parametrize("failure", [SystemExit(1), RuntimeError("Failed to connect to GCS")])
+def test_a_local_ray_that_does_not_start_is_one_line(failure):
+    class NoRay:
+        def init(self, **options):
+            raise failure
+
+    with pytest.raises(ZooError, match=r"^could not start a local Ray: .*--engine local$"):
+        distributed.start_or_join(NoRay(), None, timeout=1, ray_logs=False)
