@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from zoo.cli_options import add_model_options, input_overrides, number_between, positive_int
+from zoo.cli_options import (
+    MODEL_HELP,
+    add_keras_file_options,
+    add_model_options,
+    input_overrides,
+    number_between,
+    positive_int,
+)
 from zoo.errors import ZooError
 from zoo.exit_codes import EXIT_ERROR
 from zoo.input_config import resolve
@@ -25,7 +32,7 @@ def add_command(commands) -> None:
         "Files are decoded in threads while the model runs; a file that cannot be read is "
         "reported and skipped, and the exit status is then 1.",
     )
-    predict.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
+    predict.add_argument("model", help=MODEL_HELP)
     predict.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
@@ -48,6 +55,7 @@ def add_command(commands) -> None:
         help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
         "pixels differ slightly from Keras's",
     )
+    add_keras_file_options(predict, "model")
     add_engine_options(predict)
     predict.set_defaults(run=run)
 
