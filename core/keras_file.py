@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from .errors import ZooError, describe_exception
 from .specs import ModelSpec, WeightsSpec, check_model_name, input_size_problem
@@ -408,6 +409,13 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         description=f"Keras file {path.name}",
         output=graph.output,
     )
+
+
+def source_file(spec: ModelSpec) -> Path | None:
+    """The Keras file ``spec`` was made from (``keras_file_spec``), or None."""
+    if spec.weights is None or not spec.weights.in_place:
+        return None
+    return Path(unquote(urlparse(spec.weights.url).path))
 
 
 def labels_note(spec: ModelSpec, options: KerasFileOptions) -> str | None:

@@ -18,6 +18,7 @@ from .registry import get_registry
 from .specs import ModelSpec
 
 NO_OPTIONS = KerasFileOptions()
+BUILD_ONLY = KerasFileOptions(preprocess="none")
 KERAS_FILE_PLUGIN = "keras-file"
 """The owner the registry records for a Keras file given on the command line."""
 
@@ -56,6 +57,17 @@ def keras_file_model(path: Path, options: KerasFileOptions) -> ModelSpec:
     if line := labels_note(spec, options):
         note(line)
     return spec
+
+
+def model_to_build(reference: str) -> ModelSpec:
+    """The model ``reference`` names, to build (a trained model's base): a registered one, or
+    a Keras file, loaded with the settings that change no weights (its pixels are the trained
+    model's business)."""
+    if not is_keras_file(reference):
+        return get_registry().model(reference)
+    from .keras_file import keras_file_spec
+
+    return keras_file_spec(Path(reference), BUILD_ONLY, get_registry().preprocessors)
 
 
 def _add(spec: ModelSpec, reference: str) -> None:

@@ -104,7 +104,7 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
     ``in_place`` file where it is."""
     path = keras_home() / "models" / weights.file_name
     if weights.in_place:
-        path = Path(unquote(urlparse(weights.url).path))
+        path = Path(unquote(urlparse(weights.url).path))  # see zoo.keras_file.source_file
     elif not path.is_file():
         _download(weights, path, model)
     if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:

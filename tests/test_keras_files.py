@@ -153,3 +153,109 @@ def test_options_that_do_not_fit_the_file_are_one_line(files):
     for options, expected in cases.items():
         result = zoo_in(files, "predict", "augmented_cnn.keras", "x.jpg", *options)
         assert result.returncode != 0 and expected in result.stderr, result.stderr
+
+
+# --- every command that takes a model ----------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_BUNDLES", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def colours(tmp_path) -> Path:
+    """Three colour classes, 8 noisy JPEGs each: a folder per class."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, colour in {
+        "red": (200, 40, 40),
+        "green": (40, 180, 40),
+        "blue": (40, 40, 200),
+    }.items():
+        for i in range(8):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 40, (40, 40, 3)), 0, 255)
+            path = tmp_path / "colours" / label / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return tmp_path / "colours"
+
+
+def test_verify_passes_and_notices_a_changed_file(files, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(files / "logits_head.keras", work / "model.keras")
+    exported = zoo_in(work, "export", "model.keras", "--preprocess", "torch", "-o", "model.onnx")
+    assert exported.returncode == 0, exported.stderr
+    verified = zoo_in(work, "verify", "model.keras", "model.onnx", "--preprocess", "torch")
+    assert verified.returncode == 0 and "verified against Keras" in verified.stdout
+    shutil.copy(files / "augmented_cnn.keras", work / "model.keras")  # another model, same name
+    changed = zoo_in(work, "verify", "model.keras", "model.onnx", "--preprocess", "torch")
+    assert changed.returncode != 0
+    assert "was exported from other weights (sha256" in changed.stderr
+
+
+def test_the_export_cache_is_keyed_by_the_files_sha256(files, tmp_path, home):
+    from zoo.export_cache import cached_export_path
+    from zoo.keras_file import KerasFileOptions, keras_file_spec
+    from zoo.weights import resolve_weights
+
+    path = tmp_path / "model.keras"
+    keys = []
+    for source in ("augmented_cnn.keras", "transfer.keras"):
+        shutil.copy(files / source, path)
+        spec = keras_file_spec(path, KerasFileOptions(), ["none"])
+        weights = resolve_weights(spec, "imagenet")
+        assert weights == path.resolve()  # the file itself, not a copy in Keras's cache
+        keys.append(cached_export_path(spec, weights, 17))
+    assert keys[0] != keys[1]
+
+
+def test_compare_bench_and_evaluate_take_a_file(files, colours, home):
+    photo = str(next((colours / "red").iterdir()))
+    labels = files / "colours.txt"
+    labels.write_text("red\ngreen\nblue\nother\n")
+    compared = zoo_in(
+        files, "compare", photo, "--models", "augmented_cnn.keras", "--labels", str(labels),
+        "--json",
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    assert json.loads(compared.stdout)[0]["model"] == "augmented_cnn"
+    benched = zoo_in(files, "bench", "augmented_cnn.keras", "--batch", "1", "--runs", "1", "--json")
+    assert benched.returncode == 0, benched.stderr
+    assert {r["backend"] for r in json.loads(benched.stdout)["results"]} == {"keras", "onnx"}
+    evaluated = zoo_in(
+        files, "evaluate", "augmented_cnn.keras", str(colours), "--labels", str(labels), "--json"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["model"] == "augmented_cnn"
+
+
+def test_serve_exports_a_file_and_answers(files, tmp_path, home):
+    from .serving import ServeProcess
+
+    photo = SAMPLES / "cat.jpg"
+    labels = files / "labels4.txt"
+    with ServeProcess(
+        str(files / "augmented_cnn.keras"), "--labels", str(labels), log=tmp_path / "log"
+    ) as server:
+        status, _, body = server.post_image("/v1/models/augmented_cnn:predict", photo.read_bytes())
+    assert status == 200, body
+    assert body[0]["model"] == "augmented_cnn" and body[0]["top"][0]["label"].startswith("thing")
+
+
+def test_train_on_a_file_then_use_the_trained_model(files, colours, home):
+    trained = zoo_in(
+        files, "train", "augmented_cnn.keras", str(colours), "-o", "tinted", "--epochs", "3"
+    )
+    assert trained.returncode == 0, trained.stderr
+    card = json.loads((home / "bundles" / "tinted" / "card.json").read_text())
+    assert card["base"]["model"] == str((files / "augmented_cnn.keras").resolve())
+    photo = str(next((colours / "red").iterdir()))
+    predicted = zoo_in(files, "predict", "tinted", photo, "--json")
+    assert predicted.returncode == 0, predicted.stderr
+    assert {e["label"] for e in json.loads(predicted.stdout)[0]["top"]} == {"red", "green", "blue"}

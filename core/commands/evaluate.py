@@ -7,6 +7,7 @@ from zoo.cli_options import (
     add_backend,
     add_interpolation,
     add_json,
+    add_keras_file_options,
     add_provider,
     add_threads,
     add_weights,
@@ -41,6 +42,7 @@ def add_command(commands) -> None:
     )
     evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
     add_json(evaluate, "print the metrics as JSON")
+    add_keras_file_options(evaluate, "model")
     evaluate.set_defaults(run=_run_evaluate)
 
 

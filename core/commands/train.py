@@ -7,6 +7,7 @@ import argparse
 
 from zoo.cli_options import (
     add_json,
+    add_keras_file_options,
     add_provider,
     add_threads,
     add_weights,
@@ -146,6 +147,7 @@ def add_command(commands) -> None:
         "--plot", metavar="OUT.png", help="write the learning curves and the confusion matrix here"
     )
     add_json(train, "print the report as JSON")
+    add_keras_file_options(train, "base")
     train.set_defaults(run=_run_train)
 
 

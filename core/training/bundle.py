@@ -314,8 +314,8 @@ class _Builder:
         self.__qualname__ = f"zoo bundle on {base}"
 
     def __call__(self, weights: str | None):
-        from ..registry import get_registry
+        from ..model_reference import model_to_build
         from .network import build_trained
 
-        base_spec = get_registry().model(self.base)
+        base_spec = model_to_build(self.base)
         return build_trained(base_spec, self.classes, self.dropout, self.name, weights)
