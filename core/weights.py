@@ -108,6 +108,11 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
     elif not path.is_file():
         _download(weights, path, model)
     if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:
+        if weights.in_place:
+            raise WeightsUnavailable(
+                f"{path} does not match the sha256 recorded for {model} ({weights.file_hash}): "
+                "it changed since it was read; import it again"
+            )
         raise WeightsUnavailable(
             f"{path} does not match the {_algorithm(weights.file_hash)} Keras publishes for "
             f"{model} ({weights.file_hash}); delete it to download it again, or pass --weights PATH"

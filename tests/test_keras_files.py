@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from zoo.keras_file import custom_classes, lambda_layers, read_config
 
 from . import keras_files
-from .conftest import run_zoo
+from .conftest import fresh_venv_seeing_this_one, modules_imported, run_zoo
 
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 
@@ -259,3 +260,53 @@ def test_train_on_a_file_then_use_the_trained_model(files, colours, home):
     predicted = zoo_in(files, "predict", "tinted", photo, "--json")
     assert predicted.returncode == 0, predicted.stderr
     assert {e["label"] for e in json.loads(predicted.stdout)[0]["top"]} == {"red", "green", "blue"}
+
+
+# --- keeping a file: zoo import ----------------------------------------------------------
+
+
+def test_an_imported_file_is_listed_without_tensorflow_and_predicts(files, home, tmp_path):
+    labels = str(files / "labels4.txt")
+    kept = zoo_in(
+        files, "import", "augmented_cnn.keras", "--name", "tinted", "--labels", labels, "--json"
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["path"] == str(home / "bundles" / "tinted")
+    listed, imported = modules_imported(
+        "list", "--json", among=("tensorflow", "keras"), quiet=False
+    )
+    assert imported == [], imported
+    assert "tinted" in {row["name"] for row in json.loads(listed.stdout)}
+    photo = str(SAMPLES / "cat.jpg")
+    on_file = zoo_in(files, "predict", "augmented_cnn.keras", photo, "--labels", labels, "--json")
+    on_kept = zoo_in(tmp_path, "predict", "tinted", photo, "--json")
+    assert top5(on_file) == top5(on_kept)
+    again = zoo_in(files, "import", "augmented_cnn.keras", "--name", "tinted", "--labels", labels)
+    assert again.returncode == 0, again.stderr  # an imported model is replaced by importing
+
+
+def test_an_imported_model_whose_file_changed_is_refused(files, home, tmp_path):
+    kept = zoo_in(files, "import", "augmented_cnn.keras", "--name", "tinted")
+    assert kept.returncode == 0, kept.stderr
+    shutil.copy(files / "transfer.keras", home / "bundles" / "tinted" / "model.keras")
+    result = zoo_in(tmp_path, "predict", "tinted", str(SAMPLES / "cat.jpg"))
+    assert result.returncode != 0 and "does not match the sha256" in result.stderr
+
+
+@pytest.mark.slow
+def test_an_imported_file_packages_installs_and_passes_check_plugin(files, home, tmp_path):
+    kept = zoo_in(
+        files, "import", "logits_head.keras", "--name", "hues", "--preprocess", "torch",
+        "--labels", str(files / "labels6.json"),
+    )  # fmt: skip
+    assert kept.returncode == 0, kept.stderr
+    packaged = zoo_in(files, "package", "hues", "-o", str(tmp_path / "pkg"), "--json")
+    assert packaged.returncode == 0, packaged.stderr
+    written = json.loads(packaged.stdout)
+    python = fresh_venv_seeing_this_one(tmp_path / "venv")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", written["path"]], check=True)
+    env = {"ZOO_HOME": str(tmp_path / "other-home")}  # the model now comes from the package
+    listed = run_zoo("list", "--json", env=env, python=python)
+    assert "hues" in {row["name"] for row in json.loads(listed.stdout)}, listed.stderr
+    checked = run_zoo("check-plugin", written["distribution"], env=env, python=python)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
