@@ -310,3 +310,32 @@ def test_an_imported_file_packages_installs_and_passes_check_plugin(files, home,
     assert "hues" in {row["name"] for row in json.loads(listed.stdout)}, listed.stderr
     checked = run_zoo("check-plugin", written["distribution"], env=env, python=python)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_zoo_load_takes_a_file_and_the_options_the_cli_has(files):
+    import zoo
+    from zoo.keras_file import KerasFileOptions
+    from zoo.registry import get_registry
+
+    try:
+        options = KerasFileOptions(preprocess="tf", name="seq")
+        model = zoo.load(str(files / "legacy_sequential.h5"), keras_file=options)
+        predictions = model.predict(SAMPLES / "cat.jpg")
+        assert model.name == "seq" and len(predictions) == 5
+    finally:
+        get_registry(refresh=True)
+
+
+def test_a_graph_that_scales_its_own_pixels_needs_no_preprocess(tmp_path):
+    import keras
+
+    from zoo.keras_file import describe_classifier
+
+    inputs = keras.Input((48, 48, 3))
+    x = keras.applications.mobilenet_v2.preprocess_input(inputs)  # x / 127.5 - 1, as ops
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+    scaled = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    assert describe_classifier(scaled, tmp_path).preprocesses_itself
+    plain = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+    described = describe_classifier(plain, tmp_path)
+    assert not described.preprocesses_itself and described.output == "logits"
