@@ -215,7 +215,7 @@ def main() -> None:
             x = np.random.default_rng(0).uniform(low, high, size).astype(np.float32)
             np.save(x_path, x)
             common = [name, str(architecture.size)]
-            runs, verdicts = {}, {}
+            runs = {}
             for tool in tools:
                 path = Path(folder, f"{name}-{tool}.onnx")
                 print(f"{name}: {tool} ...", file=sys.stderr, flush=True)
@@ -227,20 +227,30 @@ def main() -> None:
                 [sys.executable, "-c", CHILDREN["reference"], *common, str(x_path)],
                 args.memory_cap,
             )
-            expected = np.load(x_path) if reference.ok else None
-            for tool in tools:
-                path = Path(folder, f"{name}-{tool}.onnx")
-                if not runs[tool].ok:
-                    verdicts[tool] = "—"
-                elif expected is None:
-                    verdicts[tool] = f"no Keras reference ({reference.note})"
-                else:
-                    verdicts[tool] = agreement(path, x, expected)
+            paths = {tool: Path(folder, f"{name}-{tool}.onnx") for tool in tools}
+            verdicts = _verdicts(runs, reference, x_path, paths, x)
+            for path in paths.values():
                 path.unlink(missing_ok=True)
             rows.append((name, runs, verdicts))
             print(_row(name, runs, verdicts, tools), file=sys.stderr, flush=True)
 
     _print_table("model", rows, tools)
+
+
+def _verdicts(
+    runs: dict, reference: Run, x_path: Path, paths: dict, x: np.ndarray, output: str = "logits"
+) -> dict[str, str]:
+    """Per tool: whether its file gives the Keras reference's outputs (saved at ``x_path``)."""
+    expected = np.load(x_path) if reference.ok else None
+    verdicts = {}
+    for tool, path in paths.items():
+        if not runs[tool].ok:
+            verdicts[tool] = "—"
+        elif expected is None:
+            verdicts[tool] = f"no Keras reference ({reference.note})"
+        else:
+            verdicts[tool] = agreement(path, x, expected, output)
+    return verdicts
 
 
 def _print_table(what: str, rows: list, tools: list[str]) -> None:
@@ -277,7 +287,7 @@ def keras_files_main(memory_cap: float, tools: list[str]) -> None:
         for kind, file in keras_files.GOOD.items():
             options = list(file.options)
             modules = options[1:] if options[:1] == ["--custom-objects"] else []
-            runs, verdicts = {}, {}
+            runs = {}
             for tool in tools:
                 path = Path(folder, f"{kind}-{tool}.onnx")
                 print(f"{file.name}: {tool} ...", file=sys.stderr, flush=True)
@@ -296,17 +306,10 @@ def keras_files_main(memory_cap: float, tools: list[str]) -> None:
             np.save(x_path, x)
             reference_child = [sys.executable, "-c", FILE_CHILDREN["reference"], file.name]
             reference = measure([*reference_child, str(x_path), *modules], memory_cap)
-            expected = np.load(x_path) if reference.ok else None
             # zoo's file has both outputs; Keras's own is probabilities unless it ends in logits
             output = "logits" if kind == "logits" else "probabilities"
-            for tool in tools:
-                path = Path(folder, f"{kind}-{tool}.onnx")
-                if not runs[tool].ok:
-                    verdicts[tool] = "—"
-                elif expected is None:
-                    verdicts[tool] = f"no Keras reference ({reference.note})"
-                else:
-                    verdicts[tool] = agreement(path, x, expected, output)
+            paths = {tool: Path(folder, f"{kind}-{tool}.onnx") for tool in tools}
+            verdicts = _verdicts(runs, reference, x_path, paths, x, output)
             rows.append((file.description, runs, verdicts))
             print(_row(file.description, runs, verdicts, tools), file=sys.stderr, flush=True)
     _print_table("file", rows, tools)

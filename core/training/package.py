@@ -117,6 +117,16 @@ def write_package(name: str, output: str | Path) -> dict:
     return {"distribution": distribution, "module": module, "path": str(output), "model": name}
 
 
+def _usage(name: str, distribution: str) -> str:
+    return f"""```
+pip install .
+zoo list
+zoo predict {name} photo.jpg
+zoo check-plugin {distribution}
+```
+"""
+
+
 def _imported_readme(card: imported_model.ImportedCard, distribution: str) -> str:
     classes = ", ".join(label for _, label in card.input.labels)
     return f"""# {distribution}
@@ -128,13 +138,7 @@ A zoo plugin with one model, **{card.name}**: the Keras file {Path(card.source).
   preprocessing `{card.input.preprocess.name}`, the graph ends in {card.input.output}
 - classes ({len(card.input.labels)}): {classes}
 
-```
-pip install .
-zoo list
-zoo predict {card.name} photo.jpg
-zoo check-plugin {distribution}
-```
-"""
+{_usage(card.name, distribution)}"""
 
 
 def _readme(card: BundleCard, distribution: str) -> str:
@@ -157,13 +161,7 @@ A zoo plugin with one model, **{card.name}**: {card.description}.
 - validation: top-1 {metrics["top1"]:.4f} on {metrics["images"]} images (majority-class
   baseline {metrics["baseline_top1"]:.4f}), macro-F1 {metrics["macro_f1"]:.4f}
 {needs}
-```
-pip install .
-zoo list
-zoo predict {card.name} photo.jpg
-zoo check-plugin {distribution}
-```
-
+{_usage(card.name, distribution)}
 In the package's `bundle/` folder: `{CARD}` (the model card), `report.json` (the full
 training report) and `manifest.json` (the training split).
 """
