@@ -14,6 +14,11 @@ two random images; each file is then run on ONNX Runtime (CPU) on the same image
 load, take one input, and give Keras's logits (max |diff| / max |logit| <= 1e-4) and top-5?
 
     python benchmarks/export.py [--models ConvNeXtTiny,EfficientNetB0 | --all] [--memory-cap 16]
+
+``--keras-files`` measures the same three tools on five small seeded model files of the kinds
+users have (``tests/keras_files.py``: an augmentation CNN, a legacy .h5 Sequential, a nested
+MobileNetV2 transfer model, a logits head, a custom layer): zoo is ``zoo export FILE --onnx``
+(the command, verification included), the others load the file with Keras and export it.
 """
 
 from __future__ import annotations
@@ -76,6 +81,37 @@ np.save(path, np.asarray(model(x, training=False)))
 }
 
 
+_LOAD_FILE = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.getcwd())  # the custom layer's module
+import numpy as np
+import keras
+file, path = sys.argv[1], sys.argv[2]
+for module in sys.argv[3:]:
+    __import__(module)
+model = keras.saving.load_model(file, compile=False)
+size = tuple(model.inputs[0].shape[1:])
+"""
+FILE_CHILDREN = {
+    "keras": _LOAD_FILE
+    + """
+model(np.zeros((1, *size), np.float32))
+model.export(path, format="onnx", verbose=False)
+""",
+    "tf2onnx": _LOAD_FILE
+    + """
+import tensorflow as tf, tf2onnx
+signature = [tf.TensorSpec((None, *size), tf.float32, name="image")]
+tf2onnx.convert.from_keras(model, input_signature=signature, opset=17, output_path=path)
+""",
+    "reference": _LOAD_FILE
+    + """
+x = np.load(path)
+np.save(path, np.asarray(model(x, training=False)))
+""",
+}
+
 WARM_UP = "import keras, onnxruntime, tensorflow, tf2onnx, zoo.exporters.onnx"
 
 
@@ -126,8 +162,9 @@ def measure(command: list[str], memory_cap_gib: float) -> Run:
     return Run(seconds, peak, True)
 
 
-def agreement(path: Path, x: np.ndarray, expected: np.ndarray) -> str:
-    """Whether the file loads, takes the image alone, and gives Keras's logits and top-5."""
+def agreement(path: Path, x: np.ndarray, expected: np.ndarray, output: str = "logits") -> str:
+    """Whether the file loads, takes the image alone, and gives Keras's logits (or its
+    ``output``, where the file has one of that name) and top-5."""
     import onnxruntime as ort
 
     try:
@@ -138,14 +175,16 @@ def agreement(path: Path, x: np.ndarray, expected: np.ndarray) -> str:
     if len(inputs) != 1:
         return f"asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)})"
     names = [o.name for o in session.get_outputs()]
-    output = "logits" if "logits" in names else names[0]
+    output = output if output in names else names[0]
     (logits,) = session.run([output], {inputs[0].name: x})
-    relative = float(np.abs(logits - expected).max() / np.abs(expected).max())
+    difference = float(np.abs(logits - expected).max())
+    relative = difference / float(np.abs(expected).max())
     same_top5 = np.array_equal(
         np.argsort(-logits, axis=1)[:, :5], np.argsort(-expected, axis=1)[:, :5]
     )
     verdict = "yes" if relative <= TOLERANCE and same_top5 else "**no**"
-    return f"{verdict} ({relative:.1e}, top-5 {'same' if same_top5 else 'differs'})"
+    top5 = "same" if same_top5 else "differs"
+    return f"{verdict} (max diff {difference:.1e}, {relative:.1e} of scale, top-5 {top5})"
 
 
 def main() -> None:
@@ -154,7 +193,13 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="all 40 architectures")
     parser.add_argument("--memory-cap", type=float, default=16.0, help="GiB (default 16)")
     parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument(
+        "--keras-files", action="store_true", help="the five model files instead of --models"
+    )
     args = parser.parse_args()
+    if args.keras_files:
+        keras_files_main(args.memory_cap, args.tools.split(","))
+        return
     models = list(ARCHITECTURES) if args.all else args.models.split(",")
     tools = args.tools.split(",")
 
@@ -170,7 +215,7 @@ def main() -> None:
             x = np.random.default_rng(0).uniform(low, high, size).astype(np.float32)
             np.save(x_path, x)
             common = [name, str(architecture.size)]
-            runs, verdicts = {}, {}
+            runs = {}
             for tool in tools:
                 path = Path(folder, f"{name}-{tool}.onnx")
                 print(f"{name}: {tool} ...", file=sys.stderr, flush=True)
@@ -182,25 +227,102 @@ def main() -> None:
                 [sys.executable, "-c", CHILDREN["reference"], *common, str(x_path)],
                 args.memory_cap,
             )
-            expected = np.load(x_path) if reference.ok else None
-            for tool in tools:
-                path = Path(folder, f"{name}-{tool}.onnx")
-                if not runs[tool].ok:
-                    verdicts[tool] = "—"
-                elif expected is None:
-                    verdicts[tool] = f"no Keras reference ({reference.note})"
-                else:
-                    verdicts[tool] = agreement(path, x, expected)
+            paths = {tool: Path(folder, f"{name}-{tool}.onnx") for tool in tools}
+            verdicts = _verdicts(runs, reference, x_path, paths, x)
+            for path in paths.values():
                 path.unlink(missing_ok=True)
             rows.append((name, runs, verdicts))
             print(_row(name, runs, verdicts, tools), file=sys.stderr, flush=True)
 
+    _print_table("model", rows, tools)
+
+
+def _verdicts(
+    runs: dict, reference: Run, x_path: Path, paths: dict, x: np.ndarray, output: str = "logits"
+) -> dict[str, str]:
+    """Per tool: whether its file gives the Keras reference's outputs (saved at ``x_path``)."""
+    expected = np.load(x_path) if reference.ok else None
+    verdicts = {}
+    for tool, path in paths.items():
+        if not runs[tool].ok:
+            verdicts[tool] = "—"
+        elif expected is None:
+            verdicts[tool] = f"no Keras reference ({reference.note})"
+        else:
+            verdicts[tool] = agreement(path, x, expected, output)
+    return verdicts
+
+
+def _print_table(what: str, rows: list, tools: list[str]) -> None:
     header = [f"{tool}: time, peak RSS" for tool in tools]
     header += [f"{tool}'s file matches Keras" for tool in tools]
-    print("| model | " + " | ".join(header) + " |")
+    print(f"| {what} | " + " | ".join(header) + " |")
     print("|---" * (1 + 2 * len(tools)) + "|")
     for name, runs, verdicts in rows:
         print(_row(name, runs, verdicts, tools))
+
+
+_MAKE_FILES = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from tests import keras_files
+for kind in keras_files.GOOD:
+    keras_files.make(kind, Path(sys.argv[2]))
+"""
+
+
+def keras_files_main(memory_cap: float, tools: list[str]) -> None:
+    """The three tools on each of ``tests/keras_files.py``'s good files, in its folder."""
+    repo = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(repo))
+    from tests import keras_files
+
+    subprocess.run([sys.executable, "-c", WARM_UP], check=True, capture_output=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, "-c", _MAKE_FILES, str(repo), folder], check=True)
+        os.chdir(folder)  # where the custom layer's module is, for every tool
+        for kind, file in keras_files.GOOD.items():
+            options = list(file.options)
+            modules = options[1:] if options[:1] == ["--custom-objects"] else []
+            runs = {}
+            for tool in tools:
+                path = Path(folder, f"{kind}-{tool}.onnx")
+                print(f"{file.name}: {tool} ...", file=sys.stderr, flush=True)
+                if tool == "zoo":
+                    command = [sys.executable, "-m", "zoo", "export", file.name, "--onnx"]
+                    command += ["-o", str(path), *options]
+                else:
+                    command = [sys.executable, "-c", FILE_CHILDREN[tool], file.name, str(path)]
+                    command += modules
+                runs[tool] = measure(command, memory_cap)
+                print(f"  {runs[tool]}", file=sys.stderr, flush=True)
+            x_path = Path(folder, f"{kind}-x.npy")
+            shape = _input_shape(Path(folder, file.name))
+            low, high = (-1, 1) if "--preprocess" in options else (0, 255)
+            x = np.random.default_rng(0).uniform(low, high, (2, *shape)).astype(np.float32)
+            np.save(x_path, x)
+            reference_child = [sys.executable, "-c", FILE_CHILDREN["reference"], file.name]
+            reference = measure([*reference_child, str(x_path), *modules], memory_cap)
+            # zoo's file has both outputs; Keras's own is probabilities unless it ends in logits
+            output = "logits" if kind == "logits" else "probabilities"
+            paths = {tool: Path(folder, f"{kind}-{tool}.onnx") for tool in tools}
+            verdicts = _verdicts(runs, reference, x_path, paths, x, output)
+            rows.append((file.description, runs, verdicts))
+            print(_row(file.description, runs, verdicts, tools), file=sys.stderr, flush=True)
+    _print_table("file", rows, tools)
+
+
+def _input_shape(path: Path) -> tuple[int, ...]:
+    """(height, width, channels), from the file's config (no TensorFlow)."""
+    from zoo.keras_file import read_config
+
+    config = read_config(path)["config"]
+    layers = config["layers"]
+    first = layers[0]["config"]
+    return tuple(first.get("batch_shape") or first["batch_input_shape"])[1:]
 
 
 def _row(name: str, runs: dict, verdicts: dict, tools: list[str]) -> str:

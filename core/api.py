@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+from .keras_file import KerasFileOptions
 from .model import Model
+from .model_reference import register_reference
 from .onnx_file import load_onnx
 from .progress import status
 from .registry import get_registry
@@ -18,16 +20,21 @@ def load(
     weights: str | os.PathLike = "imagenet",
     provider: str = "auto",
     threads: int = 0,
+    keras_file: KerasFileOptions | None = None,
 ) -> Model:
-    """Load a registered model (by name or alias) into a backend, or an exported .onnx file.
+    """Load a registered model (by name or alias) or a Keras model file into a backend, or an
+    exported .onnx file.
 
     ``weights``: ``"imagenet"`` (Keras's cache, downloaded when missing), ``"none"`` (seeded
     random init) or the path of a weights file; a .onnx file carries its own. ``provider``:
     the device or ONNX Runtime execution provider (``"auto"``, ``"cpu"``, ``"cuda"``).
     ``threads``: CPU threads one inference may use (0: the backend's default, all cores).
+    ``keras_file``: what a ``.keras``/``.h5`` file given as ``name`` does not say (labels,
+    preprocessing...), as the CLI's options say it.
     """
     if str(name).endswith(".onnx"):
         return load_onnx(name, provider, threads)
+    register_reference(str(name), keras_file or KerasFileOptions())
     registry = get_registry()
     spec = registry.model(name)
     config = registry.input_config(spec)

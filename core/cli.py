@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Sequence
 
+from .cli_options import resolve_model_references
 from .errors import DiskFull, ZooError, describe_exception
 from .exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
 from .files import is_disk_full
@@ -46,6 +47,8 @@ def _run(args, debug: bool) -> int:
     that half-written files are removed on the way out)."""
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
+        if getattr(args, "model_references", None):
+            resolve_model_references(args)
         return args.run(args) or 0
     except ZooError as error:
         if debug:

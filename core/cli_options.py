@@ -11,10 +11,12 @@ import argparse
 import contextlib
 import math
 import sys
+from pathlib import Path
 
 from .errors import ZooError
 from .input_config import InputOverrides
 from .interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
+from .keras_file import KerasFileOptions
 from .weights import WEIGHTS_HELP
 
 
@@ -228,3 +230,87 @@ def plotted(args, work) -> dict:
 
         plot_report(report, args.plot)
     return report
+
+
+MODEL_HELP = "a model: a name or alias (see 'zoo list'), a .onnx file, or a .keras/.h5 file"
+
+
+def add_keras_file_options(parser: argparse.ArgumentParser, *references: str) -> None:
+    """The options that say what a Keras model file (``.keras``, ``.h5``) does not, for a
+    command whose ``references`` (argument names) may be one; the CLI registers those files
+    before the command runs (``resolve_model_references``)."""
+    group = parser.add_argument_group(
+        "a Keras file as the model",
+        "what a .keras or .h5 model file does not say (see docs/export.md)",
+    )
+    group.add_argument(
+        "--labels",
+        metavar="FILE",
+        default=None,
+        help="class labels, one per line or a JSON list (default: class_0, class_1...)",
+    )
+    group.add_argument(
+        "--preprocess",
+        metavar="NAME",
+        default=None,
+        help="a registered preprocessor: caffe, tf, torch, none... (default: none when the "
+        "graph starts with Rescaling or Normalization; otherwise required)",
+    )
+    group.add_argument(
+        "--input-size",
+        metavar="HxW",
+        type=_input_size,
+        default=None,
+        help="input size, only for a file whose input takes any size",
+    )
+    group.add_argument(
+        "--name", default=None, help="the model's name (default: the file's stem, lowercase)"
+    )
+    group.add_argument(
+        "--custom-objects",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        help="import MODULE before loading: it registers the file's custom classes (repeatable)",
+    )
+    group.add_argument(
+        "--allow-lambda",
+        action="store_true",
+        help="load Lambda layers, which runs the Python code the file holds: only for a "
+        "file you trust",
+    )
+    parser.set_defaults(model_references=references)
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    height, _, width = text.lower().partition("x")
+    try:
+        size = (int(height), int(width or height))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be HEIGHTxWIDTH (224x224) or N, not {text!r}"
+        ) from None
+    return size
+
+
+def keras_file_options(args: argparse.Namespace) -> KerasFileOptions:
+    return KerasFileOptions(
+        labels=Path(args.labels) if args.labels else None,
+        preprocess=args.preprocess,
+        input_size=args.input_size,
+        name=args.name,
+        custom_objects=tuple(args.custom_objects),
+        allow_lambda=args.allow_lambda,
+    )
+
+
+def resolve_model_references(args: argparse.Namespace) -> None:
+    """Register the Keras files among the command's model references, once, before it runs."""
+    from .model_reference import register_reference
+
+    options = keras_file_options(args)
+    for dest in args.model_references:
+        value = getattr(args, dest, None)
+        for reference in value if isinstance(value, list) else [value]:
+            if reference is not None:
+                register_reference(reference, options)

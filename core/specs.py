@@ -85,6 +85,9 @@ class WeightsSpec:
     url: str
     file_hash: str | None = None
     file_name: str = ""
+    in_place: bool = False
+    """A ``file:`` URL used where it is, not copied into Keras's cache: a user's own Keras
+    file, which the model is read from."""
 
     def __post_init__(self) -> None:
         if not self.file_name:

@@ -12,6 +12,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from .errors import WeightsUnavailable
 from .files import atomic_path
@@ -99,11 +100,19 @@ def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | WeightsSource)
 
 
 def fetch(weights: WeightsSpec, model: str) -> Path:
-    """The published weights file from Keras's cache, downloading it there when missing."""
+    """The published weights file from Keras's cache, downloading it there when missing; an
+    ``in_place`` file where it is."""
     path = keras_home() / "models" / weights.file_name
-    if not path.is_file():
+    if weights.in_place:
+        path = Path(unquote(urlparse(weights.url).path))  # see zoo.keras_file.source_file
+    elif not path.is_file():
         _download(weights, path, model)
     if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:
+        if weights.in_place:
+            raise WeightsUnavailable(
+                f"{path} does not match the sha256 recorded for {model} ({weights.file_hash}): "
+                "it changed since it was read; import it again"
+            )
         raise WeightsUnavailable(
             f"{path} does not match the {_algorithm(weights.file_hash)} Keras publishes for "
             f"{model} ({weights.file_hash}); delete it to download it again, or pass --weights PATH"

@@ -34,6 +34,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from zoo import keras_file
+
 MIN_OPSET = 13
 """Softmax over one axis (13), Pad, Clip and Slice with tensor inputs (11)."""
 LAYER_NORMALIZATION_OPSET = 17
@@ -243,6 +245,8 @@ def _emit_function(graph: _Graph, model, inputs: list[_Value]) -> list[_Value]:
         operation = node.operation
         # Keras records the defaults (mask=None, training=False); anything else changes the call.
         keywords = node.arguments.kwargs
+        if type(operation) in INFERENCE_ONLY:  # augmentation records training=True
+            keywords = {k: v for k, v in keywords.items() if k != "training"}
         given = [k for k, v in keywords.items() if v is not None and v is not False]
         if given or len(node.outputs) != 1:
             raise UnsupportedLayer(f"{operation.name}: called with {given}, or not one output")
@@ -394,6 +398,7 @@ ACTIVATIONS = {
     keras.activations.gelu: _gelu,  # exact: the default, approximate=False
     keras.activations.hard_sigmoid: _hard_sigmoid,
     keras.activations.hard_silu: _hard_silu,  # also "hard_swish"
+    keras.activations.leaky_relu: lambda graph, x, name: _leaky(graph, x, 0.2, name),
 }
 """Keras activation function -> emitter; ``linear`` emits nothing."""
 
@@ -408,6 +413,11 @@ def _activation(graph: _Graph, function, x: _Value, name: str) -> _Value:
     if function not in ACTIVATIONS:
         raise UnsupportedLayer(f"{name}: activation {getattr(function, '__name__', function)}")
     return ACTIVATIONS[function](graph, x, name)
+
+
+def _leaky(graph: _Graph, x: _Value, slope: float, name: str) -> _Value:
+    y = graph.add("LeakyRelu", [x.name], name, alpha=float(slope))
+    return _Value(y, x.shape, x.channels_first)
 
 
 def _clip(graph: _Graph, x: _Value, high: float, name: str) -> _Value:
@@ -736,9 +746,14 @@ def _reshape(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value
 
 
 def _identity(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value:
-    """Dropout, stochastic depth: nothing at inference."""
+    """Augmentation, dropout, noise, stochastic depth: nothing at inference."""
     [x] = inputs
     return x
+
+
+def _leaky_relu(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value:
+    [x] = inputs
+    return _leaky(graph, x, layer.negative_slope, layer.name)
 
 
 def _layer_scale(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value:
@@ -781,8 +796,8 @@ CONVERTERS = {
     keras.layers.Cropping2D: _cropping2d,
     keras.layers.Flatten: _flatten,
     keras.layers.Reshape: _reshape,
-    keras.layers.Dropout: _identity,
     keras.layers.Identity: _identity,
+    keras.layers.LeakyReLU: _leaky_relu,
 }
 """Keras layer or operation class (exactly: a subclass may compute something else) ->
 converter."""
@@ -827,6 +842,15 @@ def _register_keras_internals() -> None:
             continue
         CONVERTERS[cls] = convert
 
+
+INFERENCE_ONLY = {
+    getattr(keras.layers, name)
+    for name in keras_file.INFERENCE_ONLY
+    if isinstance(getattr(keras.layers, name, None), type)
+}
+"""Augmentation and regularisation layers: their input, at inference (``training=False``,
+which the export's verification runs Keras with)."""
+CONVERTERS.update(dict.fromkeys(INFERENCE_ONLY, _identity))
 
 TAKES_CONSTANTS: set[type] = set()
 """The operations whose arguments may be constants besides tensors."""

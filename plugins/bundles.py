@@ -1,4 +1,5 @@
-"""Trained models (bundles, see ``zoo.training.bundle``) registered as ordinary models.
+"""Trained models (bundles, see ``zoo.training.bundle``) and imported Keras files
+(``zoo.imported_model``) registered as ordinary models.
 
 Reads only the bundles' JSON cards, so ``zoo list`` stays fast; a bundle that cannot be read
 is a warning naming its folder, not an error.
@@ -9,16 +10,17 @@ from __future__ import annotations
 import warnings
 
 from zoo import hookimpl
+from zoo.errors import ZooError
 from zoo.registry import PluginWarning
-from zoo.training.bundle import BundleError, bundle_folders, spec_from_bundle
+from zoo.training.bundle import bundle_folders, spec_from_folder
 
 
 @hookimpl
 def register_models(register):
     for folder in bundle_folders():
         try:
-            spec = spec_from_bundle(folder)
-        except BundleError as error:
+            spec = spec_from_folder(folder)
+        except ZooError as error:  # a bundle's or an imported model's
             warnings.warn(f"skipping a bundle: {error}", PluginWarning, stacklevel=1)
             continue
         except (KeyError, TypeError, ValueError) as error:

@@ -108,6 +108,24 @@ def run_zoo(
     )
 
 
+def fresh_venv_seeing_this_one(venv: Path) -> str:
+    """A new virtual environment that sees this one's packages (zoo, TensorFlow) through a
+    .pth file rather than reinstalling them; its python."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    parent = sysconfig.get_paths()["purelib"]
+    Path(site, "zoo-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+    return python
+
+
 _IMPORTS_PROBE = """
 import contextlib, json, os, sys
 exec(os.environ["ZOO_TEST_BEFORE"])

@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from zoo.training.network import read_head
 from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
 
-from .conftest import SHARED_DATA, modules_imported, run_zoo
+from .conftest import SHARED_DATA, fresh_venv_seeing_this_one, modules_imported, run_zoo
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
 
@@ -515,19 +513,8 @@ def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
     from zoo.training.package import write_package
 
     written = write_package("colours", tmp_path / "pkg")
-    # A fresh environment that sees this one's packages (zoo, TensorFlow) through a .pth file
-    # rather than reinstalling them; the package itself is built and installed by pip.
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    parent = sysconfig.get_paths()["purelib"]
-    Path(site, "zoo-parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+    # The package itself is built and installed by pip.
+    python = fresh_venv_seeing_this_one(tmp_path / "venv")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", written["path"]], check=True)
     # A fresh zoo home: the model now comes from the installed package, not the bundle.
     env = {"ZOO_HOME": str(tmp_path / "other-home")}

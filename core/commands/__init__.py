@@ -12,6 +12,7 @@ from . import (
     compare,
     evaluate,
     export,
+    import_model,
     list_models,
     package,
     plugins,
@@ -33,6 +34,7 @@ COMMANDS = (
     serve,
     train,
     evaluate,
+    import_model,
     package,
 )
 """In the order ``zoo --help`` lists them; plugins' commands follow."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from zoo.cli_options import (
+    MODEL_HELP,
     add_json,
+    add_keras_file_options,
     add_provider,
     add_threads,
     add_weights,
@@ -16,7 +18,7 @@ from zoo.progress import status
 
 def add_command(commands) -> None:
     bench = commands.add_parser("bench", help="inference latency and throughput per backend")
-    bench.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
+    bench.add_argument("model", help=MODEL_HELP)
     bench.add_argument(
         "--backend",
         type=comma_list,
@@ -35,6 +37,7 @@ def add_command(commands) -> None:
     )
     add_provider(bench)
     add_threads(bench)
+    add_keras_file_options(bench, "model")
     add_json(bench)
     bench.set_defaults(run=run)
 

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from zoo.cli_options import add_model_options, comma_list, input_overrides
+from zoo.cli_options import add_keras_file_options, add_model_options, comma_list, input_overrides
 from zoo.errors import ImageError
 from zoo.exit_codes import EXIT_ERROR
 from zoo.printing import error_record, print_comparison, print_json
@@ -22,10 +22,13 @@ def add_command(commands) -> None:
     )
     compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     compare.add_argument(
-        "--models", type=comma_list, help="comma-separated model names (default: every model)"
+        "--models",
+        type=comma_list,
+        help="comma-separated models: names or .keras/.h5 files (default: every registered model)",
     )
     add_model_options(compare)
     compare.add_argument("--plot", metavar="OUT.png", help="also draw a PNG grid of top-K bars")
+    add_keras_file_options(compare, "models")
     compare.set_defaults(run=run)
 
 

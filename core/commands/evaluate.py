@@ -10,6 +10,7 @@ from zoo.cli_options import (
     add_engine_options,
     add_interpolation,
     add_json,
+    add_keras_file_options,
     add_provider,
     add_threads,
     add_weights,
@@ -46,6 +47,7 @@ def add_command(commands) -> None:
     )
     evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
     add_json(evaluate, "print the metrics as JSON")
+    add_keras_file_options(evaluate, "model")
     add_engine_options(evaluate, "runs the model (as ONNX: a .onnx file, or --backend onnx)")
     evaluate.set_defaults(run=_run_evaluate)
 

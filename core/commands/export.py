@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.cli_options import add_json, add_weights, positive_int
+from zoo.cli_options import MODEL_HELP, add_json, add_keras_file_options, add_weights, positive_int
 from zoo.errors import ZooError
 from zoo.files import output_folder
 from zoo.printing import print_json
@@ -15,7 +15,7 @@ from zoo.specs import ExportOptions
 
 def add_command(commands) -> None:
     export = commands.add_parser("export", help="export a model (ONNX), verified against Keras")
-    export.add_argument("model", help="model name or alias (see 'zoo list')")
+    export.add_argument("model", help=MODEL_HELP)
     export.add_argument(
         "--onnx", dest="format", action="store_const", const="onnx", help="export to ONNX"
     )
@@ -70,6 +70,7 @@ def add_command(commands) -> None:
         metavar="DIR",
         help="write a Triton model repository entry DIR/MODEL instead of -o",
     )
+    add_keras_file_options(export, "model")
     add_json(export)
     export.set_defaults(run=run, format="onnx")
 

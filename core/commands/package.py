@@ -9,12 +9,13 @@ from zoo.cli_options import add_json
 def add_command(commands) -> None:
     package = commands.add_parser(
         "package",
-        help="turn a trained model into an installable zoo plugin distribution",
-        description="Write a pip-installable plugin distribution for trained model NAME: "
+        help="turn a trained or imported model into an installable zoo plugin distribution",
+        description="Write a pip-installable plugin distribution for the trained or imported "
+        "model NAME: "
         "pyproject.toml with the zoo entry point, a module registering the model, its weights "
         "and a README with its base model, classes and metrics.",
     )
-    package.add_argument("name", help="a trained model (see 'zoo list')")
+    package.add_argument("name", help="a trained or imported model (see 'zoo list')")
     package.add_argument(
         "-o",
         "--output",

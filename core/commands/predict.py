@@ -7,8 +7,10 @@ import dataclasses
 import sys
 
 from zoo.cli_options import (
+    MODEL_HELP,
     RAY_OPTIONS,
     add_engine_options,
+    add_keras_file_options,
     add_model_options,
     input_overrides,
     positive_int,
@@ -35,7 +37,7 @@ def add_command(commands) -> None:
         "Files are decoded in threads while the model runs; a file that cannot be read is "
         "reported and skipped, and the exit status is then 1.",
     )
-    predict.add_argument("model", help="model name or alias (see 'zoo list'), or a .onnx file")
+    predict.add_argument("model", help=MODEL_HELP)
     predict.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
@@ -58,6 +60,7 @@ def add_command(commands) -> None:
         help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
         "pixels differ slightly from Keras's",
     )
+    add_keras_file_options(predict, "model")
     add_predict_engine_options(predict)
     predict.set_defaults(run=run)
 

@@ -6,7 +6,13 @@ Its dependencies (Starlette, uvicorn) are imported only when the command runs, s
 
 from __future__ import annotations
 
-from zoo.cli_options import add_provider, add_threads, integer_at_least, number_between
+from zoo.cli_options import (
+    add_keras_file_options,
+    add_provider,
+    add_threads,
+    integer_at_least,
+    number_between,
+)
 from zoo.errors import BackendUnavailable
 from zoo.serve.settings import ServeSettings
 
@@ -125,6 +131,7 @@ def add_command(commands) -> None:
         help="on SIGINT/SIGTERM, seconds to wait for accepted requests before cancelling (30)",
     )
     command.add_argument("--access-log", action="store_true", help="log every request")
+    add_keras_file_options(command, "models")
     command.set_defaults(run=_run_serve)
 
 

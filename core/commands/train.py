@@ -9,6 +9,7 @@ import contextlib
 from zoo.cli_options import (
     add_engine_options,
     add_json,
+    add_keras_file_options,
     add_provider,
     add_threads,
     add_weights,
@@ -163,6 +164,7 @@ def add_command(commands) -> None:
         "--plot", metavar="OUT.png", help="write the learning curves and the confusion matrix here"
     )
     add_json(train, "print the report as JSON")
+    add_keras_file_options(train, "base")
     add_engine_options(train, "computes the features not cached yet (the head trains here)")
     train.set_defaults(run=_run_train)
 

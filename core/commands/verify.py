@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.cli_options import add_json
+from zoo.cli_options import MODEL_HELP, add_json, add_keras_file_options
 
 
 def add_command(commands) -> None:
     command = commands.add_parser(
         "verify", help="check an exported .onnx against Keras on real photos"
     )
-    command.add_argument("model", help="model name or alias (see 'zoo list')")
+    command.add_argument("model", help=MODEL_HELP)
     command.add_argument("onnx", type=Path, help="the exported .onnx file")
     command.add_argument(
         "--weights", help="Keras weights to compare with (default: those the file was made from)"
     )
     command.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
+    add_keras_file_options(command, "model")
     add_json(command, "print the report as JSON")
     command.set_defaults(run=_run_verify)
 

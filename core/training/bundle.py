@@ -275,6 +275,15 @@ BUNDLE = FolderKind("bundle", recognises=_is_readable_bundle)
 """A bundle folder: ``zoo train -o`` replaces one it wrote (or one it can read), nothing else."""
 
 
+def spec_from_folder(folder: Path):
+    """The ``ModelSpec`` of a folder in zoo's bundles: a trained model, or an imported file."""
+    from .. import imported_model
+
+    if imported_model.is_imported(folder):
+        return imported_model.spec_from_folder(folder)
+    return spec_from_bundle(folder)
+
+
 def spec_from_bundle(folder: Path, card: BundleCard | None = None):
     """The ``ModelSpec`` of a bundle: built like its base, with the trained head on top."""
     from ..specs import ModelSpec, WeightsSpec
@@ -314,8 +323,8 @@ class _Builder:
         self.__qualname__ = f"zoo bundle on {base}"
 
     def __call__(self, weights: str | None):
-        from ..registry import get_registry
+        from ..model_reference import model_to_build
         from .network import build_trained
 
-        base_spec = get_registry().model(self.base)
+        base_spec = model_to_build(self.base)
         return build_trained(base_spec, self.classes, self.dropout, self.name, weights)

@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, imported_model
 from ..errors import ZooError
 from ..files import FolderKind, atomic_directory, check_replaceable, output_folder
 from ..registry import get_registry
@@ -31,21 +31,21 @@ PACKAGE = FolderKind("package")
 
 MODULE = '''"""zoo plugin: {name}, {description}.
 
-Registers the trained model kept in ``bundle/`` (made by ``zoo train``, packaged by
-``zoo package``).
+Registers the model kept in ``bundle/`` (made by ``zoo train`` or ``zoo import``, packaged
+by ``zoo package``).
 """
 
 from pathlib import Path
 
 import zoo
-from zoo.training.bundle import spec_from_bundle
+from zoo.training.bundle import spec_from_folder
 
 BUNDLE = Path(__file__).with_name("bundle")
 
 
 @zoo.hookimpl
 def register_models(register):
-    register(spec_from_bundle(BUNDLE))
+    register(spec_from_folder(BUNDLE))
 '''
 
 PYPROJECT = """[build-system]
@@ -73,14 +73,25 @@ packages = ["{module}"]
 
 def find_bundle(name: str) -> Path:
     for folder in bundle_folders():
-        if read_card(folder).name == name:
+        if _card(folder).name == name:
             return folder
-    raise ZooError(f"no trained model named {name!r} (zoo package works on models from zoo train)")
+    raise ZooError(
+        f"no trained or imported model named {name!r} (zoo package works on models from "
+        "zoo train and zoo import)"
+    )
+
+
+def _card(folder: Path) -> BundleCard | imported_model.ImportedCard:
+    if imported_model.is_imported(folder):
+        return imported_model.read_card(folder)
+    return read_card(folder)
 
 
 def write_package(name: str, output: str | Path) -> dict:
     folder = find_bundle(name)
-    card = read_card(folder)
+    card = _card(folder)
+    imported = isinstance(card, imported_model.ImportedCard)
+    description = f"imported from {Path(card.source).name}" if imported else card.description
     output = output_folder(output)
     check_replaceable(output, PACKAGE)
     if not output.parent.is_dir():
@@ -93,7 +104,7 @@ def write_package(name: str, output: str | Path) -> dict:
         "name_key": module,
         "module": module,
         "distribution": distribution,
-        "description": card.description,
+        "description": description,
         "zoo_version": __version__,
     }
     with atomic_directory(output, PACKAGE) as temporary:
@@ -101,8 +112,33 @@ def write_package(name: str, output: str | Path) -> dict:
         shutil.copytree(folder, package / "bundle", ignore=shutil.ignore_patterns(".*"))
         (package / "__init__.py").write_text(MODULE.format(**fields))
         (temporary / "pyproject.toml").write_text(PYPROJECT.format(**fields))
-        (temporary / "README.md").write_text(_readme(card, distribution))
+        readme = _imported_readme(card, distribution) if imported else _readme(card, distribution)
+        (temporary / "README.md").write_text(readme)
     return {"distribution": distribution, "module": module, "path": str(output), "model": name}
+
+
+def _usage(name: str, distribution: str) -> str:
+    return f"""```
+pip install .
+zoo list
+zoo predict {name} photo.jpg
+zoo check-plugin {distribution}
+```
+"""
+
+
+def _imported_readme(card: imported_model.ImportedCard, distribution: str) -> str:
+    classes = ", ".join(label for _, label in card.input.labels)
+    return f"""# {distribution}
+
+A zoo plugin with one model, **{card.name}**: the Keras file {Path(card.source).name}
+(sha256 `{card.sha256}`), kept by `zoo import`.
+
+- input: {card.input.size[0]}x{card.input.size[1]} pixels, \
+  preprocessing `{card.input.preprocess.name}`, the graph ends in {card.input.output}
+- classes ({len(card.input.labels)}): {classes}
+
+{_usage(card.name, distribution)}"""
 
 
 def _readme(card: BundleCard, distribution: str) -> str:
@@ -125,13 +161,7 @@ A zoo plugin with one model, **{card.name}**: {card.description}.
 - validation: top-1 {metrics["top1"]:.4f} on {metrics["images"]} images (majority-class
   baseline {metrics["baseline_top1"]:.4f}), macro-F1 {metrics["macro_f1"]:.4f}
 {needs}
-```
-pip install .
-zoo list
-zoo predict {card.name} photo.jpg
-zoo check-plugin {distribution}
-```
-
+{_usage(card.name, distribution)}
 In the package's `bundle/` folder: `{CARD}` (the model card), `report.json` (the full
 training report) and `manifest.json` (the training split).
 """

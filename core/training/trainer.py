@@ -16,6 +16,7 @@ from ..distributed import RayOptions
 from ..errors import ZooError
 from ..files import atomic_directory, check_replaceable
 from ..input_config import InputOverrides, resolve
+from ..keras_file import source_file
 from ..progress import status
 from ..registry import get_registry
 from ..scores import softmax
@@ -268,7 +269,7 @@ def _write_bundle(
     """The model (the base's weights, fine-tuned or not, with the head's), its card, the
     split manifest, the report and a few validation photos to verify exports on."""
     spec = base.spec
-    base_file = finetuned or base.weights_path or _random_init_weights(spec, folder)
+    base_file = finetuned or _weights_file(base, folder)
     suffix = ".weights.h5" if base_file.name.endswith(".weights.h5") else ".h5"
     weights_file = folder / f"model{suffix}"
     write_weights(base_file, kernel, bias, weights_file)
@@ -285,7 +286,7 @@ def _write_bundle(
         description=f"{len(dataset.classes)} classes on {spec.name} ({report.mode}), "
         f"val top-1 {val['top1']:.3f}",
         base=bundle.BaseRecord(
-            spec.name,
+            str(source_file(spec) or spec.name),
             str(base.weights),
             file_digest(base.weights_path) if base.weights_path else None,
         ),
@@ -323,10 +324,13 @@ def _keep_photos(
     return kept
 
 
-def _random_init_weights(spec, folder: Path) -> Path:
-    """A random-init base has no weights file: save the seeded one zoo builds."""
+def _weights_file(base: Base, folder: Path) -> Path:
+    """The base's weights file; for a random-init base (which has none) or a Keras model file
+    (the model, not a weights file), the weights zoo builds, saved."""
+    if base.weights_path is not None and source_file(base.spec) is None:
+        return base.weights_path
     from ..keras_model import build_keras_model
 
     path = folder / "base.weights.h5"
-    build_keras_model(spec, None).save_weights(path)
+    build_keras_model(base.spec, base.weights_path).save_weights(path)
     return path
