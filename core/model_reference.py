@@ -13,7 +13,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .keras_file import KerasFileError, KerasFileOptions, is_keras_file, labels_note, read_config
+from .keras_file import (
+    KerasFileError,
+    KerasFileOptions,
+    is_keras_file,
+    keras_file_spec,
+    labels_note,
+    read_config,
+)
+from .progress import note
 from .registry import get_registry
 from .specs import ModelSpec
 
@@ -50,9 +58,6 @@ def register_reference(reference: str, options: KerasFileOptions = NO_OPTIONS) -
 
 def keras_file_model(path: Path, options: KerasFileOptions) -> ModelSpec:
     """The ``ModelSpec`` of a Keras file, with the note for labels it had to make up."""
-    from .keras_file import keras_file_spec
-    from .progress import note
-
     spec = keras_file_spec(path, options, get_registry().preprocessors)
     if line := labels_note(spec, options):
         note(line)
@@ -65,8 +70,6 @@ def model_to_build(reference: str) -> ModelSpec:
     model's business)."""
     if not is_keras_file(reference):
         return get_registry().model(reference)
-    from .keras_file import keras_file_spec
-
     return keras_file_spec(Path(reference), BUILD_ONLY, get_registry().preprocessors)
 
 
