@@ -69,9 +69,9 @@ def add_command(commands) -> None:
         type=number_between(0),
         default=DEFAULTS.activation_cache_gb,
         metavar="GB",
-        help="finetune: the most the cached output of the frozen layers may take on disk, so "
-        "that each epoch runs only the unfrozen ones; a run that needs more fine-tunes on the "
-        f"images, slower ({DEFAULTS.activation_cache_gb:g}; 0: never cache)",
+        help="finetune: cache the frozen layers' output, up to GB on disk, so that each epoch "
+        "runs only the unfrozen ones; a run that needs more fine-tunes on the images "
+        f"({DEFAULTS.activation_cache_gb:g}: never cache, as measured faster with --unfreeze 20)",
     )
     train.add_argument(
         "--epochs",

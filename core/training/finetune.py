@@ -144,6 +144,8 @@ Loader = Callable[[str, int, np.ndarray], np.ndarray]
 def _on_activations(keras, model, lowest, frozen_below: bool, base, tasks, tuning, settings):
     """(the model above the boundary, a loader of its cached inputs, what was done), or
     (None, None, why not) when the activations cannot or may not be cached."""
+    if not tuning.cache_gb:
+        return None, None, {"used": False, "reason": "not asked for (--activation-cache-gb 0)"}
     if not frozen_below:
         return None, None, {"used": False, "reason": "every layer is unfrozen"}
     try:

@@ -44,10 +44,11 @@ class TrainSettings:
     finetune_epochs: int | None = None
     """finetune: epochs after the head's (None: ``epochs``)."""
     finetune_learning_rate: float = 1e-5
-    activation_cache_gb: float = 8.0
+    activation_cache_gb: float = 0.0
     """finetune: the most zoo's cached activations (the frozen layers' output, so that each
     epoch runs only the unfrozen ones) may take on disk, in GB; a run that needs more
-    fine-tunes on the images, the whole base in every epoch (0: always)."""
+    fine-tunes on the images, the whole base in every epoch. 0 (the default): never cache;
+    measured slower than the images with MobileNet's top 20 layers unfrozen (docs/train.md)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("head", "finetune"):
