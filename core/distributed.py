@@ -19,8 +19,10 @@ they differ.
 Joining a cluster is bounded: a TCP connect to the address first (nothing listening is one
 line at once), then ``ray.init`` in a thread of its own, waited for at most what is left of
 ``connect_timeout``. Ray waits for a cluster in C++, which never hands the main thread back
-to Python, so there it would hold off Ctrl-C and SIGTERM (and in the main thread ``ray.init``
-replaces zoo's SIGTERM handler with its own); in a thread, the main thread only waits.
+to Python, so there it would hold off Ctrl-C and SIGTERM; in a thread, the main thread only
+waits. Starting a Ray of our own (no address) must happen in the main thread (see
+``start_or_join``), after which zoo's SIGTERM handler, which ``ray.init`` replaces, is put
+back.
 
 Ray is imported only here, and only when this path is taken.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -166,13 +169,20 @@ def start_or_join(ray, address: str | None, timeout: float, ray_logs: bool) -> N
         logging_level=logging.INFO if ray_logs else logging.CRITICAL,
     )
     if not address:
+        # In this (the main) thread: a driver that starts its own Ray from another thread is
+        # cut from the object store at its first use (Ray 2.60: "connection to the plasma
+        # store is failed. Terminate the process"). Starting one is Python that waits on its
+        # processes, so Ctrl-C and SIGTERM still land.
+        zoos_sigterm = signal.getsignal(signal.SIGTERM)
         try:
-            init_interruptibly(ray, None, address="local", **options)
-        except Exception as error:  # e.g. its GCS did not come up on a loaded machine
+            ray.init(address="local", **options)
+        except (Exception, SystemExit) as error:  # e.g. its GCS late on a loaded machine
             raise ZooError(
                 f"could not start a local Ray: {describe_exception(error)}; start one with "
                 "'ray start --head' and pass --address, or use --engine local"
             ) from None
+        finally:
+            signal.signal(signal.SIGTERM, zoos_sigterm)  # ray.init put its own in its place
         return
     deadline = time.monotonic() + timeout
     check_listening(address, timeout)

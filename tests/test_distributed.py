@@ -507,3 +507,14 @@ def test_a_local_ray_that_does_not_start_is_one_line(failure):
 
     with pytest.raises(ZooError, match=r"^could not start a local Ray: .*--engine local$"):
         distributed.start_or_join(NoRay(), None, timeout=1, ray_logs=False)
+
+
+def test_a_ray_of_its_own_is_started_and_used(ray_installed, onnx_model, photo, monkeypatch):
+    """No address and no RAY_ADDRESS: the command starts a Ray for itself and its records
+    come back, on stdout alone."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    process = zoo_on_ray(onnx_model, photo, "--actors", "1", "--jsonl")
+    out, err = finished(process, timeout=180)
+    assert process.returncode == 0, err
+    [record] = [json.loads(line) for line in out.splitlines()]
+    assert record["image"] == str(photo) and len(record["top"]) == 5
