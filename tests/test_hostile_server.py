@@ -274,7 +274,7 @@ def test_an_image_whose_client_hung_up_while_it_waited_for_a_batch_is_not_run():
         wait_for(port, 'zoo_queue_depth{model="toy"}', 0)  # its batch has closed
         assert request(port, "POST", PREDICT, png())[0] == 200
         samples = metrics(port)
-    assert runs == [1]  # the second request's batch only
+    assert runs == [1, 1]  # the warm-up, then the second request's batch only
     assert samples['zoo_requests_total{model="toy",status="200"}'] == 1
 
 
@@ -418,9 +418,11 @@ def test_serve_refuses_a_file_whose_card_lies_with_one_line(tmp_path):
     )
     result = run_zoo("serve", str(lying), "--port", "0", "--provider", "cpu", timeout=60)
     assert result.returncode == 1
-    assert result.stderr == (
+    loading, reason = result.stderr.splitlines()  # it listens first, loads in the background
+    assert loading.startswith(f"zoo: loading {lying}; live at http://127.0.0.1:")
+    assert reason == (
         f"zoo: {lying}: its zoo model card does not match its graph: 10 labels, but the "
-        "graph's 'probabilities' has 3 classes\n"
+        "graph's 'probabilities' has 3 classes"
     )
 
 

@@ -232,7 +232,9 @@ def test_serves_an_export_with_embedded_preprocessing(tmp_path):
 
 
 def test_two_models_need_two_names(mobilenet_onnx):
-    result = run_zoo("serve", str(mobilenet_onnx), str(mobilenet_onnx), "--provider", "cpu")
+    result = run_zoo(
+        "serve", str(mobilenet_onnx), str(mobilenet_onnx), "--provider", "cpu", "--port", "0"
+    )
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
         f"zoo: two models named 'mobilenet'; name one of them: NAME={mobilenet_onnx}"

@@ -11,10 +11,15 @@ from zoo.errors import ZooError
 class ServeSettings:
     max_batch_size: int = 32
     """Images per ONNX Runtime run, at most; 1 serves each request on its own."""
-    batch_timeout_ms: float = 5.0
-    """How long a batch waits for more requests after its first one, at most."""
+    batch_timeout_ms: float = 0.0
+    """How long a batch waits for more requests after its first one, at most. 0: never: a
+    request that finds the model free runs at once, and the requests that arrive while a batch
+    runs make up the next one."""
     max_queue: int = 256
     """Images accepted and not yet answered, per model; beyond it requests get 503."""
+    queue_timeout_ms: float = 0.0
+    """How long an image may wait for its batch to start; past it its request gets 503.
+    0: no limit (``max_queue`` still bounds the wait)."""
     max_body_bytes: int = 10 * 1024 * 1024
     """The largest request body accepted; larger ones get 413."""
     body_timeout_s: float = 30.0
