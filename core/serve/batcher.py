@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,12 +76,10 @@ class Batcher:
         image is no test of them."""
         height, width = self.model.input_size
         blank = np.zeros((1, height, width, 3), np.uint8)
-        try:
+        with suppress(NonFiniteScores):
             await asyncio.get_running_loop().run_in_executor(
                 self._executor, self.model.probabilities, blank
             )
-        except NonFiniteScores:
-            pass
 
     @contextmanager
     def admit(self, images: int):

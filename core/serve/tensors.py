@@ -23,11 +23,13 @@ import binascii
 import json
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from zoo import jsonio
+from zoo.labels import Prediction
 
 from .errors import PayloadTooLarge, RequestError
 from .inputs import CONTENT_LENGTH_DIGITS, EncodedImage, decimal
@@ -265,17 +267,18 @@ def response(
     version: str,
     request: InferRequest,
     probabilities: np.ndarray,
-    labels: list[str],
+    top: Callable[[np.ndarray, int], list[list[Prediction]]],
 ) -> tuple[bytes, dict[str, str]]:
-    """The response body and its headers: the scores, or the top K as BYTES."""
+    """The response body and its headers: the scores, or each image's ``top(probabilities,
+    K)`` as BYTES."""
     output = request.output
     if output.classification:
-        datatype, values = "BYTES", _classifications(probabilities, labels, output.classification)
-        shape = list(values.shape)
+        best = top(probabilities, min(output.classification, probabilities.shape[1]))
+        values = np.array([[f"{p.score:f}:{p.index}:{p.label}" for p in row] for row in best])
+        datatype = "BYTES"
     else:
         datatype, values = "FP32", probabilities.astype(np.float32)
-        shape = list(values.shape)
-    tensor: dict = {"name": OUTPUT, "datatype": datatype, "shape": shape}
+    tensor: dict = {"name": OUTPUT, "datatype": datatype, "shape": list(values.shape)}
     binary = b""
     if output.binary:
         binary = _bytes_tensor(values) if datatype == "BYTES" else values.tobytes()
@@ -292,16 +295,6 @@ def response(
         "Content-Type": "application/octet-stream",
         HEADER_LENGTH: str(len(header)),
     }
-
-
-def _classifications(probabilities: np.ndarray, labels: list[str], k: int) -> np.ndarray:
-    """Each image's top ``k`` as ``"score:index:label"`` strings, best first."""
-    k = min(k, probabilities.shape[1])
-    best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    rows = zip(probabilities, best, strict=True)
-    return np.array(
-        [[f"{row[i]:f}:{i}:{labels[i]}" for i in indices] for row, indices in rows], dtype=object
-    )
 
 
 def _bytes_tensor(values: np.ndarray) -> bytes:

@@ -117,8 +117,9 @@ class OpenInference:
                 service.settings.max_queue,
             )
             probabilities = await service.probabilities(request, batcher, parsed.images)
-            labels = [label for _, label in model.labels]
-            content, headers = tensors.response(name, MODEL_VERSION, parsed, probabilities, labels)
+            content, headers = tensors.response(
+                name, MODEL_VERSION, parsed, probabilities, model.top
+            )
             return Response(content, headers=headers)
 
         return await self.service.answer(request, name, work)
