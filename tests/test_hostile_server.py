@@ -80,9 +80,10 @@ def instances(*names: str) -> bytes:
 
 
 @contextlib.contextmanager
-def serving(model: Model | None = None, **settings) -> Iterator[int]:
-    """The app on a loopback port, uvicorn in a thread; yields the port."""
-    app = build_app({"toy": model or toy_model()}, ServeSettings(**settings))
+def serving(model: Model | None = None, load=None, **settings) -> Iterator[int]:
+    """The app on a loopback port, uvicorn in a thread; yields the port. ``load``: a function
+    the server calls to load its models, instead of ``model``."""
+    app = build_app(load or {"toy": model or toy_model()}, ServeSettings(**settings))
     listener = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
