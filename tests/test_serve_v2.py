@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import struct
+import subprocess
+import sys
 from importlib import resources
 
 import numpy as np
@@ -14,7 +17,7 @@ import pytest
 
 import zoo
 
-from .conftest import run_zoo
+from .conftest import REPO, run_zoo
 from .serving import ServeProcess
 from .tiny_onnx import LABELS, SIZE, write_tiny_onnx
 
@@ -308,3 +311,22 @@ def test_real_photos_in_binary_get_their_imagenet_classes(
         else:
             assert row.argmax() == index, image.name
             assert top[0].decode().endswith(f":{index}:{label}"), (image.name, top[0])
+
+
+def test_the_client_snippet_in_the_docs_runs(tiny, tmp_path):
+    page = (REPO / "docs" / "serving.md").read_text()
+    section = page[page.index("## Open Inference Protocol") :]
+    snippet = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    (tmp_path / "cat.jpg").write_bytes(CAT)
+    log = tmp_path / "serve.log"
+    with ServeProcess(f"mobilenet={tiny}", "--provider", "cpu", log=log) as server:
+        code = snippet.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 0, result.stderr
+    labels = re.findall(r"b'(\d+\.\d{6}):(\d):(\w+)'", result.stdout)
+    assert len(labels) == len(LABELS), result.stdout
+    assert {(int(index), label) for _, index, label in labels} == {
+        (i, label) for i, (_, label) in enumerate(LABELS)
+    }
