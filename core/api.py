@@ -18,6 +18,7 @@ def load(
     weights: str | os.PathLike = "imagenet",
     provider: str = "auto",
     threads: int = 0,
+    varying_batches: bool = False,
 ) -> Model:
     """Load a registered model (by name or alias) into a backend, or an exported .onnx file.
 
@@ -25,15 +26,17 @@ def load(
     random init) or the path of a weights file; a .onnx file carries its own. ``provider``:
     the device or ONNX Runtime execution provider (``"auto"``, ``"cpu"``, ``"cuda"``).
     ``threads``: CPU threads one inference may use (0: the backend's default, all cores).
+    ``varying_batches``: the model will see batches of many sizes, as a server's does (ONNX
+    Runtime then plans no memory pattern per shape: see ``LoadOptions``).
     """
     if str(name).endswith(".onnx"):
-        return load_onnx(name, provider, threads)
+        return load_onnx(name, provider, threads, varying_batches)
     registry = get_registry()
     spec = registry.model(name)
     config = registry.input_config(spec)
     runtime = registry.backend(backend)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads))
+    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads, varying_batches))
     source = str(weights_path) if weights_path else "none"
     return Model(spec.name, config, runner, backend, source)

@@ -42,7 +42,9 @@ def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str
     clients use (the model's own name unless one is given)."""
     models: dict[str, Model] = {}
     for name, target in check_sources(sources):
-        model = zoo.load(target, backend="onnx", provider=provider, threads=threads)
+        model = zoo.load(
+            target, backend="onnx", provider=provider, threads=threads, varying_batches=True
+        )
         name = name or _check_served_name(model.name)
         if name in models:
             raise ZooError(f"two models named {name!r}; name one of them: NAME={target}")
