@@ -12,9 +12,9 @@ class ServeSettings:
     max_batch_size: int = 8
     """Images per ONNX Runtime run, at most; 1 serves each request on its own. On 2 CPU cores
     an image costs ONNX Runtime no less in a batch of 32 than in one of 8, and a server whose
-    batches reach 32 holds more memory: with 8, ``benchmarks/serve_peers.py`` measured 12%
-    more requests/s at 16 clients and 15% more at 64 than with 32, in 316 MiB of peak RSS,
-    not 747."""
+    batches reach 32 holds more memory: measured side by side in two runs of
+    ``benchmarks/serve_peers.py``, 8 gave +12% and -5% requests/s at 16 clients and +15% and
+    +3% at 64 against 32, in 252-316 MiB of peak RSS instead of 592-747."""
     batch_timeout_ms: float = 0.0
     """How long a batch waits for more requests after its first one, at most. 0: never: a
     request that finds the model free runs at once, and the requests that arrive while a batch
