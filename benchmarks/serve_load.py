@@ -62,7 +62,7 @@ class Server:
     def _port(self) -> int:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            found = re.search(r"at http://[^:]+:(\d+)/", self.log.read_text())
+            found = re.search(r"zoo: serving .* at http://[^:]+:(\d+)/", self.log.read_text())
             if found:
                 return int(found.group(1))
             if self.process.poll() is not None:
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds not counted first (3)")
     parser.add_argument("--image", help="the photo to POST (default: zoo's sample parrot.jpg)")
     parser.add_argument("--max-batch-size", type=int, default=32, help="for the batching mode (32)")
-    parser.add_argument("--batch-timeout-ms", type=float, default=5, help="zoo serve's (5)")
+    parser.add_argument("--batch-timeout-ms", type=float, default=0, help="zoo serve's (0)")
     parser.add_argument("--workers", type=int, default=1, help="zoo serve's, both modes (1)")
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime threads, both modes (0: default)"

@@ -21,6 +21,7 @@ def load(
     provider: str = "auto",
     threads: int = 0,
     keras_file: KerasFileOptions | None = None,
+    varying_batches: bool = False,
 ) -> Model:
     """Load a registered model (by name or alias) or a Keras model file into a backend, or an
     exported .onnx file.
@@ -30,10 +31,12 @@ def load(
     the device or ONNX Runtime execution provider (``"auto"``, ``"cpu"``, ``"cuda"``).
     ``threads``: CPU threads one inference may use (0: the backend's default, all cores).
     ``keras_file``: what a ``.keras``/``.h5`` file given as ``name`` does not say (labels,
-    preprocessing...), as the CLI's options say it.
+    preprocessing...), as the CLI's options say it. ``varying_batches``: the model will see
+    batches of many sizes, as a server's does (ONNX Runtime then plans no memory pattern per
+    shape: see ``LoadOptions``).
     """
     if str(name).endswith(".onnx"):
-        return load_onnx(name, provider, threads)
+        return load_onnx(name, provider, threads, varying_batches)
     register_reference(str(name), keras_file or KerasFileOptions())
     registry = get_registry()
     spec = registry.model(name)
@@ -41,6 +44,6 @@ def load(
     runtime = registry.backend(backend)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads))
+    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads, varying_batches))
     source = str(weights_path) if weights_path else "none"
     return Model(spec.name, config, runner, backend, source)

@@ -66,9 +66,11 @@ class OnnxRunner(Runner):
         return {self.card.input_name: batch.astype(self.card.input_dtype, copy=False)}
 
 
-def load_onnx(path: str | os.PathLike, provider: str = "auto", threads: int = 0) -> Model:
+def load_onnx(
+    path: str | os.PathLike, provider: str = "auto", threads: int = 0, varying_batches: bool = False
+) -> Model:
     """A zoo-exported .onnx file as a ``Model``; any problem is a one-line ``ZooError``."""
-    session = open_session(path, provider, threads)
+    session = open_session(path, provider, threads, varying_batches)
     card = read_card(session, path)
     check_card(session, card, path)
     warn_if_verified_elsewhere(card, path)
@@ -136,10 +138,13 @@ def _card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
     return None
 
 
-def open_session(path: str | os.PathLike, provider: str = "auto", threads: int = 0):
+def open_session(
+    path: str | os.PathLike, provider: str = "auto", threads: int = 0, varying_batches: bool = False
+):
     """An ``onnxruntime.InferenceSession`` on the best (or the requested) execution provider.
 
     ``threads``: ONNX Runtime's intra-op threads (0: one per physical core).
+    ``varying_batches``: no memory pattern per input shape (``LoadOptions.varying_batches``).
     """
     ort = import_onnxruntime()
     if not Path(path).is_file():
@@ -150,6 +155,7 @@ def open_session(path: str | os.PathLike, provider: str = "auto", threads: int =
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
+    options.enable_mem_pattern = not varying_batches
     try:
         with filtered_stderr(_ORT_LOG_LINE) as dropped:
             session = ort.InferenceSession(str(path), options, providers=providers)

@@ -22,14 +22,18 @@ class OnnxBackend(Backend):
 
         path = cached_export(spec, weights)
         try:
-            return load_onnx(path, options.provider, options.threads).runner
+            return load_onnx(
+                path, options.provider, options.threads, options.varying_batches
+            ).runner
         except ModelFileError as error:
             note(
                 f"zoo: the cached export {path} is not usable: ONNX Runtime cannot load it "
                 f"({error}); exporting it again"
             )
             export_again(spec, weights, path)
-            return load_onnx(path, options.provider, options.threads).runner
+            return load_onnx(
+                path, options.provider, options.threads, options.varying_batches
+            ).runner
 
 
 @hookimpl

@@ -13,11 +13,15 @@ from pathlib import Path
 
 
 class ServeProcess:
-    """``zoo serve ARGS --port 0``, started on entering and stopped (SIGTERM) on leaving."""
+    """``zoo serve ARGS --port 0``, started on entering (and, unless ``ready`` is False, ready:
+    its models loaded and warmed up), stopped (SIGTERM) on leaving."""
 
-    def __init__(self, *args: str, log: Path):
+    def __init__(self, *args: str, log: Path, ready: bool = True):
         self.args = args
         self.log = log
+        self.started = re.compile(
+            r"zoo: serving .* at http://[^:]+:(\d+)/" if ready else r"live at http://[^:]+:(\d+)/"
+        )
         self.port = 0
         self.process: subprocess.Popen | None = None
 
@@ -39,7 +43,7 @@ class ServeProcess:
     def _wait_for_port(self, timeout: float = 60) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(r"at http://[^:]+:(\d+)/", self.log.read_text())
+            found = self.started.search(self.log.read_text())
             if found:
                 return int(found.group(1))
             if self.process.poll() is not None:

@@ -80,9 +80,10 @@ def instances(*names: str) -> bytes:
 
 
 @contextlib.contextmanager
-def serving(model: Model | None = None, **settings) -> Iterator[int]:
-    """The app on a loopback port, uvicorn in a thread; yields the port."""
-    app = build_app({"toy": model or toy_model()}, ServeSettings(**settings))
+def serving(model: Model | None = None, load=None, **settings) -> Iterator[int]:
+    """The app on a loopback port, uvicorn in a thread; yields the port. ``load``: a function
+    the server calls to load its models, instead of ``model``."""
+    app = build_app(load or {"toy": model or toy_model()}, ServeSettings(**settings))
     listener = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
@@ -274,7 +275,7 @@ def test_an_image_whose_client_hung_up_while_it_waited_for_a_batch_is_not_run():
         wait_for(port, 'zoo_queue_depth{model="toy"}', 0)  # its batch has closed
         assert request(port, "POST", PREDICT, png())[0] == 200
         samples = metrics(port)
-    assert runs == [1]  # the second request's batch only
+    assert runs == [1, 1]  # the warm-up, then the second request's batch only
     assert samples['zoo_requests_total{model="toy",status="200"}'] == 1
 
 
@@ -418,9 +419,11 @@ def test_serve_refuses_a_file_whose_card_lies_with_one_line(tmp_path):
     )
     result = run_zoo("serve", str(lying), "--port", "0", "--provider", "cpu", timeout=60)
     assert result.returncode == 1
-    assert result.stderr == (
+    loading, reason = result.stderr.splitlines()  # it listens first, loads in the background
+    assert loading.startswith(f"zoo: loading {lying}; live at http://127.0.0.1:")
+    assert reason == (
         f"zoo: {lying}: its zoo model card does not match its graph: 10 labels, but the "
-        "graph's 'probabilities' has 3 classes\n"
+        "graph's 'probabilities' has 3 classes"
     )
 
 

@@ -23,7 +23,8 @@ def add_command(commands) -> None:
         "serve",
         help="serve models over HTTP on ONNX Runtime, with dynamic micro-batching",
         description="Serve exported models over HTTP: POST an image to "
-        "/v1/models/NAME:predict; the page at / classifies a photo you drop on it. "
+        "/v1/models/NAME:predict, or speak the Open Inference Protocol (Triton's, KServe's) at "
+        "/v2; the page at / classifies a photo you drop on it. "
         "Needs the serve extra: pip install 'zoo[serve]'.",
     )
     command.add_argument(
@@ -56,7 +57,8 @@ def add_command(commands) -> None:
         type=float,
         default=defaults.batch_timeout_ms,
         help="how long a batch waits for more requests after its first, at most "
-        f"({defaults.batch_timeout_ms:g})",
+        f"({defaults.batch_timeout_ms:g}: never; a request that finds the model free runs at "
+        "once, and those that arrive while a batch runs make up the next)",
     )
     command.add_argument(
         "--max-queue",
@@ -65,6 +67,14 @@ def add_command(commands) -> None:
         default=defaults.max_queue,
         help="images accepted and not yet answered per model; beyond it requests get 503 "
         f"({defaults.max_queue})",
+    )
+    command.add_argument(
+        "--queue-timeout-ms",
+        metavar="MS",
+        type=number_between(0),
+        default=defaults.queue_timeout_ms,
+        help="how long an image may wait for its batch to start; past it its request gets 503 "
+        f"({defaults.queue_timeout_ms:g}: no limit but --max-queue)",
     )
     command.add_argument(
         "--max-body-mb",
@@ -144,12 +154,13 @@ def _run_serve(args) -> int:
         raise BackendUnavailable(
             f"zoo serve needs the serve extra ({error.name} is missing): pip install 'zoo[serve]'"
         ) from None
-    from zoo.serve.server import load_models, run_server
+    from zoo.serve.server import check_sources, load_models, run_server
 
     settings = ServeSettings(
         max_batch_size=args.max_batch_size,
         batch_timeout_ms=args.batch_timeout_ms,
         max_queue=args.max_queue,
+        queue_timeout_ms=args.queue_timeout_ms,
         max_body_bytes=int(args.max_body_mb * 2**20),
         body_timeout_s=args.body_timeout_s,
         max_body_readers=args.max_body_readers,
@@ -158,6 +169,14 @@ def _run_serve(args) -> int:
         max_request_pixels=round(args.max_request_megapixels * 1e6),
         max_decoding_pixels=round(args.max_decoding_megapixels * 1e6),
     )
-    models = load_models(args.models, args.provider, args.threads)
-    run_server(models, settings, args.host, args.port, args.shutdown_timeout, args.access_log)
+    check_sources(args.models)
+    run_server(
+        lambda: load_models(args.models, args.provider, args.threads),
+        settings,
+        args.host,
+        args.port,
+        args.shutdown_timeout,
+        args.access_log,
+        loading=", ".join(args.models),
+    )
     return 0

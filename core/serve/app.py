@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeVar
@@ -37,11 +37,13 @@ from zoo.printing import record
 from zoo.specs import MODEL_NAME
 
 from . import metrics as prometheus
+from . import v2
 from .batcher import Batcher
 from .decoding import Decoder
 from .errors import (
     BodyTimeout,
     ClientDisconnected,
+    NotReady,
     Overloaded,
     PayloadTooLarge,
     RequestError,
@@ -51,6 +53,7 @@ from .inputs import EncodedImage, query_integer, read_images
 from .settings import ServeSettings
 
 T = TypeVar("T")
+Models = Mapping[str, Model] | Callable[[], Mapping[str, Model]]
 
 DEFAULT_TOP = 5
 CLIENT_GONE = "zoo.client_gone"
@@ -73,36 +76,75 @@ register_url_convertor("model", ModelNameConvertor())
 
 
 class Service:
-    """The models being served, their batchers, the decoding threads and the metrics."""
+    """The models being served, their batchers, the decoding threads and the metrics: what the
+    ``/v1`` and ``/v2`` front ends share.
 
-    def __init__(self, models: dict[str, Model], settings: ServeSettings):
+    Given a function that loads the models, the server calls it in the background once it
+    listens, and runs each model on a warm-up batch: it is live at once and ready (``ready``)
+    only after that. Given models already loaded, it warms them up as it starts."""
+
+    def __init__(self, models: Models, settings: ServeSettings):
         self.settings = settings
         self.metrics = prometheus.ServeMetrics()
-        self.batchers = {
-            name: Batcher(model, settings, self.metrics) for name, model in models.items()
-        }
+        self.batchers: dict[str, Batcher] = {}
+        """The ready models' batchers, by name; empty until every model is ready."""
+        self.ready = False
         self.decoder = Decoder(settings, self.metrics)
         self.body_readers = asyncio.Semaphore(settings.max_body_readers)
+        self._preloaded = not callable(models)
+        self._load = (lambda: models) if self._preloaded else models
+        self.on_ready: Callable[[dict[str, Model]], None] = lambda models: None
+        self.load_error: Exception | None = None
+        self.on_failure: Callable[[Exception], None] = lambda error: None
+        """Called when loading fails (``load_error``): ``zoo serve`` stops and says why."""
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette):
-        for batcher in self.batchers.values():
-            batcher.start()
+        loading = asyncio.create_task(self._load_and_warm_up())
+        if self._preloaded:
+            await loading
         try:
             yield
         finally:  # uvicorn gets here after the in-flight requests are answered (or cancelled)
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
             for batcher in self.batchers.values():
                 await batcher.stop()
             self.decoder.shutdown()
 
-    async def predict(self, request: Request) -> Response:
-        started = time.perf_counter()
-        name = request.path_params["name"]
-        model_label = name if name in self.batchers else ""
+    async def _load_and_warm_up(self) -> None:
+        batchers: dict[str, Batcher] = {}
         try:
-            response = JSONResponse(await self._predict(request, name))
+            models = await asyncio.to_thread(self._load)
+            for name, model in models.items():
+                batchers[name] = Batcher(name, model, self.settings, self.metrics)
+                batchers[name].start()
+            await asyncio.gather(*(batcher.warm_up() for batcher in batchers.values()))
+        except asyncio.CancelledError:
+            await _stop_all(batchers)
+            raise
+        except Exception as error:
+            await _stop_all(batchers)
+            self.load_error = error
+            self.on_failure(error)
+            return
+        self.batchers = batchers
+        self.ready = True
+        self.on_ready(models)
+
+    async def answer(
+        self, request: Request, name: str, work: Callable[[Batcher], Awaitable[Response]]
+    ) -> Response:
+        """``work(batcher)``'s response for an inference request to model ``name``; any
+        failure answered as JSON and counted (by kind, and Triton's reason)."""
+        started = time.perf_counter()
+        model_label = name if name in self.batchers else ""
+        failure = None
+        try:
+            response = await work(self._batcher(name))
         except RequestError as error:
             self.metrics.errors.labels(kind=error.kind, model=model_label).inc()
+            failure = "REJECTED" if isinstance(error, Overloaded) else "OTHER"
             response = error_response(error.status, error.message, error.headers)
         except ClientDisconnected:  # nobody to answer; counted as a disconnect, not an error
             request.scope[CLIENT_GONE] = True
@@ -110,6 +152,7 @@ class Service:
         except asyncio.CancelledError:  # by uvicorn, when --shutdown-timeout has passed
             asyncio.current_task().uncancel()  # the cancellation is answered, not passed on
             self.metrics.errors.labels(kind="shutdown", model=model_label).inc()
+            failure = "REJECTED"
             response = error_response(
                 503,
                 "the server is stopping and --shutdown-timeout passed before this request "
@@ -118,38 +161,44 @@ class Service:
             )
         except NonFiniteScores as error:  # the model's fault, not the client's or zoo's
             self.metrics.errors.labels(kind="non_finite", model=model_label).inc()
+            failure = "BACKEND"
             response = error_response(500, str(error))
         except Exception as error:  # not the client's fault: count it and say so
             self.metrics.errors.labels(kind="internal", model=model_label).inc()
+            failure = "BACKEND"
             response = error_response(500, f"internal error: {describe_exception(error)}")
-        self.metrics.latency.labels(model=model_label).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.latency.labels(model=model_label).observe(elapsed)
+        if model_label:
+            self.metrics.answered(model_label, elapsed, failure)
         return response
 
-    async def _predict(self, request: Request, name: str) -> list[dict]:
-        batcher = self._batcher(name)
-        top = query_integer(request, "top", DEFAULT_TOP)
-        images = await self._read_images(request)
+    async def probabilities(
+        self, request: Request, batcher: Batcher, images: list[EncodedImage] | np.ndarray
+    ) -> np.ndarray:
+        """The (N, classes) probabilities of encoded images or (N, height, width, 3) pixels,
+        admitted within ``--max-queue``; ``ClientDisconnected`` as soon as the client leaves."""
         if len(images) > self.settings.max_queue:
             raise PayloadTooLarge(
                 f"{len(images)} images in one request; at most {self.settings.max_queue} "
                 "(--max-queue)"
             )
-        rows = await _while_connected(request, self._probabilities(batcher, images))
-        model = batcher.model
-        tops = model.top(np.stack(rows), top)
-        return [
-            record(image.name, model.name, model.backend, best)
-            for image, best in zip(images, tops, strict=True)
-        ]
+        return await _while_connected(request, self._probabilities(batcher, images))
 
-    async def _probabilities(self, batcher: Batcher, images: list[EncodedImage]) -> list:
+    async def _probabilities(
+        self, batcher: Batcher, images: list[EncodedImage] | np.ndarray
+    ) -> np.ndarray:
         with batcher.admit(len(images)):
             model = batcher.model
-            pixels = await self.decoder.decode(images, model.input_size, model.interpolation)
-            return await asyncio.gather(*(batcher.probabilities(p) for p in pixels))
+            if isinstance(images, np.ndarray):
+                pixels = list(images)
+            else:
+                pixels = await self.decoder.decode(images, model.input_size, model.interpolation)
+            return np.stack(await asyncio.gather(*(batcher.probabilities(p) for p in pixels)))
 
-    async def _read_images(self, request: Request) -> list[EncodedImage]:
-        """The request's images, read within the body-reader cap and the body timeout."""
+    async def read(self, request: Request, reader: Callable[[Request], Awaitable[T]]) -> T:
+        """``reader(request)``, which reads the body, within the body-reader cap and the body
+        timeout."""
         settings = self.settings
         close = {"Connection": "close"}  # what is left of the body is not worth reading
         if self.body_readers.locked():
@@ -161,7 +210,7 @@ class Service:
         async with self.body_readers:
             try:
                 async with asyncio.timeout(settings.body_timeout_s):
-                    return await read_images(request, settings.max_body_bytes)
+                    return await reader(request)
             except TimeoutError:
                 raise BodyTimeout(
                     f"the request body did not arrive within {settings.body_timeout_s:g} s "
@@ -170,11 +219,44 @@ class Service:
                 ) from None
 
     def _batcher(self, name: str) -> Batcher:
+        if not self.ready:
+            raise NotReady(
+                "the models are still loading and warming up; retry shortly",
+                {"Retry-After": str(self.settings.retry_after_s)},
+            )
         if name not in self.batchers:
             raise UnknownServedModel(
                 f"unknown model {name!r}; serving: {', '.join(sorted(self.batchers))}"
             )
         return self.batchers[name]
+
+    def served(self, name: str) -> Batcher | Response:
+        """Model ``name``'s batcher, or the error response saying why there is none."""
+        try:
+            return self._batcher(name)
+        except RequestError as error:
+            return error_response(error.status, error.message, error.headers)
+
+    # /v1 ----------------------------------------------------------------------------------
+
+    async def predict(self, request: Request) -> Response:
+        return await self.answer(request, request.path_params["name"], self._predict(request))
+
+    def _predict(self, request: Request) -> Callable[[Batcher], Awaitable[Response]]:
+        async def work(batcher: Batcher) -> Response:
+            top = query_integer(request, "top", DEFAULT_TOP)
+            max_body = self.settings.max_body_bytes
+            images = await self.read(request, lambda r: read_images(r, max_body))
+            probabilities = await self.probabilities(request, batcher, images)
+            model = batcher.model
+            return JSONResponse(
+                [
+                    record(image.name, model.name, model.backend, best)
+                    for image, best in zip(images, model.top(probabilities, top), strict=True)
+                ]
+            )
+
+        return work
 
     async def list_models(self, request: Request) -> Response:
         return JSONResponse(
@@ -183,13 +265,18 @@ class Service:
 
     async def show_model(self, request: Request) -> Response:
         name = request.path_params["name"]
-        try:
-            batcher = self._batcher(name)
-        except RequestError as error:
-            return error_response(error.status, error.message)
+        batcher = self.served(name)
+        if isinstance(batcher, Response):
+            return batcher
         return JSONResponse(describe(name, batcher.model))
 
     async def healthz(self, request: Request) -> Response:
+        if not self.ready:
+            return JSONResponse(
+                {"status": "loading", "models": []},
+                status_code=503,
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            )
         return JSONResponse({"status": "ok", "models": sorted(self.batchers)})
 
     async def metrics_text(self, request: Request) -> Response:
@@ -197,8 +284,14 @@ class Service:
         return Response(body, headers={"Content-Type": content_type})
 
 
-def build_app(models: dict[str, Model], settings: ServeSettings) -> Starlette:
-    """The ASGI app serving ``models`` (by the name clients use in URLs)."""
+async def _stop_all(batchers: dict[str, Batcher]) -> None:
+    for batcher in batchers.values():
+        await batcher.stop()
+
+
+def build_app(models: Models, settings: ServeSettings) -> Starlette:
+    """The ASGI app serving ``models`` (by the name clients use in URLs), or what a function
+    returns, called in a thread once the server has started."""
     service = Service(models, settings)
     page = resources.files("zoo.serve").joinpath("static/index.html").read_text("utf-8")
 
@@ -212,6 +305,7 @@ def build_app(models: dict[str, Model], settings: ServeSettings) -> Starlette:
         Route("/v1/models", service.list_models),
         Route("/v1/models/{name:model}:predict", service.predict, methods=["POST"]),
         Route("/v1/models/{name:model}", service.show_model),
+        *v2.routes(service),
     ]
     app = Starlette(
         routes=routes,

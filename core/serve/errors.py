@@ -47,5 +47,16 @@ class Overloaded(RequestError):
     kind = "overloaded"
 
 
+class QueueTimeout(Overloaded):
+    kind = "queue_timeout"
+
+
+class NotReady(RequestError):
+    """The models are still loading or warming up."""
+
+    status = 503
+    kind = "not_ready"
+
+
 class ClientDisconnected(Exception):
     """The client went away before its request was read: there is no one to answer."""

@@ -1,5 +1,7 @@
 """Loading the models to serve and running uvicorn until SIGINT or SIGTERM.
 
+The server listens first (it is live at once) and loads the models in the background; it says
+so when they are loaded and warmed up (ready), and stops with the reason if one fails to load.
 On either signal uvicorn stops accepting connections, lets every request it has accepted get
 its answer (the batchers keep running until then), and only then stops the batchers.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 import zoo
@@ -21,17 +23,28 @@ from zoo.specs import check_model_name
 from .settings import ServeSettings
 
 
-def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str, Model]:
-    """``MODEL``, ``FILE.onnx`` or ``NAME=MODEL_OR_FILE`` items, loaded on ONNX Runtime, by the
-    name clients use (the model's own name unless one is given)."""
-    models: dict[str, Model] = {}
+def check_sources(sources: Sequence[str]) -> list[tuple[str, str]]:
+    """``MODEL``, ``FILE.onnx`` or ``NAME=MODEL_OR_FILE`` items as (the name given or "", what
+    to load); a name no URL can carry is refused here, before anything is loaded."""
+    parsed = []
     for source in sources:
         name, given, target = source.partition("=")
         if not given:
             name, target = "", source
-        if given:  # before loading, which may mean exporting
+        else:
             _check_served_name(name)
-        model = zoo.load(target, backend="onnx", provider=provider, threads=threads)
+        parsed.append((name, target))
+    return parsed
+
+
+def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str, Model]:
+    """The ``sources`` (as ``check_sources`` takes them), loaded on ONNX Runtime, by the name
+    clients use (the model's own name unless one is given)."""
+    models: dict[str, Model] = {}
+    for name, target in check_sources(sources):
+        model = zoo.load(
+            target, backend="onnx", provider=provider, threads=threads, varying_batches=True
+        )
         name = name or _check_served_name(model.name)
         if name in models:
             raise ZooError(f"two models named {name!r}; name one of them: NAME={target}")
@@ -47,36 +60,62 @@ def _check_served_name(name: str) -> str:
 
 
 def run_server(
-    models: dict[str, Model],
+    load: Callable[[], dict[str, Model]],
     settings: ServeSettings,
     host: str,
     port: int,
     shutdown_timeout: float,
     access_log: bool = False,
+    loading: str = "the models",
 ) -> None:
+    """Listen on ``host:port``, then serve what ``load()`` returns (in a thread) once it is
+    loaded and warmed up; ``loading`` says what is being loaded."""
     import uvicorn
 
     from .app import build_app
 
     listener = _listen(host, port)
+    app = build_app(load, settings)
     config = uvicorn.Config(
-        build_app(models, settings),
+        app,
         log_level="warning",
         access_log=access_log,
         timeout_graceful_shutdown=shutdown_timeout,
     )
-    address = listener.getsockname()
+    server = uvicorn.Server(config)
+    url = f"http://{_url_host(host)}:{listener.getsockname()[1]}/"
+    service = app.state.service
+
+    def ready(models: dict[str, Model]) -> None:
+        print(
+            f"zoo: serving {', '.join(models)} at {url} "
+            f"on {model_device(next(iter(models.values())))} "
+            f"(batches of up to {settings.max_batch_size}, {_batching(settings)}); "
+            "Ctrl-C or SIGTERM stops after answering what was accepted",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def failed(error: Exception) -> None:
+        server.should_exit = True
+
+    service.on_ready, service.on_failure = ready, failed
     print(
-        f"zoo: serving {', '.join(models)} at http://{_url_host(host)}:{address[1]}/ "
-        f"on {model_device(next(iter(models.values())))} "
-        f"(batches of up to {settings.max_batch_size} within {settings.batch_timeout_ms:g} ms); "
-        "Ctrl-C or SIGTERM stops after answering what was accepted",
+        f"zoo: loading {loading}; live at {url}, ready once loaded and warmed up",
         file=sys.stderr,
         flush=True,
     )
     with _signals_left_to_uvicorn():
-        uvicorn.Server(config).run(sockets=[listener])
+        server.run(sockets=[listener])
+    if service.load_error is not None:
+        raise service.load_error
     print("zoo: stopped", file=sys.stderr)
+
+
+def _batching(settings: ServeSettings) -> str:
+    if settings.batch_timeout_ms:
+        return f"each waiting up to {settings.batch_timeout_ms:g} ms for more"
+    return "gathered only while the model is busy"
 
 
 def _listen(host: str, port: int) -> socket.socket:
