@@ -415,6 +415,15 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.fixture
+def keras_installed():
+    """Training builds its base in Keras where the command runs (never in the actors): these
+    tests skip in an ONNX Runtime-only environment."""
+    return pytest.importorskip(
+        "keras", reason="training needs TensorFlow (pip install 'zoo[keras]')"
+    )
+
+
+@pytest.fixture
 def labelled(data):  # noqa: F811
     """The colour classes, one file in them that is no image."""
     (data / "red" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this JPEG stops here")
@@ -426,6 +435,7 @@ def cached_features(zoo_home: Path) -> dict[str, bytes]:
 
 
 def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
+    keras_installed,
     ray_session,
     labelled,
     home,  # noqa: F811
@@ -452,6 +462,7 @@ def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
 
 
 def test_an_actor_that_dies_while_computing_features_changes_nothing(
+    keras_installed,
     ray_session,
     labelled,
     home,  # noqa: F811
