@@ -217,19 +217,29 @@ def engine_output(args: argparse.Namespace):
                 ray.shutdown()
 
 
-def plotted(args, work) -> dict:
-    """``work()``'s report, with ``--plot`` drawn from it; an unwritable ``--plot`` path fails
-    before the work starts."""
+def print_report(args, work, print_text) -> int:
+    """Run ``work()`` (it returns a report: ``TrainReport``, ``EvaluationReport``) on the
+    command's engine, draw ``--plot`` from the report (an unwritable path fails before the work
+    starts), and print it: ``--json``, else ``print_text(report)``, on the stdout that Ray's
+    messages cannot reach."""
+    from .printing import print_json
+
     if args.plot:
         from zoo.plot import check_can_plot
 
         check_can_plot(args.plot)
-    report = work()
-    if args.plot:
-        from zoo.training.plot import plot_report
+    with engine_output(args) as out:
+        report = work()
+        if args.plot:
+            from zoo.training.plot import plot_report
 
-        plot_report(report, args.plot)
-    return report
+            plot_report(report, args.plot)
+        with contextlib.redirect_stdout(out):
+            if args.json:
+                print_json(report.to_dict())
+            else:
+                print_text(report)
+    return 0
 
 
 MODEL_HELP = "a model: a name or alias (see 'zoo list'), a .onnx file, or a .keras/.h5 file"

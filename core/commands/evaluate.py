@@ -3,8 +3,6 @@ images (the work is in ``zoo.training.evaluation``)."""
 
 from __future__ import annotations
 
-import contextlib
-
 from zoo.cli_options import (
     add_backend,
     add_engine_options,
@@ -14,10 +12,9 @@ from zoo.cli_options import (
     add_provider,
     add_threads,
     add_weights,
-    engine_output,
     input_overrides,
-    plotted,
     positive_int,
+    print_report,
     ray_options,
 )
 
@@ -53,30 +50,23 @@ def add_command(commands) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from zoo.printing import print_json
     from zoo.training import evaluate
     from zoo.training.report import print_evaluation
 
     engine = ray_options(args)
-    with engine_output(args) as out:
-        report = plotted(
-            args,
-            lambda: evaluate(
-                args.model,
-                args.data,
-                backend=args.backend,
-                weights=args.weights,
-                batch_size=args.batch_size,
-                overrides=input_overrides(args),
-                provider=args.provider,
-                threads=args.threads if engine is None else 0,
-                reference=args.reference,
-                engine=engine,
-            ),
-        )
-        with contextlib.redirect_stdout(out):
-            if args.json:
-                print_json(report.to_dict())
-            else:
-                print_evaluation(report)
-    return 0
+    return print_report(
+        args,
+        lambda: evaluate(
+            args.model,
+            args.data,
+            backend=args.backend,
+            weights=args.weights,
+            batch_size=args.batch_size,
+            overrides=input_overrides(args),
+            provider=args.provider,
+            threads=args.threads if engine is None else 0,
+            reference=args.reference,
+            engine=engine,
+        ),
+        print_evaluation,
+    )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from zoo.cli_options import (
     add_engine_options,
@@ -13,11 +12,10 @@ from zoo.cli_options import (
     add_provider,
     add_threads,
     add_weights,
-    engine_output,
     integer_at_least,
     number_between,
-    plotted,
     positive_int,
+    print_report,
     ray_options,
 )
 from zoo.interpolation import INTERPOLATION_NAMES
@@ -170,28 +168,21 @@ def add_command(commands) -> None:
 
 
 def _run_train(args) -> int:
-    from zoo.printing import print_json
     from zoo.training import train
     from zoo.training.report import print_train_report
 
     engine = ray_options(args)
-    with engine_output(args) as out:
-        result = plotted(
-            args,
-            lambda: train(
-                args.base,
-                args.data,
-                args.output,
-                TrainSettings.from_options(args),
-                weights=args.weights,
-                provider=args.provider,
-                threads=args.threads if engine is None else 0,
-                engine=engine,
-            ),
-        )
-        with contextlib.redirect_stdout(out):
-            if args.json:
-                print_json(result.to_dict())
-            else:
-                print_train_report(result)
-    return 0
+    return print_report(
+        args,
+        lambda: train(
+            args.base,
+            args.data,
+            args.output,
+            TrainSettings.from_options(args),
+            weights=args.weights,
+            provider=args.provider,
+            threads=args.threads if engine is None else 0,
+            engine=engine,
+        ),
+        print_train_report,
+    )
