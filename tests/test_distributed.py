@@ -222,20 +222,22 @@ def test_two_nodes_share_the_pool(ray_session, photos, onnx_model, local_records
     assert [json.loads(line) for line in done.stdout.splitlines()] == local_records
 
 
-DIES_ONCE = """
+def dies_once(module: str, worker: str, run: str, setup: str = "") -> str:
+    """A script running ``zoo ARGS`` (``sys.argv[2:]``) whose ``module.run`` actors are
+    ``worker``s that die in their first batch while the marker file ``sys.argv[1]`` does not
+    exist; Ray restarts the actor and runs the batch again. ``setup``: lines run first."""
+    return f"""
 import os
 import sys
 from pathlib import Path
 
-from zoo import distributed
 from zoo.cli import main
-
+from {module} import {worker}, {run}
+{setup}
 MARKER = Path(sys.argv[1])
 
 
-class DiesOnce(distributed.Classifier):
-    \"\"\"The first batch kills its actor; Ray restarts it and runs the batch again.\"\"\"
-
+class DiesOnce({worker}):
     def __call__(self, batch):
         if not MARKER.exists():
             MARKER.touch()
@@ -243,9 +245,12 @@ class DiesOnce(distributed.Classifier):
         return super().__call__(batch)
 
 
-distributed.RayRun.worker = lambda self: DiesOnce
+{run}.worker = lambda self: DiesOnce
 sys.exit(main(sys.argv[2:]))
 """
+
+
+DIES_ONCE = dies_once("zoo.distributed", "Classifier", "RayRun")
 
 
 def test_jsonl_stays_json_lines_when_an_actor_dies(
@@ -384,34 +389,13 @@ def test_a_model_zoo_cannot_run_is_one_line_before_any_actor_starts(
 
 # zoo train and zoo evaluate on the actor pool ----------------------------------------------
 
-TRAIN_DIES_ONCE = """
-import os
-import sys
-from pathlib import Path
-
-from zoo.cli import main
-from zoo.plugin_manager import pm
-from zoo.training import distributed
-
-from tests.test_train import TinyCNNPlugin
-
-MARKER = Path(sys.argv[1])
-
-
-class DiesOnce(distributed.FeatureWorker):
-    \"\"\"The first batch kills its actor; Ray restarts it and runs the batch again.\"\"\"
-
-    def __call__(self, batch):
-        if not MARKER.exists():
-            MARKER.touch()
-            os._exit(1)
-        return super().__call__(batch)
-
-
-pm.register(TinyCNNPlugin(), name="test-tinycnn")
-distributed.FeatureRun.worker = lambda self: DiesOnce
-sys.exit(main(sys.argv[2:]))
-"""
+TRAIN_DIES_ONCE = dies_once(
+    "zoo.training.distributed",
+    "FeatureWorker",
+    "FeatureRun",
+    setup="from zoo.plugin_manager import pm\nfrom tests.test_train import TinyCNNPlugin\n"
+    'pm.register(TinyCNNPlugin(), name="test-tinycnn")',
+)
 
 
 @pytest.fixture
