@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.applications import ARCHITECTURES, PLUGIN_TRIAL
+from zoo.sources.applications import ARCHITECTURES, PLUGIN_TRIAL
 
 TOLERANCE = 1e-4
 TOOLS = ("zoo", "keras", "tf2onnx")
@@ -54,8 +54,8 @@ CHILDREN = {
 import sys
 from pathlib import Path
 from zoo.exporters.onnx import export_onnx
-from zoo.keras_model import keras_application
-from zoo.specs import ExportOptions, ModelSpec
+from zoo.sources.keras_model import keras_application
+from zoo.model.spec import ExportOptions, ModelSpec
 factory, size, path, preprocess = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 spec = ModelSpec(
     factory.lower(), keras_application(factory), (size, size), preprocess=preprocess
@@ -317,7 +317,7 @@ def keras_files_main(memory_cap: float, tools: list[str]) -> None:
 
 def _input_shape(path: Path) -> tuple[int, ...]:
     """(height, width, channels), from the file's config (no TensorFlow)."""
-    from zoo.keras_file import read_config
+    from zoo.sources.keras_file import read_config
 
     config = read_config(path)["config"]
     layers = config["layers"]

@@ -28,13 +28,13 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
-from zoo.bench import bench, machine
-from zoo.errors import BackendUnavailable
+from zoo.base.errors import BackendUnavailable
+from zoo.base.hardware import describe_device, has_nvidia_gpu
 from zoo.exporters.onnx import export_onnx
-from zoo.hardware import describe_device, has_nvidia_gpu
-from zoo.onnx_file import load_onnx
-from zoo.registry import get_registry
-from zoo.specs import ExportOptions
+from zoo.model.spec import ExportOptions
+from zoo.plugin.registry import get_registry
+from zoo.runtime.bench import bench, machine
+from zoo.runtime.onnx_file import load_onnx
 
 
 def main() -> int:

@@ -36,18 +36,18 @@ from pathlib import Path
 import numpy as np
 from markdown_table import print_table
 
+from zoo.base.hardware import cpu_class, cpu_name, onnxruntime_version
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
+from zoo.exporters.keras_outputs import keras_reference, load_photos, logits_model, top_indices
 from zoo.exporters.onnx import export_onnx
 from zoo.exporters.precision import Int8Recipe, quantize_int8
-from zoo.exporters.reference import keras_reference, load_photos, logits_model, top_indices
-from zoo.hardware import cpu_class, cpu_name, onnxruntime_version
-from zoo.keras_model import build_keras_model
-from zoo.labels import resolve_labels
-from zoo.onnx_file import load_onnx, open_session
-from zoo.preprocessing import preprocess
-from zoo.registry import get_registry
-from zoo.samples import image_files, verification_images
-from zoo.specs import ExportOptions
+from zoo.model.labels import resolve_labels
+from zoo.model.spec import ExportOptions
+from zoo.plugin.registry import get_registry
+from zoo.runtime.onnx_file import load_onnx, open_session
+from zoo.runtime.preprocessing import preprocess
+from zoo.runtime.samples import image_files, verification_images
+from zoo.sources.keras_model import build_keras_model
 
 REDUCED = Int8Recipe(reduce_range=True)
 FULL_RANGE = Int8Recipe(reduce_range=False)

@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 from markdown_table import print_table
 
-from zoo.onnx_file import read_card
+from zoo.runtime.onnx_file import read_card
 
 LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from zoo.bench import machine
-from zoo.printing import print_table
+from zoo.base.printing import print_table
+from zoo.runtime.bench import machine
 
 
 @dataclass

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.bench import machine
-from zoo.printing import print_table
+from zoo.base.printing import print_table
+from zoo.runtime.bench import machine
 
 PEERS = Path(__file__).resolve().parent / "peers"
 INFER = "/v2/models/mobilenet/infer"
@@ -266,7 +266,7 @@ def ceiling(model: str, photos: list[bytes], threads: int, batch_sizes: list[int
     """ONNX Runtime alone on decoded pixels: images/s at each batch size, and the best."""
     import onnxruntime as ort
 
-    from zoo.images import decode_to_size, open_lazily
+    from zoo.runtime.images import decode_to_size, open_lazily
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

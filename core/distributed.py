@@ -43,12 +43,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jsonio
-from .errors import BackendUnavailable, ImageError, ZooError, describe_exception
-from .images import read_bytes
-from .input_config import InputOverrides, resolve
-from .pipeline import Decoded, batch_records, decode, expand_inputs
-from .samples import IMAGE_SUFFIXES
+from zoo.base import jsonio
+from zoo.base.errors import BackendUnavailable, ImageError, ZooError, describe_exception
+from zoo.model.input_config import InputOverrides, resolve
+from zoo.runtime.images import read_bytes
+from zoo.runtime.pipeline import Decoded, batch_records, decode, expand_inputs
+from zoo.runtime.samples import IMAGE_SUFFIXES
 
 RAY_MISSING = "the Ray engine needs Ray; pip install 'zoo[ray]'"
 CONNECT_TIMEOUT_S = 30.0
@@ -87,7 +87,7 @@ def import_ray():
 
 @dataclass(frozen=True)
 class RayOptions:
-    """Where and how wide the actor pool is (``zoo.cli_options.add_engine_options``)."""
+    """Where and how wide the actor pool is (``zoo.cli.options.add_engine_options``)."""
 
     address: str | None = None
     """The cluster (None: ``RAY_ADDRESS``, else a Ray started here)."""
@@ -241,12 +241,12 @@ def model_bytes(model: str, weights: str) -> bytes:
 
     Opened once here too, so that a file zoo cannot run is one line now, not an actor's death.
     """
-    from .onnx_file import load_onnx
+    from zoo.runtime.onnx_file import load_onnx
 
     if not model.endswith(".onnx"):
-        from .export_cache import cached_export
-        from .registry import get_registry
-        from .weights import resolve_weights
+        from zoo.plugin.registry import get_registry
+        from zoo.sources.export_cache import cached_export
+        from zoo.sources.weights import resolve_weights
 
         spec = get_registry().model(model)
         model = str(cached_export(spec, resolve_weights(spec, weights)))
@@ -445,7 +445,7 @@ class Actor:
 
     def load(self, path: Path, provider: str, threads: int):
         """The model, from the file its bytes were written to: a zoo-exported one here."""
-        from .onnx_file import load_onnx
+        from zoo.runtime.onnx_file import load_onnx
 
         return load_onnx(path, provider, threads)
 
@@ -499,7 +499,7 @@ class Classifier(Actor):
 def write_records(records: Iterable[dict], folder: Path) -> Iterator[dict]:
     """``records`` as they pass, written to ``folder/predictions.jsonl`` (in place once all
     are written: an interrupted run leaves no partial file)."""
-    from .files import atomic_path
+    from zoo.base.files import atomic_path
 
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "predictions.jsonl") as temporary, temporary.open("w") as out:

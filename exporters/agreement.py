@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.labels import LabelList
-from zoo.model import Model
-
-from .errors import VerificationError
-from .reference import KerasReference, exported_runs, label_names, top_indices
+from zoo.exporters.errors import VerificationError
+from zoo.exporters.keras_outputs import KerasReference, exported_runs, label_names, top_indices
+from zoo.model.labels import LabelList
+from zoo.runtime.model import Model
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import tf2onnx_fallback
-from .errors import ConversionError
+from zoo.exporters import tf2onnx_fallback
+from zoo.exporters.errors import ConversionError
 
 EMITTER = "emitter"
 """``Conversion.converter`` for zoo's direct emitter (``emitter``)."""
@@ -70,7 +70,7 @@ def keras_to_onnx(
     tf2onnx cannot convert completely raises ``ConversionError`` naming the TensorFlow ops and
     the Keras layers that forced the fallback.
     """
-    from .emitter import UnsupportedLayer, emit_onnx
+    from zoo.exporters.emitter import UnsupportedLayer, emit_onnx
 
     inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
     if inputs is None:  # a subclassed model

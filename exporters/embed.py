@@ -3,7 +3,7 @@ and ``--top-k``.
 
 ``embed_preprocessing`` puts the model's preprocessing in front of the graph, so that it takes
 raw uint8 RGB pixels: any client that can decode and resize an image can call it, in any
-language. The nodes do ``zoo.preprocessing.preprocess``'s float32 operations in its order
+language. The nodes do ``zoo.runtime.preprocessing.preprocess``'s float32 operations in its order
 (channel flip, divide, subtract the mean, divide by the std; the flip is done on the uint8
 pixels, which changes no value), so the graph sees the very values the host-side path would
 feed it. ``add_top_k`` adds ONNX ``TopK`` outputs on the probabilities.
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.artifact import TopKOutputs
-from zoo.specs import PreprocessSpec
+from zoo.model.card import TopKOutputs
+from zoo.model.spec import PreprocessSpec
 
 PREFIX = "zoo_preprocess"
 """Names of the tensors added in front of the graph, apart from the model's own."""

@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from zoo import keras_file
+from zoo.sources import keras_file
 
 MIN_OPSET = 13
 """Softmax over one axis (13), Pad, Clip and Slice with tensor inputs (11)."""

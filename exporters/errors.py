@@ -1,6 +1,6 @@
 """What can go wrong in an export, as one line for the person at the terminal."""
 
-from zoo.errors import ZooError
+from zoo.base.errors import ZooError
 
 
 class ExportError(ZooError):

@@ -19,35 +19,34 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs, VerifiedOn
-from zoo.files import atomic_path, scratch_directory
-from zoo.input_config import InputConfig
-from zoo.keras_model import build_keras_model
-from zoo.labels import LabelList
-from zoo.onnx_file import import_onnxruntime, load_onnx
-from zoo.preprocessing import preprocess
-from zoo.progress import status
-from zoo.registry import get_registry
-from zoo.samples import calibration_images, verification_images
-from zoo.specs import ExportOptions, ModelSpec
-from zoo.version import __version__
-from zoo.weights import WeightsSource, file_digest, resolve_weights
-
-from .agreement import AgreementReport, agreement
-from .convert import Conversion, keras_to_onnx
-from .errors import ExportError, VerificationError
-from .precision import PRECISIONS, is_int8, lower_precision
-from .reference import (
+from zoo.base.files import atomic_path, scratch_directory
+from zoo.base.progress import status
+from zoo.base.version import __version__
+from zoo.exporters.agreement import AgreementReport, agreement
+from zoo.exporters.convert import Conversion, keras_to_onnx
+from zoo.exporters.errors import ExportError, VerificationError
+from zoo.exporters.keras_outputs import (
     DEFAULT_BATCH_SIZES,
     KerasReference,
     keras_reference,
     load_photos,
     logits_model,
 )
-from .results import OnnxExportResult
-from .triton import export_to_triton
-from .verify import VerificationReport, verify
-from .verify_report import VerifyReport
+from zoo.exporters.precision import PRECISIONS, is_int8, lower_precision
+from zoo.exporters.results import OnnxExportResult
+from zoo.exporters.triton import export_to_triton
+from zoo.exporters.verify import VerificationReport, verify
+from zoo.exporters.verify_report import VerifyReport
+from zoo.model.card import METADATA_KEY, ModelCard, TopKOutputs, VerifiedOn
+from zoo.model.input_config import InputConfig
+from zoo.model.labels import LabelList
+from zoo.model.spec import ExportOptions, ModelSpec
+from zoo.plugin.registry import get_registry
+from zoo.runtime.onnx_file import import_onnxruntime, load_onnx
+from zoo.runtime.preprocessing import preprocess
+from zoo.runtime.samples import calibration_images, verification_images
+from zoo.sources.keras_model import build_keras_model
+from zoo.sources.weights import WeightsSource, file_digest, resolve_weights
 
 DEFAULT_OPSET = 17
 """Well supported by tf2onnx and by every ONNX Runtime of the last years."""
@@ -241,7 +240,7 @@ def _convert(
     """
     from onnx import helper
 
-    from .embed import add_top_k, embed_preprocessing
+    from zoo.exporters.embed import add_top_k, embed_preprocessing
 
     conversion = keras_to_onnx(
         keras_model,

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.artifact import METADATA_KEY, ModelCard
+from zoo.model.card import METADATA_KEY, ModelCard
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.artifact import ModelCard
-
-from .agreement import AgreementReport
-from .convert import EMITTER, Conversion, converter_facts
-from .verify import VerificationReport
+from zoo.exporters.agreement import AgreementReport
+from zoo.exporters.convert import EMITTER, Conversion, converter_facts
+from zoo.exporters.verify import VerificationReport
+from zoo.model.card import ModelCard
 
 
 @dataclass

@@ -23,12 +23,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo.artifact import ModelCard
-from zoo.files import FolderKind, atomic_directory
-
-from .errors import ExportError
-from .results import OnnxExportResult
-from .verify_report import VerifyReport
+from zoo.base.files import FolderKind, atomic_directory
+from zoo.exporters.errors import ExportError
+from zoo.exporters.results import OnnxExportResult
+from zoo.exporters.verify_report import VerifyReport
+from zoo.model.card import ModelCard
 
 MAX_BATCH_SIZE = 32
 """The largest batch Triton forms for a model with a dynamic batch dimension."""

@@ -19,13 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from zoo.artifact import TopKOutputs, VerifiedOn
-from zoo.labels import LabelList
-from zoo.model import Model
-from zoo.preprocessing import preprocess
-
-from .errors import NonFiniteOutputs, VerificationError
-from .reference import (
+from zoo.exporters.errors import NonFiniteOutputs, VerificationError
+from zoo.exporters.keras_outputs import (
     DEFAULT_BATCH_SIZES,
     KerasReference,
     exported_runs,
@@ -33,6 +28,10 @@ from .reference import (
     non_finite_side,
     top_indices,
 )
+from zoo.model.card import TopKOutputs, VerifiedOn
+from zoo.model.labels import LabelList
+from zoo.runtime.model import Model
+from zoo.runtime.preprocessing import preprocess
 
 DEFAULT_TOLERANCE = 1e-4
 """Max |logits(Keras) - logits(ONNX)| / max |logits(Keras)|, per image."""

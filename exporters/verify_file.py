@@ -6,21 +6,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo.cpu_check import acknowledge, reverified_line
-from zoo.keras_model import build_keras_model
-from zoo.labels import resolve_labels
-from zoo.onnx_file import load_onnx
-from zoo.progress import note, status
-from zoo.registry import get_registry
-from zoo.samples import verification_images
-from zoo.specs import ModelSpec
-from zoo.weights import WeightsSource, file_digest, resolve_weights
-
-from .agreement import AgreementReport, agreement
-from .errors import ExportError
-from .reference import DEFAULT_BATCH_SIZES, keras_reference, load_photos, logits_model
-from .verify import VerificationReport, verify
-from .verify_report import VerifyReport
+from zoo.base.progress import note, status
+from zoo.exporters.agreement import AgreementReport, agreement
+from zoo.exporters.errors import ExportError
+from zoo.exporters.keras_outputs import (
+    DEFAULT_BATCH_SIZES,
+    keras_reference,
+    load_photos,
+    logits_model,
+)
+from zoo.exporters.verify import VerificationReport, verify
+from zoo.exporters.verify_report import VerifyReport
+from zoo.model.labels import resolve_labels
+from zoo.model.spec import ModelSpec
+from zoo.plugin.registry import get_registry
+from zoo.runtime.cpu_check import acknowledge, reverified_line
+from zoo.runtime.onnx_file import load_onnx
+from zoo.runtime.samples import verification_images
+from zoo.sources.keras_model import build_keras_model
+from zoo.sources.weights import WeightsSource, file_digest, resolve_weights
 
 
 def verify_file(

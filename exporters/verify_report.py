@@ -14,13 +14,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import jsonio
-from zoo.artifact import VerifiedOn
-from zoo.files import atomic_path
-
-from .agreement import AgreementReport
-from .convert import Conversion, converter_facts
-from .verify import VerificationReport
+from zoo.base import jsonio
+from zoo.base.files import atomic_path
+from zoo.exporters.agreement import AgreementReport
+from zoo.exporters.convert import Conversion, converter_facts
+from zoo.exporters.verify import VerificationReport
+from zoo.model.card import VerifiedOn
 
 FORMAT_VERSION = 2
 """1: the unversioned files of earlier zoo versions."""

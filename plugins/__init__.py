@@ -1,2 +1,2 @@
 """zoo's built-in plugins: each module is an ordinary plugin, registered through the same hooks
-as a third-party one (see ``zoo.plugin_manager.DEFAULT_PLUGINS``)."""
+as a third-party one (see ``zoo.plugin.manager.DEFAULT_PLUGINS``)."""

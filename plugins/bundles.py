@@ -1,5 +1,5 @@
-"""Trained models (bundles, see ``zoo.training.bundle``) and imported Keras files
-(``zoo.imported_model``) registered as ordinary models.
+"""Trained models (bundles, see ``zoo.sources.bundle``) and imported Keras files
+(``zoo.sources.imported``) registered as ordinary models.
 
 Reads only the bundles' JSON cards, so ``zoo list`` stays fast; a bundle that cannot be read
 is a warning naming its folder, not an error.
@@ -10,9 +10,9 @@ from __future__ import annotations
 import warnings
 
 from zoo import hookimpl
-from zoo.errors import ZooError
-from zoo.registry import PluginWarning
-from zoo.training.bundle import bundle_folders, spec_from_folder
+from zoo.base.errors import ZooError
+from zoo.plugin.registry import PluginWarning
+from zoo.sources.bundle import bundle_folders, spec_from_folder
 
 
 @hookimpl

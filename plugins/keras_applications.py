@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from zoo import hookimpl
-from zoo.keras_model import keras_application
-from zoo.specs import ModelSpec, WeightsSpec
+from zoo.model.spec import ModelSpec, WeightsSpec
+from zoo.sources.keras_model import keras_application
 
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 

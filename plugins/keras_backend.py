@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
-from zoo.errors import BackendUnavailable
-from zoo.keras_model import build_keras_model
-from zoo.specs import Backend, LoadOptions, ModelSpec, Runner
+from zoo.base.errors import BackendUnavailable
+from zoo.model.spec import Backend, LoadOptions, ModelSpec, Runner
+from zoo.sources.keras_model import build_keras_model
 
 
 class KerasRunner(Runner):
@@ -20,7 +20,7 @@ class KerasRunner(Runner):
     def __call__(self, batch):
         import numpy as np  # here, not at the top: `zoo list` imports this plugin
 
-        from zoo.scores import softmax
+        from zoo.runtime.scores import softmax
 
         outputs = np.asarray(self.model.predict(batch, verbose=0))
         return softmax(outputs).astype(np.float32) if self.outputs_logits else outputs

@@ -1,6 +1,6 @@
 """The ``onnx`` backend: a registered model on ONNX Runtime, through zoo's cache of verified
-exports (``zoo.export_cache``). ONNX Runtime is imported when a model is loaded, not when zoo
-starts; a cached file ONNX Runtime cannot load is exported again, with one line saying why.
+exports (``zoo.sources.export_cache``). ONNX Runtime is imported when a model is loaded, not
+when zoo starts; a cached file ONNX Runtime cannot load is exported again, with one line saying why.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
-from zoo.export_cache import cached_export, export_again
-from zoo.progress import note
-from zoo.specs import Backend, LoadOptions, ModelSpec, Runner
+from zoo.base.progress import note
+from zoo.model.spec import Backend, LoadOptions, ModelSpec, Runner
+from zoo.sources.export_cache import cached_export, export_again
 
 
 class OnnxBackend(Backend):
@@ -18,7 +18,7 @@ class OnnxBackend(Backend):
     description = "ONNX Runtime (CUDA when usable, else CPU), on a cached verified export"
 
     def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> Runner:
-        from zoo.onnx_file import ModelFileError, load_onnx
+        from zoo.runtime.onnx_file import ModelFileError, load_onnx
 
         path = cached_export(spec, weights)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
-from zoo.specs import ExporterSpec, ExportOptions, ModelSpec
+from zoo.model.spec import ExporterSpec, ExportOptions, ModelSpec
 
 
 def export(spec: ModelSpec, output: Path, options: ExportOptions):

@@ -1,7 +1,7 @@
 """The preprocessing modes of ``keras.applications`` (``imagenet_utils.preprocess_input``)."""
 
 from zoo import hookimpl
-from zoo.specs import PreprocessSpec
+from zoo.model.spec import PreprocessSpec
 
 CAFFE = PreprocessSpec(
     "caffe",

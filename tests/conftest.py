@@ -131,7 +131,7 @@ import contextlib, json, os, sys
 exec(os.environ["ZOO_TEST_BEFORE"])
 code = None
 if sys.argv[1:]:
-    from zoo.cli import main
+    from zoo.cli.main import main
     with contextlib.redirect_stdout(sys.stderr if os.environ["ZOO_TEST_QUIET"] else sys.stdout):
         try:
             code = main(sys.argv[1:])

@@ -16,7 +16,7 @@ import resource
 import numpy as np
 import pytest
 
-from zoo.applications import ARCHITECTURES, REPRESENTATIVES
+from zoo.sources.applications import ARCHITECTURES, REPRESENTATIVES
 
 TOLERANCE = 1e-4
 """Max |ONNX - Keras| over max |Keras| (the logits)."""
@@ -54,7 +54,7 @@ def test_every_architecture_converts_directly_to_keras_logits(name):
     import onnxruntime
 
     from zoo.exporters.convert import EMITTER, keras_to_onnx
-    from zoo.keras_model import import_keras
+    from zoo.sources.keras_model import import_keras
 
     keras = import_keras()
     architecture = ARCHITECTURES[name]

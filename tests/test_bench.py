@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from __outside__.conftest import run_zoo
 
-import zoo.hardware
-
-from .conftest import run_zoo
+import zoo.base.hardware
 
 
 @pytest.mark.slow
@@ -21,7 +20,7 @@ def test_bench_json_has_every_backend_and_batch(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["machine"]["cores"] >= 1 and "numpy" in report["machine"]["libraries"]
-    assert report["machine"]["cpu_class"] == zoo.hardware.cpu_class()
+    assert report["machine"]["cpu_class"] == zoo.base.hardware.cpu_class()
     assert all(r["device"] for r in report["results"])  # the GPU, or the CPU and why
     rows = report["results"]
     assert [(r["backend"], r["batch"]) for r in rows] == [

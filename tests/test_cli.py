@@ -6,11 +6,10 @@ import json
 import time
 
 import pytest
+from __outside__.conftest import modules_imported, run_zoo
 
-from zoo.cli import main
-from zoo.plugin_manager import DEFAULT_PLUGINS
-
-from .conftest import modules_imported, run_zoo
+from zoo.cli.main import main
+from zoo.plugin.manager import DEFAULT_PLUGINS
 
 HEAVY = ("tensorflow", "keras", "onnxruntime", "tf2onnx", "onnx", "numpy", "PIL", "matplotlib")
 

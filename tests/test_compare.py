@@ -7,9 +7,9 @@ import json
 import pytest
 from PIL import Image
 
-from zoo.cli import main
-from zoo.compare import parse_weights
-from zoo.errors import ZooError
+from zoo.base.errors import ZooError
+from zoo.cli.main import main
+from zoo.runtime.compare import parse_weights
 
 MODELS = ["mobilenet", "inception_v3"]
 
@@ -94,7 +94,7 @@ def test_an_unwritable_plot_fails_before_any_model_loads(capsys, photo, tmp_path
 
 
 def test_provider_and_threads_reach_each_model(capsys, photo, monkeypatch):
-    import zoo.compare
+    import zoo.runtime.compare
 
     loads = []
 
@@ -102,7 +102,7 @@ def test_provider_and_threads_reach_each_model(capsys, photo, monkeypatch):
         loads.append(args)
         raise ZooError("not loading in this test")
 
-    monkeypatch.setattr(zoo.compare, "load", load)
+    monkeypatch.setattr(zoo.runtime.compare, "load", load)
     options = ["--backend", "onnx", "--provider", "cpu", "--threads", "1", "--weights", "none"]
     assert main(["compare", str(photo), "--models", "mobilenet,resnet50", *options]) == 1
     assert loads == [

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from .conftest import modules_imported
+from __outside__.conftest import modules_imported
 
 TOLERANCE = 1e-4
 
@@ -17,7 +16,7 @@ MODELS = {"mobilenet": "MobileNet", "resnet50": "ResNet50"}
 
 
 def build(name: str):
-    from zoo.keras_model import import_keras
+    from zoo.sources.keras_model import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)
@@ -124,7 +123,7 @@ def test_models_over_2_gib_are_checked_through_a_file(converted, monkeypatch):
 @pytest.mark.slow
 def test_multi_output_models_are_refused():
     from zoo.exporters.convert import keras_to_onnx
-    from zoo.keras_model import import_keras
+    from zoo.sources.keras_model import import_keras
 
     keras = import_keras()
     x = keras.Input((4,))

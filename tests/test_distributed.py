@@ -17,17 +17,8 @@ from unittest.mock import ANY
 
 import numpy as np
 import pytest
-
-from zoo import distributed
-from zoo.cli import main
-from zoo.distributed import RayOptions
-from zoo.errors import ZooError
-from zoo.registry import get_registry
-from zoo.samples import sample_images
-from zoo.training import evaluate
-
-from .conftest import modules_imported, run_zoo
-from .test_images import (
+from __outside__.conftest import modules_imported, run_zoo
+from __outside__.test_images import (
     empty_file,
     oriented_jpeg,
     rgb,
@@ -36,7 +27,15 @@ from .test_images import (
     truncated_jpeg,
     with_alpha,
 )
-from .test_train import data, home, small_train  # noqa: F401  (data and home: fixtures)
+from __outside__.test_train import data, home, small_train  # noqa: F401  (data and home: fixtures)
+
+from zoo import distributed
+from zoo.base.errors import ZooError
+from zoo.cli.main import main
+from zoo.distributed import RayOptions
+from zoo.plugin.registry import get_registry
+from zoo.runtime.samples import sample_images
+from zoo.training import evaluate
 
 OBJECT_STORE_BYTES = 100 * 2**20
 
@@ -191,7 +190,7 @@ TWO_NODES = """
 import sys
 import ray
 from ray.cluster_utils import Cluster
-from zoo.cli import main
+from zoo.cli.main import main
 
 store = int(sys.argv[1])
 head = {"num_cpus": 1, "object_store_memory": store}
@@ -231,7 +230,7 @@ import os
 import sys
 from pathlib import Path
 
-from zoo.cli import main
+from zoo.cli.main import main
 from {module} import {worker}, {run}
 {setup}
 MARKER = Path(sys.argv[1])
@@ -281,7 +280,7 @@ def test_jsonl_stays_json_lines_when_an_actor_dies(
 def zoo_on_ray(model: Path, photo: Path, *options: str) -> subprocess.Popen:
     """``zoo predict MODEL PHOTO --engine ray OPTIONS`` in a process of its own."""
     command = (  # Ctrl-C's handler even where this runs with SIGINT ignored (in the background)
-        "import signal, sys; from zoo.cli import main; "
+        "import signal, sys; from zoo.cli.main import main; "
         "signal.signal(signal.SIGINT, signal.default_int_handler); sys.exit(main())"
     )
     return subprocess.Popen(
@@ -393,7 +392,7 @@ TRAIN_DIES_ONCE = dies_once(
     "zoo.training.distributed",
     "FeatureWorker",
     "FeatureRun",
-    setup="from zoo.plugin_manager import pm\nfrom tests.test_train import TinyCNNPlugin\n"
+    setup="from zoo.plugin.manager import pm\nfrom tests.test_train import TinyCNNPlugin\n"
     'pm.register(TinyCNNPlugin(), name="test-tinycnn")',
 )
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow  # every test builds Keras models
 
 @pytest.fixture(scope="module")
 def keras():
-    from zoo.keras_model import import_keras
+    from zoo.sources.keras_model import import_keras
 
     return import_keras()
 
@@ -426,7 +426,7 @@ def test_ops_tf2onnx_cannot_convert_fail_in_one_line_naming_them(keras, monkeypa
     the op and the layer that forced the fallback, and no graph reaches ONNX Runtime."""
     import tensorflow as tf
 
-    from zoo.errors import ZooError
+    from zoo.base.errors import ZooError
     from zoo.exporters import convert
 
     class Erfc(keras.layers.Layer):

@@ -11,16 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import REPO, run_zoo
+from __outside__.test_train import data, home, small_train  # noqa: F401  (fixtures)
 from PIL import Image
 
 import zoo
-from zoo import jsonio
-from zoo.errors import NonFiniteScores
-from zoo.input_config import InputConfig
-from zoo.model import Model
-
-from .conftest import REPO, run_zoo
-from .test_train import data, home, small_train  # noqa: F401  (fixtures)
+from zoo.base import jsonio
+from zoo.base.errors import NonFiniteScores
+from zoo.model.input_config import InputConfig
+from zoo.runtime.model import Model
 
 LABELS = (("c0", "a"), ("c1", "b"))
 

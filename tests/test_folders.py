@@ -12,11 +12,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from __outside__.conftest import run_zoo
 
-from zoo.files import MARKER, FolderKind, FolderRefused, atomic_directory, check_replaceable
-from zoo.training.bundle import BUNDLE
-
-from .conftest import run_zoo
+from zoo.base.files import MARKER, FolderKind, FolderRefused, atomic_directory, check_replaceable
+from zoo.sources.bundle import BUNDLE
 
 KIND = FolderKind("thing")
 
@@ -166,7 +165,7 @@ CONCURRENT_WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from zoo.files import FolderKind, atomic_directory
+    from zoo.base.files import FolderKind, atomic_directory
 
     for round in range(20):
         with atomic_directory(Path(sys.argv[1]), FolderKind("thing")) as staging:

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from __outside__.conftest import REPO
 
-from zoo.hardware import has_nvidia_gpu
-
-from .conftest import REPO
+from zoo.base.hardware import has_nvidia_gpu
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import cpu_check, hardware, onnx_file
-from zoo.artifact import METADATA_KEY, ModelCard, VerifiedOn
-from zoo.cli import main
-from zoo.input_config import InputConfig
-from zoo.labels import imagenet_labels
-from zoo.specs import PreprocessSpec
+from zoo.base import hardware
+from zoo.cli.main import main
+from zoo.model.card import METADATA_KEY, ModelCard, VerifiedOn
+from zoo.model.input_config import InputConfig
+from zoo.model.labels import imagenet_labels
+from zoo.model.spec import PreprocessSpec
+from zoo.runtime import cpu_check, onnx_file
 
 
 @pytest.mark.parametrize(

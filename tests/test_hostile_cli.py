@@ -18,19 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import run_zoo
+from __outside__.tiny_onnx import LABELS, write_tiny_onnx
 from PIL import Image
 
 import zoo
-from zoo.errors import ImageError, ZooError
-from zoo.files import FolderKind, atomic_directory, atomic_path
-from zoo.input_config import InputConfig
-from zoo.model import Model
-from zoo.onnx_file import ModelFileError, load_onnx
-from zoo.specs import LoadOptions, ModelSpec
-from zoo.stdio import filtered_stderr
-
-from .conftest import run_zoo
-from .tiny_onnx import LABELS, write_tiny_onnx
+from zoo.base.errors import ImageError, ZooError
+from zoo.base.files import FolderKind, atomic_directory, atomic_path
+from zoo.base.stdio import filtered_stderr
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import LoadOptions, ModelSpec
+from zoo.runtime.model import Model
+from zoo.runtime.onnx_file import ModelFileError, load_onnx
 
 TIMEOUT_S = 60
 
@@ -71,7 +70,7 @@ STUCK_THREAD = textwrap.dedent(
     """
     import sys, threading, time
     from types import SimpleNamespace
-    from zoo.cli import _run
+    from zoo.cli.main import _run
 
     def run(args):
         threading.Thread(target=time.sleep, args=(3600,)).start()  # a decoder stuck on a read
@@ -239,8 +238,8 @@ def test_the_api_refuses_an_unknown_interpolation(red):
 def cache(tmp_path, monkeypatch):
     """The onnx backend on a private ZOO_HOME, its exporter replaced by one that writes the
     tiny model and counts its calls."""
-    from zoo import export_cache
     from zoo.plugins import onnx_backend
+    from zoo.sources import export_cache
 
     pytest.importorskip("zoo.exporters.onnx")
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo-home"))
@@ -257,7 +256,7 @@ def cache(tmp_path, monkeypatch):
     def load():
         return backend.load(spec, None, LoadOptions(provider="cpu"))
 
-    path = export_cache.cached_export_path(spec, None, 17)
+    path = export_cache.cached_export_path(spec, None)
     return load, exports, path
 
 
@@ -285,7 +284,7 @@ def test_a_tampered_cached_export_is_exported_again_with_one_line(cache, capfd):
 
 
 def test_an_unloadable_cached_export_is_exported_again(cache, capfd):
-    from zoo.export_cache import record_digest
+    from zoo.sources.export_cache import record_digest
 
     load, exports, path = cache
     load()
@@ -312,7 +311,7 @@ KILLED_MID_WRITE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from zoo.files import FolderKind, atomic_directory, atomic_path, scratch_directory
+    from zoo.base.files import FolderKind, atomic_directory, atomic_path, scratch_directory
 
     destination = Path(sys.argv[1])
     with atomic_path(destination) as temporary, scratch_directory(destination) as scratch:
@@ -384,7 +383,7 @@ def test_serving_a_model_named_dot_dot_is_one_line(tiny):
 
 
 def test_a_multi_line_coloured_runtime_log_record_is_kept_off_the_terminal(capfd):
-    from zoo.onnx_file import _ORT_LOG_LINE
+    from zoo.runtime.onnx_file import _ORT_LOG_LINE
 
     with filtered_stderr(_ORT_LOG_LINE) as dropped:
         os.write(
@@ -461,7 +460,7 @@ def test_a_shuffled_initializer_in_the_real_cache_is_caught(
 def test_a_reader_that_goes_away_ends_the_command_quietly():
     # zoo evaluate ... | head -2: the rest of the output has nowhere to go.
     code = (
-        "import argparse, sys; from zoo.cli import _run; "
+        "import argparse, sys; from zoo.cli.main import _run; "
         "chatty = argparse.Namespace(run=lambda args: [print('x' * 99) for _ in range(10**5)]); "
         "sys.exit(_run(chatty, debug=False))"
     )

@@ -26,17 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from __outside__.conftest import run_zoo
+from __outside__.serving import ServeProcess
+from __outside__.test_images import png_bomb
+from __outside__.tiny_onnx import LABELS, write_tiny_onnx
 from PIL import Image
 
-from zoo.errors import ZooError
-from zoo.input_config import InputConfig
-from zoo.model import Model
-from zoo.specs import PreprocessSpec
-
-from .conftest import run_zoo
-from .serving import ServeProcess
-from .test_images import png_bomb
-from .tiny_onnx import LABELS, write_tiny_onnx
+from zoo.base.errors import ZooError
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import PreprocessSpec
+from zoo.runtime.model import Model
 
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")

@@ -13,13 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import run_zoo
 from PIL import Image, ImageOps
 
-from zoo.errors import ImageError, ZooError
-from zoo.images import INTERPOLATIONS, decode_image, decode_to_size, load_image, open_lazily, resize
-from zoo.keras_model import import_keras
-
-from .conftest import run_zoo
+from zoo.base.errors import ImageError, ZooError
+from zoo.runtime.images import (
+    INTERPOLATIONS,
+    decode_image,
+    decode_to_size,
+    load_image,
+    open_lazily,
+    resize,
+)
+from zoo.sources.keras_model import import_keras
 
 SIZES = [(224, 224), (299, 299)]
 
@@ -326,7 +332,7 @@ def test_decoding_to_size_gives_the_pixels_of_decoding_then_resizing(tmp_path, k
 
 PEAK_MEMORY = """
 import sys
-from zoo.images import decode_image, decode_to_size, open_lazily, resize
+from zoo.runtime.images import decode_image, decode_to_size, open_lazily, resize
 
 def kib(field):
     with open("/proc/self/status") as status:

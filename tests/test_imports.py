@@ -1,8 +1,10 @@
-"""zoo's modules import each other in one direction: no circles.
+"""zoo's modules import each other in one direction: layers, and no circles.
 
-The import graph is read from the sources (module-level imports only: an import inside a
-function, or under ``TYPE_CHECKING``, runs later or never, and cannot form a circle at import
-time). A circle is reported with the modules that make it.
+The import graph is read from the sources: every import statement, those inside functions and
+under ``TYPE_CHECKING`` included (an import that runs late is still a dependency on what it
+names). ``core/`` is in layers, each a subpackage that may import only itself and the layers
+below it; the plugins (``zoo.plugins``) are hook implementations, written as a third party's
+are, and no layer imports them by name.
 """
 
 from __future__ import annotations
@@ -10,12 +12,28 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
     "zoo": ROOT / "core",
     "zoo.plugins": ROOT / "plugins",
     "zoo.exporters": ROOT / "exporters",
 }
+LAYERS = [
+    {"zoo.base"},
+    {"zoo.model"},
+    {"zoo.plugin"},
+    {"zoo.sources"},
+    {"zoo.runtime"},
+    {"zoo.exporters"},
+    {"zoo.distributed"},
+    {"zoo.training", "zoo.serve"},
+    {"zoo.cli"},
+]
+"""Bottom first. Packages in one layer do not import each other."""
+OUTSIDE_LAYERS = {"zoo", "zoo.__main__", "zoo.plugins"}
+"""The public face (re-exports, ``python -m zoo``) and the plugins: they may import any layer."""
 
 
 def module_files(packages: dict[str, Path]) -> dict[str, Path]:
@@ -30,34 +48,23 @@ def module_files(packages: dict[str, Path]) -> dict[str, Path]:
     return modules
 
 
-def _module_level_imports(tree: ast.Module):
-    """Import statements that run when the module is imported."""
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            yield node
-        elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
-            yield from _module_level_imports(ast.Module(body=node.body + node.orelse))
-        elif isinstance(node, ast.Try):
-            yield from _module_level_imports(ast.Module(body=node.body))
-
-
 def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
-    """Module -> the zoo modules it imports at import time."""
+    """Module -> the zoo modules it imports, anywhere in its file."""
     graph = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         targets = set()
-        for node in _module_level_imports(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}
-                continue
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            for alias in node.names:
-                submodule = f"{base}.{alias.name}"
-                targets.add(submodule if submodule in modules else base)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in node.names:
+                    submodule = f"{base}.{alias.name}"
+                    targets.add(submodule if submodule in modules else base)
         graph[name] = {target for target in targets if target in modules and target != name}
     return graph
 
@@ -94,10 +101,76 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def owner(module: str, layers: list[set[str]]) -> tuple[int, str] | None:
+    """(layer number, package) of ``module``, or None outside the layers."""
+    for number, packages in enumerate(layers):
+        for package in packages:
+            if module == package or module.startswith(f"{package}."):
+                return number, package
+    return None
+
+
+def layer_violations(
+    graph: dict[str, set[str]], layers: list[set[str]], outside: set[str]
+) -> list[str]:
+    """Each import that reaches up (or across, within a layer), as ``a -> b``."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        if module in outside or any(module.startswith(f"{o}.") for o in outside - {"zoo"}):
+            continue
+        here = owner(module, layers)
+        assert here is not None, f"{module} is in no layer: add it to LAYERS"
+        for target in sorted(targets):
+            there = owner(target, layers)
+            if there is None or there[0] > here[0] or (there[0] == here[0] and there != here):
+                found.append(f"{module} -> {target}")
+    return found
+
+
 def test_zoo_has_no_import_circles():
     graph = import_graph(module_files(PACKAGES))
     assert len(graph) > 40  # the walk found zoo's modules
     assert circles(graph) == []
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    graph = import_graph(module_files(PACKAGES))
+    assert layer_violations(graph, LAYERS, OUTSIDE_LAYERS) == []
+
+
+@pytest.fixture
+def package(tmp_path):
+    """A package ``pkg`` in two layers, ``pkg.low`` under ``pkg.high``."""
+    for folder in ("", "low", "high"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "high" / "b.py").write_text("from pkg.low.a import A\n")
+    return tmp_path
+
+
+LAYERED = [{"pkg.low"}, {"pkg.high"}]
+
+
+def test_an_import_downwards_is_allowed(package):
+    (package / "low" / "a.py").write_text("A = 1\n")
+    graph = import_graph(module_files({"pkg": package}))
+    assert graph["pkg.high.b"] == {"pkg.low.a"}
+    assert layer_violations(graph, LAYERED, {"pkg"}) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from pkg.high import b\n",  # at import time
+        "def late():\n    from ..high.b import B\n",  # inside a function, relative
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.high.b\n",
+    ],
+)
+def test_a_lower_layer_importing_a_higher_one_is_found(package, source):
+    (package / "low" / "a.py").write_text(source)
+    graph = import_graph(module_files({"pkg": package}))
+    assert layer_violations(graph, LAYERED, {"pkg"}) == ["pkg.low.a -> pkg.high.b"]
+    assert circles(graph) == [["pkg.high.b", "pkg.low.a"]]
 
 
 def test_a_circle_is_found(tmp_path):
@@ -107,5 +180,5 @@ def test_a_circle_is_found(tmp_path):
     (tmp_path / "c.py").write_text("from pkg.a import A\n")
     (tmp_path / "d.py").write_text("def late():\n    from .a import A\n")
     graph = import_graph(module_files({"pkg": tmp_path}))
-    assert graph["pkg.d"] == set()
+    assert graph["pkg.d"] == {"pkg.a"}
     assert circles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from zoo.interrupts import Terminated, deferred
+from zoo.base.interrupts import Terminated, deferred
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from __outside__ import keras_files
+from __outside__.conftest import fresh_venv_seeing_this_one, modules_imported, run_zoo
 
-from zoo.keras_file import custom_classes, lambda_layers, read_config
-
-from . import keras_files
-from .conftest import fresh_venv_seeing_this_one, modules_imported, run_zoo
+from zoo.sources.keras_file import custom_classes, lambda_layers, read_config
 
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 
@@ -201,9 +200,9 @@ def test_verify_passes_and_notices_a_changed_file(files, tmp_path):
 
 
 def test_the_export_cache_is_keyed_by_the_files_sha256(files, tmp_path, home):
-    from zoo.export_cache import cached_export_path
-    from zoo.keras_file import KerasFileOptions, keras_file_spec
-    from zoo.weights import resolve_weights
+    from zoo.sources.export_cache import cached_export_path
+    from zoo.sources.keras_file import KerasFileOptions, keras_file_spec
+    from zoo.sources.weights import resolve_weights
 
     path = tmp_path / "model.keras"
     keys = []
@@ -212,7 +211,7 @@ def test_the_export_cache_is_keyed_by_the_files_sha256(files, tmp_path, home):
         spec = keras_file_spec(path, KerasFileOptions(), ["none"])
         weights = resolve_weights(spec, "imagenet")
         assert weights == path.resolve()  # the file itself, not a copy in Keras's cache
-        keys.append(cached_export_path(spec, weights, 17))
+        keys.append(cached_export_path(spec, weights))
     assert keys[0] != keys[1]
 
 
@@ -237,7 +236,7 @@ def test_compare_bench_and_evaluate_take_a_file(files, colours, home):
 
 
 def test_serve_exports_a_file_and_answers(files, tmp_path, home):
-    from .serving import ServeProcess
+    from __outside__.serving import ServeProcess
 
     photo = SAMPLES / "cat.jpg"
     labels = files / "labels4.txt"
@@ -314,8 +313,8 @@ def test_an_imported_file_packages_installs_and_passes_check_plugin(files, home,
 
 def test_zoo_load_takes_a_file_and_the_options_the_cli_has(files):
     import zoo
-    from zoo.keras_file import KerasFileOptions
-    from zoo.registry import get_registry
+    from zoo.plugin.registry import get_registry
+    from zoo.sources.keras_file import KerasFileOptions
 
     try:
         options = KerasFileOptions(preprocess="tf", name="seq")
@@ -329,7 +328,7 @@ def test_zoo_load_takes_a_file_and_the_options_the_cli_has(files):
 def test_a_graph_that_scales_its_own_pixels_needs_no_preprocess(tmp_path):
     import keras
 
-    from zoo.keras_file import describe_classifier
+    from zoo.sources.keras_file import describe_classifier
 
     inputs = keras.Input((48, 48, 3))
     x = keras.applications.mobilenet_v2.preprocess_input(inputs)  # x / 127.5 - 1, as ops

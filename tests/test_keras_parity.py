@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.keras_model import import_keras
-from zoo.preprocessing import preprocess
-from zoo.registry import get_registry
+from zoo.plugin.registry import get_registry
+from zoo.runtime.preprocessing import preprocess
+from zoo.sources.keras_model import import_keras
 
 pytestmark = pytest.mark.slow
 

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import run_zoo
+from __outside__.test_onnx_export import CARD
 
 import zoo
-from zoo.artifact import METADATA_KEY, ModelCard, TopKOutputs
-from zoo.exporters.reference import load_photos
-from zoo.preprocessing import preprocess
-from zoo.registry import get_registry
-from zoo.samples import sample_images
-from zoo.specs import ExportOptions
-
-from .conftest import run_zoo
-from .test_onnx_export import CARD
+from zoo.exporters.keras_outputs import load_photos
+from zoo.model.card import METADATA_KEY, ModelCard, TopKOutputs
+from zoo.model.spec import ExportOptions
+from zoo.plugin.registry import get_registry
+from zoo.runtime.preprocessing import preprocess
+from zoo.runtime.samples import sample_images
 
 CAFFE = get_registry().preprocessors["caffe"]
 TORCH = get_registry().preprocessors["torch"]
@@ -238,7 +237,7 @@ def test_the_embedded_model_fed_raw_pixels_ranks_like_keras(
     ONNX side, only the uint8 pixels of each photo at 224x224."""
     import onnxruntime
 
-    from zoo.images import load_image
+    from zoo.runtime.images import load_image
 
     destination = tmp_path / "mobilenet.onnx"
     exported = run_zoo(

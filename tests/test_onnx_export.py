@@ -12,18 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import modules_imported, run_zoo
 
 import zoo
-import zoo.samples
-from zoo.artifact import METADATA_KEY, ModelCard
-from zoo.cli import main
+import zoo.runtime.samples
+from zoo.cli.main import main
 from zoo.exporters.verify_report import VerifyReport
-from zoo.input_config import InputConfig
-from zoo.labels import imagenet_labels
-from zoo.registry import get_registry
-from zoo.specs import PreprocessSpec
-
-from .conftest import modules_imported, run_zoo
+from zoo.model.card import METADATA_KEY, ModelCard
+from zoo.model.input_config import InputConfig
+from zoo.model.labels import imagenet_labels
+from zoo.model.spec import PreprocessSpec
+from zoo.plugin.registry import get_registry
 
 CARD = ModelCard(
     model="pets",
@@ -63,7 +62,7 @@ def test_a_bad_model_card_is_a_value_error(text, message):
 def exported(tmp_path_factory) -> Path:
     """MobileNet, random init, exported and verified once for this module."""
     from zoo.exporters.onnx import export_onnx
-    from zoo.specs import ExportOptions
+    from zoo.model.spec import ExportOptions
 
     path = tmp_path_factory.mktemp("export") / "mobilenet.onnx"
     result = export_onnx(get_registry().model("mobilenet"), path, ExportOptions(weights="none"))
@@ -151,7 +150,9 @@ def test_export_without_verification(capsys, tmp_path):
     )
     assert capsys.readouterr().out.strip().endswith(", not verified (--no-verify)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mobilenet.onnx"]
-    assert zoo.load(destination, provider="cpu").predict(zoo.samples.sample_images()[0], top=1)
+    assert zoo.load(destination, provider="cpu").predict(
+        zoo.runtime.samples.sample_images()[0], top=1
+    )
 
 
 @pytest.mark.slow
@@ -287,10 +288,10 @@ def test_an_unknown_provider_is_one_line(tmp_path, photo):
 @pytest.mark.slow
 def test_a_fallback_to_tf2onnx_is_named_with_the_layers_that_forced_it(tmp_path):
     from zoo.exporters.onnx import export_onnx
-    from zoo.plugin_manager import pm
+    from zoo.plugin.manager import pm
 
     def build(weights):
-        from zoo.keras_model import import_keras
+        from zoo.sources.keras_model import import_keras
 
         keras = import_keras()
 

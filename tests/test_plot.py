@@ -16,9 +16,9 @@ from matplotlib.legend import Legend
 from matplotlib.text import Text
 from PIL import Image
 
-from zoo.cli import main
-from zoo.errors import ZooError
-from zoo.plot import MISSING_MATPLOTLIB, build_comparison_figure, check_can_plot, new_figure
+from zoo.base.errors import ZooError
+from zoo.cli.main import main
+from zoo.runtime.plot import MISSING_MATPLOTLIB, build_comparison_figure, check_can_plot, new_figure
 from zoo.training.metrics import classification_report
 from zoo.training.plot import build_report_figure, plot_report
 from zoo.training.reports import EvaluationReport, TrainReport
@@ -239,13 +239,13 @@ def test_without_matplotlib_plot_fails_in_one_line(no_matplotlib, tmp_path):
 
 @pytest.mark.parametrize("command", [["compare", "{tmp}"], ["evaluate", "mobilenet", "{tmp}"]])
 def test_without_matplotlib_no_work_starts(no_matplotlib, capsys, monkeypatch, command, tmp_path):
-    import zoo.compare
+    import zoo.runtime.compare
     import zoo.training
 
     def refuse(*args, **kwargs):
         raise AssertionError("the work started")
 
-    monkeypatch.setattr(zoo.compare, "compare", refuse)
+    monkeypatch.setattr(zoo.runtime.compare, "compare", refuse)
     monkeypatch.setattr(zoo.training, "evaluate", refuse)
     arguments = [word.format(tmp=tmp_path) for word in command]
     assert main([*arguments, "--plot", str(tmp_path / "x.png")]) == 1

@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from __outside__.conftest import run_zoo
 
 import zoo
-from zoo.plugin_manager import pm
-from zoo.registry import KINDS, PluginWarning, get_registry
-
-from .conftest import run_zoo
+from zoo.plugin.manager import pm
+from zoo.plugin.registry import KINDS, PluginWarning, get_registry
 
 BUILTIN_MODELS = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
 
@@ -129,7 +128,7 @@ def test_a_plugin_raising_in_a_hook_loses_only_its_own_registrations(install_plu
 
 
 def test_a_plugin_raising_in_register_commands_leaves_the_cli_working(install_plugin, capsys):
-    from zoo.cli import main
+    from zoo.cli.main import main
 
     def broken(cli):
         raise RuntimeError("no commands today")

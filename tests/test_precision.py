@@ -10,16 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import run_zoo
 
 import zoo
-from zoo import hardware
-from zoo.artifact import ModelCard
+from zoo.base import hardware
 from zoo.exporters.agreement import THRESHOLDS, AgreementReport, PhotoAgreement
 from zoo.exporters.errors import VerificationError
-from zoo.input_config import InputConfig
-from zoo.labels import imagenet_labels
-
-from .conftest import run_zoo
+from zoo.model.card import ModelCard
+from zoo.model.input_config import InputConfig
+from zoo.model.labels import imagenet_labels
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +93,7 @@ def test_unknown_precision_is_one_line(tmp_path):
 
 
 def test_a_card_without_precision_reads_as_fp32():
-    config = InputConfig((224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels())
+    config = InputConfig((224, 224), zoo.model.spec.PreprocessSpec("tf"), imagenet_labels())
     card = ModelCard("m", config, "none", None, "0", 17)
     document = json.loads(card.to_json())
     del document["precision"]
@@ -103,7 +102,7 @@ def test_a_card_without_precision_reads_as_fp32():
 
 def test_a_card_records_the_resize_filter_and_an_older_one_reads_as_nearest():
     config = InputConfig(
-        (224, 224), zoo.specs.PreprocessSpec("tf"), imagenet_labels(), interpolation="bilinear"
+        (224, 224), zoo.model.spec.PreprocessSpec("tf"), imagenet_labels(), interpolation="bilinear"
     )
     card = ModelCard("m", config, "none", None, "0", 17)
     assert ModelCard.from_json(card.to_json()).input.interpolation == "bilinear"
@@ -248,8 +247,9 @@ def test_zoo_verify_measures_an_int8_file_by_its_agreement(int8_random, tmp_path
 def test_zoo_verify_on_another_cpu_class_measures_again_and_says_so(
     int8_random, tmp_path, monkeypatch, capsys
 ):
-    from zoo import cpu_check, hardware
-    from zoo.cli import main
+    from zoo.base import hardware
+    from zoo.cli.main import main
+    from zoo.runtime import cpu_check
 
     path = Path(shutil.copy(int8_random[0], tmp_path))
     exported_on = zoo.load(path, provider="cpu").runner.card.verified_on

@@ -7,10 +7,9 @@ import json
 import shutil
 
 import pytest
+from __outside__.conftest import run_zoo
 
 import zoo
-
-from .conftest import run_zoo
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_weights]
 
@@ -88,7 +87,7 @@ def test_the_onnx_export_predicts_like_keras(mobilenet, mobilenet_weights, share
 
 
 def test_the_bundled_samples_are_recognised(mobilenet):
-    from zoo.samples import sample_images
+    from zoo.runtime.samples import sample_images
 
     expected = {
         "cat.jpg": "Egyptian_cat",

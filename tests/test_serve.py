@@ -16,12 +16,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from __outside__.conftest import modules_imported, run_zoo
+from __outside__.serving import ServeProcess
 
 import zoo
-import zoo.hardware
-
-from .conftest import modules_imported, run_zoo
-from .serving import ServeProcess
+import zoo.base.hardware
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -114,7 +113,7 @@ def test_models_health_and_page(server):
     assert server.request("GET", "/v1/models/mobilenet")[2] == model
     # The start line names the device: here the CPU, its class, and why not a GPU.
     start = next(line for line in server.log.read_text().splitlines() if "serving" in line)
-    assert f"/ on CPU ({zoo.hardware.cpu_name()}, {zoo.hardware.cpu_class()}): " in start
+    assert f"/ on CPU ({zoo.base.hardware.cpu_name()}, {zoo.base.hardware.cpu_class()}): " in start
     assert server.request("GET", "/healthz")[:3:2] == (
         200,
         {"status": "ok", "models": ["mobilenet"]},
@@ -300,7 +299,7 @@ def test_a_busy_port_is_one_line(server, mobilenet_onnx):
 def test_without_the_serve_extra_it_says_what_to_install():
     code = (
         "import sys; sys.modules['uvicorn'] = None\n"
-        "from zoo.cli import main; sys.exit(main(['serve', 'model.onnx']))"
+        "from zoo.cli.main import main; sys.exit(main(['serve', 'model.onnx']))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 1

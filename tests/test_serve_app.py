@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo.errors import ZooError
-from zoo.input_config import InputConfig
-from zoo.model import Model
-from zoo.specs import PreprocessSpec
+from zoo.base.errors import ZooError
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import PreprocessSpec
+from zoo.runtime.model import Model
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")  # Starlette's TestClient runs on it
@@ -26,11 +26,7 @@ with warnings.catch_warnings():  # Starlette 1.x would rather have the httpx2 fo
     warnings.filterwarnings("ignore", message=".*install `httpx2`")
     from starlette.testclient import TestClient
 
-from zoo.serve.app import build_app
-from zoo.serve.metrics import ServeMetrics
-from zoo.serve.settings import ServeSettings
-
-from .test_hostile_server import (
+from __outside__.test_hostile_server import (
     PREDICT,
     SOCKET_TIMEOUT_S,
     metrics,
@@ -38,6 +34,10 @@ from .test_hostile_server import (
     serving,
     wait_for,
 )
+
+from zoo.serve.app import build_app
+from zoo.serve.metrics import ServeMetrics
+from zoo.serve.settings import ServeSettings
 
 httpclient = pytest.importorskip("tritonclient.http")
 

@@ -14,12 +14,11 @@ from importlib import resources
 
 import numpy as np
 import pytest
+from __outside__.conftest import REPO, run_zoo
+from __outside__.serving import ServeProcess
+from __outside__.tiny_onnx import LABELS, SIZE, write_tiny_onnx
 
 import zoo
-
-from .conftest import REPO, run_zoo
-from .serving import ServeProcess
-from .tiny_onnx import LABELS, SIZE, write_tiny_onnx
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -62,7 +61,7 @@ def encoded_images(*blobs: bytes):
 
 def pixels_of(tiny, *blobs: bytes) -> np.ndarray:
     """The images as zoo decodes them for the model: (N, 4, 4, 3) uint8."""
-    from zoo.images import decode_to_size, open_lazily
+    from zoo.runtime.images import decode_to_size, open_lazily
 
     model = zoo.load(tiny, backend="onnx", provider="cpu")
     return np.stack(

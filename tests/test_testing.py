@@ -1,19 +1,18 @@
-"""The plugin authors' conformance check (``zoo.testing``, ``zoo check-plugin``)."""
+"""The plugin authors' conformance check (``zoo.runtime.conformance``, ``zoo check-plugin``)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from __outside__.conftest import run_zoo
 
 import zoo
-from zoo.artifact import ModelCard
-from zoo.errors import ZooError
-from zoo.plugin_manager import pm
-from zoo.registry import get_registry
-from zoo.testing import check_plugin
-
-from .conftest import run_zoo
+from zoo.base.errors import ZooError
+from zoo.model.card import ModelCard
+from zoo.plugin.manager import pm
+from zoo.plugin.registry import get_registry
+from zoo.runtime.conformance import check_plugin
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +26,7 @@ def two_class_model(
     ``Softmax()`` layer (``head="layer"``), or a bare ``Dense``: logits (``head="logits"``)."""
 
     def build(weights):
-        from zoo.keras_model import import_keras
+        from zoo.sources.keras_model import import_keras
 
         keras = import_keras()
         inputs = keras.Input((32, 32, 3))
@@ -110,7 +109,7 @@ def test_preprocessing_that_differs_in_the_onnx_fails_clearly(plugin, monkeypatc
 
 def test_the_command_exits_non_zero_with_one_line(plugin):
     name = plugin([two_class_model("three-outputs", classes=3)])
-    from zoo.cli import main
+    from zoo.cli.main import main
 
     assert main(["check-plugin", name]) == 1
 
@@ -173,7 +172,7 @@ def test_check_plugin_checks_one_model_and_names_every_failure(plugin, capsys):
     with pytest.raises(ZooError, match="does not register 'mobilenet'"):
         check_plugin(name, models=["mobilenet"])
 
-    from zoo.cli import main
+    from zoo.cli.main import main
 
     assert main(["check-plugin", name, "--model", "three-outputs", "--model", "raw"]) == 1
     [line] = capsys.readouterr().err.splitlines()

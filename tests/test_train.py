@@ -11,19 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from __outside__.conftest import SHARED_DATA, fresh_venv_seeing_this_one, modules_imported, run_zoo
 from PIL import Image
 
 import zoo
-from zoo.input_config import InputOverrides
-from zoo.plugin_manager import pm
-from zoo.registry import PluginWarning, get_registry
+from zoo.model.input_config import InputOverrides
+from zoo.plugin.manager import pm
+from zoo.plugin.registry import PluginWarning, get_registry
+from zoo.sources.bundle_network import read_head
 from zoo.training import evaluate, train
 from zoo.training.dataset import DatasetError, scan, split_fraction
-from zoo.training.network import read_head
 from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
-
-from .conftest import SHARED_DATA, fresh_venv_seeing_this_one, modules_imported, run_zoo
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
 
@@ -398,7 +397,7 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
         if f["split"] == "val"
     ]
     keras_scores = model.probabilities(
-        np.stack([zoo.images.load_image(data / f["path"], (32, 32)) for f in val_files])
+        np.stack([zoo.runtime.images.load_image(data / f["path"], (32, 32)) for f in val_files])
     )
     report = evaluate("colours", data)
     assert report.metrics["images"] == 30
@@ -469,7 +468,9 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
     agreement = report.fp32_agreement
     assert agreement["measured"] and agreement["reference"] == "colours (keras, fp32)"
     quantised, keras = zoo.load(int8), zoo.load("colours")
-    pixels = np.stack([zoo.images.load_image(f, (32, 32)) for f in sorted(data.rglob("*.jpg"))])
+    pixels = np.stack(
+        [zoo.runtime.images.load_image(f, (32, 32)) for f in sorted(data.rglob("*.jpg"))]
+    )
     same = quantised.probabilities(pixels).argmax(1) == keras.probabilities(pixels).argmax(1)
     assert agreement["images"] == len(pixels) == 30
     assert agreement["top1_agreement"] == pytest.approx(same.mean())
@@ -525,7 +526,7 @@ def test_package_installs_and_passes_check_plugin(home, data, tmp_path):
     checked = run_zoo("check-plugin", written["distribution"], env=env, python=python)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     photos = (
-        "from pathlib import Path; from zoo.registry import get_registry; "
+        "from pathlib import Path; from zoo.plugin.registry import get_registry; "
         "spec = get_registry().model('colours'); "
         "assert spec.calibration_images and spec.verification_images; "
         "assert all(Path(p).is_file() for p in spec.calibration_images + spec.verification_images)"
@@ -605,7 +606,7 @@ def test_a_first_format_card_still_loads_and_a_manifest_mismatch_is_refused(home
     get_registry(refresh=True)
     assert zoo.load("colours").predict(str(data / "red" / "00.jpg")) == expected
     _edit_card(result.path, lambda card: card["labels"].reverse())
-    from zoo.training.bundle import BundleError, read_card
+    from zoo.sources.bundle import BundleError, read_card
 
     with pytest.raises(BundleError, match="differ from the classes the model was trained on"):
         read_card(result.path)

@@ -6,13 +6,12 @@ import hashlib
 import urllib.error
 
 import pytest
+from __outside__.conftest import run_zoo
 
 import zoo
-from zoo.errors import WeightsUnavailable
-from zoo.specs import WeightsSpec
-from zoo.weights import WeightsSource, file_digest, keras_home, resolve_weights
-
-from .conftest import run_zoo
+from zoo.base.errors import WeightsUnavailable
+from zoo.model.spec import WeightsSpec
+from zoo.sources.weights import WeightsSource, file_digest, keras_home, resolve_weights
 
 
 def spec_with(weights: WeightsSpec | None) -> zoo.ModelSpec:

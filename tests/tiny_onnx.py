@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.artifact import METADATA_KEY, ModelCard
-from zoo.input_config import InputConfig
-from zoo.specs import PreprocessSpec
-from zoo.version import __version__
+from zoo.base.version import __version__
+from zoo.model.card import METADATA_KEY, ModelCard
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import PreprocessSpec
 
 LABELS = (("c0", "red"), ("c1", "green"), ("c2", "blue"))
 SIZE = (4, 4)

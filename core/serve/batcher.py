@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zoo.errors import NonFiniteScores
-from zoo.model import Model
-
-from .errors import Overloaded, QueueTimeout
-from .metrics import ServeMetrics
-from .settings import ServeSettings
+from zoo.base.errors import NonFiniteScores
+from zoo.runtime.model import Model
+from zoo.serve.errors import Overloaded, QueueTimeout
+from zoo.serve.metrics import ServeMetrics
+from zoo.serve.settings import ServeSettings
 
 
 @dataclass

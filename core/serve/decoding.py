@@ -17,14 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from zoo.errors import ImageError
-from zoo.images import decode_to_size, open_lazily
-from zoo.pipeline import default_workers
-
-from .errors import InvalidImage, Overloaded, PayloadTooLarge
-from .inputs import EncodedImage
-from .metrics import ServeMetrics
-from .settings import ServeSettings
+from zoo.base.errors import ImageError
+from zoo.runtime.images import decode_to_size, open_lazily
+from zoo.runtime.pipeline import default_workers
+from zoo.serve.errors import InvalidImage, Overloaded, PayloadTooLarge
+from zoo.serve.inputs import EncodedImage
+from zoo.serve.metrics import ServeMetrics
+from zoo.serve.settings import ServeSettings
 
 
 class Decoder:

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from .errors import ClientDisconnected, PayloadTooLarge, RequestError, UnsupportedMediaType
+from zoo.serve.errors import ClientDisconnected, PayloadTooLarge, RequestError, UnsupportedMediaType
 
 RAW_BODY_TYPES = ("", "application/octet-stream", "application/x-www-form-urlencoded")
 ACCEPTED = "image/*, application/octet-stream, multipart/form-data or application/json"

@@ -14,13 +14,12 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
-import zoo
-from zoo.errors import ZooError
-from zoo.hardware import model_device
-from zoo.model import Model
-from zoo.specs import check_model_name
-
-from .settings import ServeSettings
+from zoo.base.errors import ZooError
+from zoo.base.hardware import model_device
+from zoo.model.spec import check_model_name
+from zoo.runtime.api import load
+from zoo.runtime.model import Model
+from zoo.serve.settings import ServeSettings
 
 
 def check_sources(sources: Sequence[str]) -> list[tuple[str, str]]:
@@ -42,7 +41,7 @@ def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str
     clients use (the model's own name unless one is given)."""
     models: dict[str, Model] = {}
     for name, target in check_sources(sources):
-        model = zoo.load(
+        model = load(
             target, backend="onnx", provider=provider, threads=threads, varying_batches=True
         )
         name = name or _check_served_name(model.name)
@@ -72,7 +71,7 @@ def run_server(
     loaded and warmed up; ``loading`` says what is being loaded."""
     import uvicorn
 
-    from .app import build_app
+    from zoo.serve.app import build_app
 
     listener = _listen(host, port)
     app = build_app(load, settings)

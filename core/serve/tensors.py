@@ -28,11 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo import jsonio
-from zoo.labels import Prediction
-
-from .errors import PayloadTooLarge, RequestError
-from .inputs import CONTENT_LENGTH_DIGITS, EncodedImage, decimal
+from zoo.base import jsonio
+from zoo.model.labels import Prediction
+from zoo.serve.errors import PayloadTooLarge, RequestError
+from zoo.serve.inputs import CONTENT_LENGTH_DIGITS, EncodedImage, decimal
 
 BYTES_INPUT = "image_bytes"
 PIXELS_INPUT = "image"

@@ -10,22 +10,17 @@ are ready gets a 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import zoo
-
-from . import tensors
-from .errors import UnknownServedModel
-from .inputs import read_body
-from .metrics import MODEL_VERSION
-
-if TYPE_CHECKING:
-    from .app import Service
-    from .batcher import Batcher
+from zoo.base.version import __version__
+from zoo.serve import tensors
+from zoo.serve.batcher import Batcher
+from zoo.serve.errors import UnknownServedModel
+from zoo.serve.inputs import read_body
+from zoo.serve.metrics import MODEL_VERSION
+from zoo.serve.service import Service
 
 EXTENSIONS = ["binary_tensor_data", "classification"]
 PLATFORM = "onnxruntime_onnx"
@@ -60,7 +55,7 @@ class OpenInference:
         return JSONResponse({"ready": ready}, status_code=200 if ready else 400)
 
     async def server_metadata(self, request: Request) -> Response:
-        return JSONResponse({"name": "zoo", "version": zoo.__version__, "extensions": EXTENSIONS})
+        return JSONResponse({"name": "zoo", "version": __version__, "extensions": EXTENSIONS})
 
     async def model_metadata(self, request: Request) -> Response:
         batcher = self._served(request)

@@ -1,7 +1,7 @@
 """Training classifiers of your own classes on a registered model: ``zoo train``.
 
 ``train`` and ``evaluate`` are imported on first use: the bundle plugin reads
-bundles' cards through ``zoo.training.bundle`` when ``zoo list`` runs, which must not load
+bundles' cards through ``zoo.sources.bundle`` when ``zoo list`` runs, which must not load
 NumPy.
 """
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import jsonio
-from ..errors import ImageError
-from ..files import atomic_path
-from ..paths import zoo_home
-from .base import Base
-from .features import AGREEMENT_IMAGES, FeatureCache, FeatureTask
+from zoo.base import jsonio
+from zoo.base.errors import ImageError
+from zoo.base.files import atomic_path
+from zoo.base.paths import zoo_home
+from zoo.training.base import Base
+from zoo.training.features import AGREEMENT_IMAGES, FeatureCache, FeatureTask
 
 PRECISION_FILE = "precision.json"
 
@@ -78,7 +78,7 @@ class ActivationCache(FeatureCache):
         return record
 
     def _measure(self, jobs: Sequence[FeatureTask], seed: int) -> dict:
-        from ..exporters.agreement import THRESHOLDS
+        from zoo.exporters.agreement import THRESHOLDS
 
         thresholds = THRESHOLDS["fp16"]
         sample = []

@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..input_config import InputConfig
-from ..specs import ModelSpec
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import ModelSpec
 
 
 @dataclass(frozen=True)

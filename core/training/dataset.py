@@ -20,8 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ZooError
-from ..samples import IMAGE_SUFFIXES
+from zoo.base.errors import ZooError
+from zoo.runtime.samples import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
 MIN_IMAGES_PER_CLASS = 2

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..distributed import Actor, Classifier, RayOptions, RayRun, actor_source
-from ..errors import ImageError, ZooError
-from ..input_config import InputConfig
-from ..progress import progress_bar
-from .features import Extraction, FeatureCache, FeatureTask, model_input, skip
+from zoo.base.errors import ImageError, ZooError
+from zoo.base.progress import progress_bar
+from zoo.distributed import Actor, Classifier, RayOptions, RayRun, actor_source
+from zoo.model.input_config import InputConfig
+from zoo.training.features import Extraction, FeatureCache, FeatureTask, model_input, skip
 
 
 class RayFeatures:
@@ -94,7 +94,7 @@ class FeatureWorker(Actor):
         self.config, self.seed = config, seed
 
     def load(self, path: Path, provider: str, threads: int):
-        from ..onnx_file import open_session
+        from zoo.runtime.onnx_file import open_session
 
         session = open_session(path, provider, threads)
         name = session.get_inputs()[0].name

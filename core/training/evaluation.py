@@ -9,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import load
-from ..distributed import RayOptions, model_bytes
-from ..errors import ZooError
-from ..input_config import InputOverrides, resolve
-from ..pipeline import decoded_batches
-from ..progress import note, progress_bar
-from .dataset import scan
-from .distributed import EvaluationRun
-from .fp32_reference import Comparison, fp32_comparison
-from .metrics import classification_report
-from .reports import EvaluationReport
+from zoo.base.errors import ZooError
+from zoo.base.progress import note, progress_bar
+from zoo.distributed import RayOptions, model_bytes
+from zoo.model.input_config import InputOverrides, resolve
+from zoo.runtime.api import load
+from zoo.runtime.pipeline import decoded_batches
+from zoo.training.dataset import scan
+from zoo.training.distributed import EvaluationRun
+from zoo.training.int8_check import Comparison, fp32_comparison
+from zoo.training.metrics import classification_report
+from zoo.training.reports import EvaluationReport
 
 OTHER = "(other)"
 """The column for a prediction outside the folder's classes (an ImageNet model's 990 others)."""

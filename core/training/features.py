@@ -24,17 +24,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import __version__, jsonio
-from ..errors import ImageError
-from ..files import atomic_path
-from ..images import decode_image, open_image, resize
-from ..input_config import InputConfig
-from ..paths import zoo_home
-from ..pipeline import default_workers
-from ..preprocessing import preprocess
-from ..progress import note, progress_bar, status
-from ..weights import file_digest
-from .base import Base
+from zoo.base import jsonio
+from zoo.base.errors import ImageError
+from zoo.base.files import atomic_path
+from zoo.base.paths import zoo_home
+from zoo.base.progress import note, progress_bar, status
+from zoo.base.version import __version__
+from zoo.model.input_config import InputConfig
+from zoo.runtime.images import decode_image, open_image, resize
+from zoo.runtime.pipeline import default_workers
+from zoo.runtime.preprocessing import preprocess
+from zoo.sources.weights import file_digest
+from zoo.training.base import Base
 
 AGREEMENT_IMAGES = 8
 """Images the ONNX backbone is compared with Keras on, the first time it is made."""
@@ -192,7 +193,7 @@ class FeatureCache:
         onnx_path = self.backbone_path
         if onnx_path.is_file():
             return self._onnx_run(onnx_path), "onnxruntime", None
-        from .network import build_base, features_model
+        from zoo.sources.bundle_network import build_base, features_model
 
         status(f"building {self.spec.name}'s backbone in Keras")
         base, layer = build_base(self.spec, self.base.weights_path)
@@ -217,9 +218,9 @@ class FeatureCache:
         return run, "onnxruntime", agreement
 
     def _export(self, keras_features, onnx_path: Path, jobs, seed: int, keras_run):
-        from ..exporters.convert import keras_to_onnx
-        from ..exporters.onnx import DEFAULT_OPSET
-        from ..exporters.verify import DEFAULT_TOLERANCE
+        from zoo.exporters.convert import keras_to_onnx
+        from zoo.exporters.onnx import DEFAULT_OPSET
+        from zoo.exporters.verify import DEFAULT_TOLERANCE
 
         proto = keras_to_onnx(
             keras_features, DEFAULT_OPSET, output_name="features", check=False
@@ -243,7 +244,7 @@ class FeatureCache:
         return run, agreement  # the session has the graph in memory: the rename is harmless
 
     def _onnx_run(self, path: Path) -> Callable[[np.ndarray], np.ndarray]:
-        from ..onnx_file import open_session
+        from zoo.runtime.onnx_file import open_session
 
         session = open_session(path, self.provider, self.threads)
         name = session.get_inputs()[0].name

@@ -19,18 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import interrupts
-from ..keras_model import import_keras
-from ..pipeline import default_workers
-from ..preprocessing import preprocess
-from ..progress import note, progress_bar, status
-from .activations import ActivationCache, make_room
-from .base import Base
-from .dataset import Dataset
-from .features import FeatureTask, model_pixels
-from .head import HeadResult, HeadSettings, class_weights
-from .network import HEAD_LAYER, build_base, classifier
-from .settings import FinetuneSettings
+from zoo.base import interrupts
+from zoo.base.progress import note, progress_bar, status
+from zoo.runtime.pipeline import default_workers
+from zoo.runtime.preprocessing import preprocess
+from zoo.sources.bundle_network import HEAD_LAYER, build_base, classifier
+from zoo.sources.keras_model import import_keras
+from zoo.training.activations import ActivationCache, make_room
+from zoo.training.base import Base
+from zoo.training.dataset import Dataset
+from zoo.training.features import FeatureTask, model_pixels
+from zoo.training.head import HeadResult, HeadSettings, class_weights
+from zoo.training.settings import FinetuneSettings
 
 
 @dataclass

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ZooError
-from ..scores import softmax
+from zoo.base.errors import ZooError
+from zoo.runtime.scores import softmax
 
 EPSILON = 1e-7
 

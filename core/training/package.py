@@ -12,11 +12,12 @@ import re
 import shutil
 from pathlib import Path
 
-from .. import __version__, imported_model
-from ..errors import ZooError
-from ..files import FolderKind, atomic_directory, check_replaceable, output_folder
-from ..registry import get_registry
-from .bundle import (
+from zoo.base.errors import ZooError
+from zoo.base.files import FolderKind, atomic_directory, check_replaceable, output_folder
+from zoo.base.version import __version__
+from zoo.plugin.registry import get_registry
+from zoo.sources import imported as imported_model
+from zoo.sources.bundle import (
     CARD,
     BundleCard,
     bundle_folders,
@@ -38,7 +39,7 @@ by ``zoo package``).
 from pathlib import Path
 
 import zoo
-from zoo.training.bundle import spec_from_folder
+from zoo.sources.bundle import spec_from_folder
 
 BUNDLE = Path(__file__).with_name("bundle")
 

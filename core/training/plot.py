@@ -2,7 +2,7 @@
 training and validation) when there is a history, and the confusion matrix with its colour
 scale.
 
-Drawn with matplotlib (see ``zoo.plot``); its constrained layout gives every piece its own
+Drawn with matplotlib (see ``zoo.runtime.plot``); its constrained layout gives every piece its own
 place: the legend above the curves (never over one), the class names left of the matrix's
 rows and below its columns (turned when long), the colour bar beside it.
 """
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..plot import new_figure, save_figure
-from .reports import EvaluationReport, TrainReport
+from zoo.runtime.plot import new_figure, save_figure
+from zoo.training.reports import EvaluationReport, TrainReport
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from ..interpolation import INTERPOLATION_NAMES
+from zoo.model.interpolation import INTERPOLATION_NAMES
 
 
 @dataclass(frozen=True)

@@ -11,26 +11,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..distributed import RayOptions
-from ..errors import ZooError
-from ..files import atomic_directory, check_replaceable
-from ..input_config import InputOverrides, resolve
-from ..keras_file import source_file
-from ..progress import status
-from ..registry import get_registry
-from ..scores import softmax
-from ..weights import file_digest, resolve_weights
-from . import bundle
-from .base import Base
-from .dataset import Dataset, scan
-from .distributed import RayFeatures
-from .features import FeatureCache, FeatureTask
-from .head import HeadSettings, train_head
-from .metrics import classification_report
-from .network import write_weights
-from .reports import REPORT_FILE, TrainReport
-from .settings import DEFAULTS, FinetuneSettings, TrainSettings
+from zoo.base.errors import ZooError
+from zoo.base.files import atomic_directory, check_replaceable
+from zoo.base.progress import status
+from zoo.base.version import __version__
+from zoo.distributed import RayOptions
+from zoo.model.input_config import InputOverrides, resolve
+from zoo.plugin.registry import get_registry
+from zoo.runtime.scores import softmax
+from zoo.sources import bundle
+from zoo.sources.bundle_network import write_weights
+from zoo.sources.keras_file import source_file
+from zoo.sources.weights import file_digest, resolve_weights
+from zoo.training.base import Base
+from zoo.training.dataset import Dataset, scan
+from zoo.training.distributed import RayFeatures
+from zoo.training.features import FeatureCache, FeatureTask
+from zoo.training.head import HeadSettings, train_head
+from zoo.training.metrics import classification_report
+from zoo.training.reports import REPORT_FILE, TrainReport
+from zoo.training.settings import DEFAULTS, FinetuneSettings, TrainSettings
 
 VERIFICATION_IMAGES_PER_CLASS = 3
 """Validation photos per class kept in the bundle: exports are verified on them."""
@@ -145,7 +145,7 @@ def train(
 
     with atomic_directory(path, bundle.BUNDLE, protect) as folder:
         if settings.mode == "finetune":
-            from .finetune import finetune
+            from zoo.training.finetune import finetune
 
             started = time.monotonic()
             tuning = FinetuneSettings(
@@ -329,7 +329,7 @@ def _weights_file(base: Base, folder: Path) -> Path:
     (the model, not a weights file), the weights zoo builds, saved."""
     if base.weights_path is not None and source_file(base.spec) is None:
         return base.weights_path
-    from ..keras_model import build_keras_model
+    from zoo.sources.keras_model import build_keras_model
 
     path = folder / "base.weights.h5"
     build_keras_model(base.spec, base.weights_path).save_weights(path)

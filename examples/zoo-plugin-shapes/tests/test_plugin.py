@@ -63,7 +63,7 @@ def test_export_verifies_and_the_onnx_file_runs_without_tensorflow(drawings, tmp
     assert exported["verified"] is True
     script = (
         "import sys\n"
-        "from zoo.cli import main\n"
+        "from zoo.cli.main import main\n"
         "code = main(['predict', *sys.argv[1:], '--json', '--provider', 'cpu'])\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
         "sys.exit(code)\n"

@@ -6,7 +6,7 @@ python -m zoo_plugin_shapes.train
 import numpy as np
 from PIL import Image, ImageDraw
 
-from zoo.preprocessing import preprocess
+from zoo.runtime.preprocessing import preprocess
 from zoo_plugin_shapes import SHAPES, SHAPES_WEIGHTS, build_shapes
 from zoo_plugin_shapes.model import LABELS
 

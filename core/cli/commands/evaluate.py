@@ -1,0 +1,72 @@
+"""``zoo evaluate``: top-1, per-class metrics and the confusion matrix of a model on labelled
+images (the work is in ``zoo.training.evaluation``)."""
+
+from __future__ import annotations
+
+from zoo.cli.options import (
+    add_backend,
+    add_engine_options,
+    add_interpolation,
+    add_json,
+    add_keras_file_options,
+    add_provider,
+    add_threads,
+    add_weights,
+    input_overrides,
+    positive_int,
+    print_report,
+    ray_options,
+)
+
+
+def add_command(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="top-1, per-class metrics and the confusion matrix of a model on labelled images",
+        description="Evaluate MODEL (a registered or trained model, or a .onnx file) on DATA: "
+        "one sub-folder per class, named by the model's labels or class ids (with train/ val/ "
+        "test/: its test images, else val). Predictions outside DATA's classes count as "
+        "'(other)'.",
+    )
+    evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
+    evaluate.add_argument("data", help="folder of labelled images")
+    add_backend(evaluate)
+    add_weights(evaluate)
+    evaluate.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    add_interpolation(evaluate)
+    add_provider(evaluate)
+    add_threads(evaluate)
+    evaluate.add_argument(
+        "--reference",
+        metavar="MODEL",
+        help="an int8 or fp16 .onnx file's float32 model to measure agreement with (a name, or "
+        "a float32 .onnx file; default: the model its card names, in Keras)",
+    )
+    evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
+    add_json(evaluate, "print the metrics as JSON")
+    add_keras_file_options(evaluate, "model")
+    add_engine_options(evaluate, "runs the model (as ONNX: a .onnx file, or --backend onnx)")
+    evaluate.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from zoo.training import evaluate
+    from zoo.training.summary import print_evaluation
+
+    engine = ray_options(args)
+    return print_report(
+        args,
+        lambda: evaluate(
+            args.model,
+            args.data,
+            backend=args.backend,
+            weights=args.weights,
+            batch_size=args.batch_size,
+            overrides=input_overrides(args),
+            provider=args.provider,
+            threads=args.threads if engine is None else 0,
+            reference=args.reference,
+            engine=engine,
+        ),
+        print_evaluation,
+    )

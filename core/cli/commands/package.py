@@ -1,0 +1,40 @@
+"""``zoo package``: a trained model as an installable zoo plugin distribution (the work is in
+``zoo.training.package``)."""
+
+from __future__ import annotations
+
+from zoo.cli.options import add_json
+
+
+def add_command(commands) -> None:
+    package = commands.add_parser(
+        "package",
+        help="turn a trained or imported model into an installable zoo plugin distribution",
+        description="Write a pip-installable plugin distribution for the trained or imported "
+        "model NAME: "
+        "pyproject.toml with the zoo entry point, a module registering the model, its weights "
+        "and a README with its base model, classes and metrics.",
+    )
+    package.add_argument("name", help="a trained or imported model (see 'zoo list')")
+    package.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder to write (must not exist, or be empty)",
+    )
+    add_json(package, "print what was written as JSON")
+    package.set_defaults(run=_run_package)
+
+
+def _run_package(args) -> int:
+    from zoo.base.printing import print_json
+    from zoo.training.package import write_package
+
+    written = write_package(args.name, args.output)
+    if args.json:
+        print_json(written)
+    else:
+        print(f"wrote {written['distribution']} to {written['path']}")
+        print(f"install it with: pip install {written['path']}")
+    return 0

@@ -1,0 +1,49 @@
+"""The Python API: ``zoo.load(name)`` gives a ``Model`` that classifies images."""
+
+from __future__ import annotations
+
+import os
+
+from zoo.base.progress import status
+from zoo.model.spec import LoadOptions
+from zoo.plugin.registry import get_registry
+from zoo.runtime.model import Model
+from zoo.runtime.onnx_file import load_onnx
+from zoo.sources.keras_file import KerasFileOptions
+from zoo.sources.resolver import register_reference
+from zoo.sources.weights import resolve_weights
+
+
+def load(
+    name: str | os.PathLike,
+    backend: str = "keras",
+    weights: str | os.PathLike = "imagenet",
+    provider: str = "auto",
+    threads: int = 0,
+    keras_file: KerasFileOptions | None = None,
+    varying_batches: bool = False,
+) -> Model:
+    """Load a registered model (by name or alias) or a Keras model file into a backend, or an
+    exported .onnx file.
+
+    ``weights``: ``"imagenet"`` (Keras's cache, downloaded when missing), ``"none"`` (seeded
+    random init) or the path of a weights file; a .onnx file carries its own. ``provider``:
+    the device or ONNX Runtime execution provider (``"auto"``, ``"cpu"``, ``"cuda"``).
+    ``threads``: CPU threads one inference may use (0: the backend's default, all cores).
+    ``keras_file``: what a ``.keras``/``.h5`` file given as ``name`` does not say (labels,
+    preprocessing...), as the CLI's options say it. ``varying_batches``: the model will see
+    batches of many sizes, as a server's does (ONNX Runtime then plans no memory pattern per
+    shape: see ``LoadOptions``).
+    """
+    if str(name).endswith(".onnx"):
+        return load_onnx(name, provider, threads, varying_batches)
+    register_reference(str(name), keras_file or KerasFileOptions())
+    registry = get_registry()
+    spec = registry.model(name)
+    config = registry.input_config(spec)
+    runtime = registry.backend(backend)
+    weights_path = resolve_weights(spec, weights)
+    status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
+    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads, varying_batches))
+    source = str(weights_path) if weights_path else "none"
+    return Model(spec.name, config, runner, backend, source)

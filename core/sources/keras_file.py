@@ -1,0 +1,453 @@
+"""A user's own Keras model file (``.keras``, or a full model saved as legacy ``.h5``) as a
+``ModelSpec``: what the file says (input size, class count, whether it ends in a softmax or in
+logits, whether it preprocesses its own pixels) plus what the user says (``KerasFileOptions``:
+labels, preprocessing, a name).
+
+The file is read in two steps. ``read_config`` reads the architecture as JSON, without
+TensorFlow, so that a directory, a truncated or foreign file, a ``Lambda`` layer the user has
+not allowed and a custom class no module registers are each refused in one line before Keras
+runs anything. ``KerasFile.load`` then loads it with Keras (``safe_mode`` on unless Lambda
+layers were allowed) and checks that it is an image classifier: one image input, one output
+that is a vector of class scores. The model loaded for that check is the one the first build
+returns, so a command builds the file once.
+
+TensorFlow and Keras are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from zoo.base.errors import ZooError, describe_exception
+from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+DEFAULT_LABEL = "class_{}"
+"""Labels when the user gives none: class_0, class_1..."""
+
+INFERENCE_ONLY = (
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomContrast",
+    "RandomTranslation",
+    "RandomBrightness",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+)
+"""Keras layers that compute nothing at inference (augmentation, regularisation): their
+output is their input when a model is called with ``training=False``."""
+
+IN_GRAPH_PREPROCESSING = ("Rescaling", "Normalization", "TrueDivide", "Divide", "Multiply")
+"""A first operation that scales the pixels: the graph preprocesses its own input
+(``Rescaling``, ``Normalization``, or the arithmetic ``keras.applications``'s
+``preprocess_input`` records on a Keras tensor)."""
+
+
+class KerasFileError(ZooError):
+    """A Keras file zoo cannot take, or options that do not fit it."""
+
+
+def is_keras_file(reference: str) -> bool:
+    """Whether a model reference names a Keras file (by its suffix; it may not exist)."""
+    return Path(str(reference)).suffix.lower() in KERAS_SUFFIXES
+
+
+@dataclass(frozen=True)
+class KerasFileOptions:
+    """What the user says about a Keras file that the file does not."""
+
+    labels: Path | None = None
+    """One label per line, or a JSON list; None: class_0, class_1..."""
+    preprocess: str | None = None
+    """A registered preprocessor; None: ``none`` if the graph scales its own pixels, else
+    refused."""
+    input_size: tuple[int, int] | None = None
+    """(height, width), for a file whose input takes any size."""
+    name: str | None = None
+    """The model's name; None: the file's stem."""
+    custom_objects: tuple[str, ...] = ()
+    """Modules imported before loading, which register the file's custom classes."""
+    allow_lambda: bool = False
+    """Load ``Lambda`` layers, which runs the code they hold (Keras's ``safe_mode`` off)."""
+
+
+def read_config(path: Path) -> dict:
+    """The file's architecture as Keras saved it (JSON), read without TensorFlow; one line for
+    a folder, a missing, truncated or foreign file, or an .h5 of weights only."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            raise KerasFileError(
+                f"{path}: a TensorFlow SavedModel folder; Keras 3 cannot load one as a model "
+                "(so zoo could not verify its export): load it where it was made and save it "
+                "with model.save('model.keras')"
+            )
+        raise KerasFileError(f"{path}: a folder, not a model file (.keras, .h5 or .onnx)")
+    if not path.is_file():
+        raise KerasFileError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".keras":
+            return _keras_zip_config(path)
+        return _h5_config(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise KerasFileError(
+            f"{path}: not a Keras model file zoo can read (truncated, corrupt or another "
+            f"format: {describe_exception(error)})"
+        ) from None
+
+
+def _keras_zip_config(path: Path) -> dict:
+    if not zipfile.is_zipfile(path):
+        raise ValueError("not a zip archive")
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        archive.getinfo("model.weights.h5")  # KeyError when missing
+    return config
+
+
+def _h5_config(path: Path) -> dict:
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        text = file.attrs.get("model_config")
+    if text is None:
+        raise KerasFileError(
+            f"{path}: holds weights only, not a model; save the whole model with "
+            "model.save('model.keras')"
+        )
+    return json.loads(text.decode() if isinstance(text, bytes) else text)
+
+
+def _layer_configs(config: Any) -> Iterator[dict]:
+    """Every serialised object in a config: layers, nested models, their sub-objects."""
+    if isinstance(config, dict):
+        if "class_name" in config:
+            yield config
+        for value in config.values():
+            yield from _layer_configs(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _layer_configs(value)
+
+
+def lambda_layers(config: dict) -> list[str]:
+    return [
+        item.get("config", {}).get("name") or "?"
+        for item in _layer_configs(config)
+        if item["class_name"] == "Lambda"
+    ]
+
+
+def custom_classes(config: dict) -> dict[str, str]:
+    """Registered name (``acme>Gain``) -> the name of the layer that uses it, for every class
+    the file uses that Keras does not define."""
+    found = {}
+    for item in _layer_configs(config):
+        registered = item.get("registered_name")
+        module = item.get("module") or ""
+        if registered and not module.startswith("keras"):
+            layer = item.get("config", {})
+            found.setdefault(registered, layer.get("name", "?") if isinstance(layer, dict) else "?")
+    return found
+
+
+@dataclass
+class KerasFile:
+    """A Keras file checked and loaded: what ``KerasFile.open`` makes of it."""
+
+    path: Path
+    sha256: str
+    options: KerasFileOptions
+    model: Any = field(repr=False, default=None)
+    """The loaded model, until the first build takes it."""
+
+    @classmethod
+    def open(cls, path: Path, options: KerasFileOptions) -> KerasFile:
+        from zoo.sources.weights import file_digest
+
+        path = Path(path)
+        config = read_config(path)
+        check_loadable(path, config, options)
+        keras_file = cls(path.resolve(), file_digest(path), options)
+        keras_file.model = keras_file.load()
+        return keras_file
+
+    def load(self):
+        """The model with the file's weights, loaded by Keras."""
+        from zoo.sources.keras_model import import_keras, quiet_tensorflow
+
+        keras = import_keras()
+        import_custom_objects(self.options.custom_objects)
+        try:
+            with quiet_tensorflow():
+                return keras.saving.load_model(
+                    self.path, compile=False, safe_mode=not self.options.allow_lambda
+                )
+        except Exception as error:  # whatever the file holds: a user's error, in one line
+            raise KerasFileError(
+                f"{self.path}: Keras cannot load it ({describe_exception(error)})"
+            ) from None
+
+    def build(self, weights: str | None):
+        """``ModelSpec.build``: the file's own weights when ``weights`` is the file itself,
+        seeded random init for None (the same architecture, new weights), or the file's
+        architecture with another weights file."""
+        import keras
+
+        model, self.model = self.model or self.load(), None
+        if weights is not None and Path(weights).resolve() == self.path:
+            return model
+        if weights is None:
+            return keras.models.clone_model(model)
+        model.load_weights(weights)
+        return model
+
+
+def check_loadable(path: Path, config: dict, options: KerasFileOptions) -> None:
+    """Lambda layers the user has not allowed, and custom classes no module registers, are
+    refused before Keras runs anything."""
+    lambdas = lambda_layers(config)
+    if lambdas and not options.allow_lambda:
+        raise KerasFileError(
+            f"{path}: Lambda layer {', '.join(map(repr, lambdas))} holds Python code that "
+            "loading would run; if you trust the file, pass --allow-lambda"
+        )
+    if lambdas:
+        print(
+            f"zoo: warning: {path}: loading runs the code in Lambda layer "
+            f"{', '.join(map(repr, lambdas))} (--allow-lambda)",
+            file=sys.stderr,
+        )
+    custom = custom_classes(config)
+    if not custom:
+        return
+    from zoo.sources.keras_model import import_keras
+
+    keras = import_keras()
+    import_custom_objects(options.custom_objects)
+    missing = {
+        registered: layer
+        for registered, layer in custom.items()
+        if keras.saving.get_registered_object(registered) is None
+    }
+    if missing:
+        named = ", ".join(f"{name!r} (layer {layer!r})" for name, layer in missing.items())
+        raise KerasFileError(
+            f"{path}: uses the custom class {named}, which no loaded module registers; pass "
+            "--custom-objects MODULE, the module that defines it with "
+            "@keras.saving.register_keras_serializable"
+        )
+
+
+def import_custom_objects(modules: tuple[str, ...]) -> None:
+    """Import each module (from the current folder too), which registers its Keras classes."""
+    if modules and "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # the user's module: one line saying which
+            raise KerasFileError(
+                f"--custom-objects {module}: cannot import it ({describe_exception(error)})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """What the loaded graph says about its input and output."""
+
+    size: tuple[int, int] | None
+    """(height, width); None where the file takes any size."""
+    classes: int
+    output: str
+    """``probabilities`` (a softmax) or ``logits`` (a linear layer)."""
+    preprocesses_itself: bool
+
+
+def describe_classifier(model, path: Path) -> Classifier:
+    """Refuse, in one line, a model that is not an image classifier (zoo takes one image
+    input, (height, width, 3), and one output, a vector of class scores)."""
+    takes = "zoo takes image classifiers: one (height, width, 3) input, one class-score output"
+    inputs, outputs = list(model.inputs), list(model.outputs)
+    if len(inputs) != 1:
+        raise KerasFileError(f"{path}: the model takes {len(inputs)} inputs; {takes}")
+    if len(outputs) != 1:
+        raise KerasFileError(f"{path}: the model has {len(outputs)} outputs; {takes}")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise KerasFileError(f"{path}: its input has shape {shape[1:]}, not an image; {takes}")
+    out_shape = tuple(outputs[0].shape)
+    last = _output_operation(model)
+    activation = _activation_name(last)
+    if len(out_shape) != 2 or (out_shape[1] or 0) < 2 or activation not in ("softmax", "linear"):
+        what = f"shape {out_shape[1:]}" + (f" after {activation}" if activation else "")
+        raise KerasFileError(
+            f"{path}: its output ({what}) is not a vector of class scores (a regression, a "
+            f"sigmoid or a feature map?); {takes}, ending in a softmax or in logits"
+        )
+    size = (shape[1], shape[2]) if None not in shape[1:3] else None
+    return Classifier(
+        size,
+        int(out_shape[1]),
+        "probabilities" if activation == "softmax" else "logits",
+        _first_operation(model) in IN_GRAPH_PREPROCESSING,
+    )
+
+
+def _output_operation(model):
+    """The layer that computes the model's output, inside nested models."""
+    import keras
+
+    operation = model.outputs[0]._keras_history.operation
+    while isinstance(operation, keras.Model):
+        operation = operation.outputs[0]._keras_history.operation
+    return operation
+
+
+def _activation_name(layer) -> str | None:
+    """``softmax``, ``linear``, or the name of another activation the layer ends in."""
+    import keras
+
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", str(activation))
+
+
+def _first_operation(model) -> str | None:
+    """The class name of the first operation on the input that computes something,
+    inference-only layers skipped and nested models entered."""
+    import keras
+
+    for operation in getattr(model, "operations", model.layers):
+        name = type(operation).__name__
+        if name == "InputLayer" or name in INFERENCE_ONLY:
+            continue
+        if isinstance(operation, keras.Model):
+            return _first_operation(operation)
+        return name
+    return None
+
+
+def read_labels(path: Path, classes: int, model_path: Path) -> tuple[str, ...]:
+    """The labels in ``path``: a JSON list, or one per line; their count must be the
+    model's."""
+    try:
+        text = Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise KerasFileError(f"--labels {path}: unreadable ({describe_exception(error)})") from None
+    if text.lstrip().startswith("["):
+        try:
+            labels = json.loads(text)
+        except ValueError as error:
+            raise KerasFileError(f"--labels {path}: not a JSON list ({error})") from None
+        if not all(isinstance(label, str) and label for label in labels):
+            raise KerasFileError(f"--labels {path}: a JSON list of non-empty strings, please")
+    else:
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(labels) != classes:
+        raise KerasFileError(
+            f"--labels {path} has {len(labels)} labels, but {model_path.name} outputs "
+            f"{classes} class scores"
+        )
+    return tuple(labels)
+
+
+def model_name(path: Path, options: KerasFileOptions) -> str:
+    name = options.name if options.name is not None else path.stem.lower()
+    if problem := check_model_name(name):
+        how = "" if options.name is not None else f" (from the file name {path.name}); pass --name"
+        raise KerasFileError(f"cannot name the model {problem}{how}")
+    if name != name.lower():
+        raise KerasFileError(f"--name {name!r}: model names are lowercase")
+    return name
+
+
+def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> ModelSpec:
+    """``path`` as a ``ModelSpec``, checked and loaded once; ``preprocessors``: the registered
+    names ``--preprocess`` may give."""
+    path = Path(path)
+    name = model_name(path, options)
+    _check_preprocess_name(options.preprocess, preprocessors)
+    keras_file = KerasFile.open(path, options)
+    graph = describe_classifier(keras_file.model, path)
+    size = _input_size(graph.size, options.input_size, path)
+    preprocess = options.preprocess or ("none" if graph.preprocesses_itself else None)
+    if preprocess is None:
+        raise KerasFileError(
+            f"{path}: its graph does not scale its own pixels (no Rescaling or Normalization "
+            "first), so zoo cannot tell how to preprocess them; pass --preprocess, one of "
+            f"{', '.join(sorted(preprocessors))}"
+        )
+    if options.labels is not None:
+        labels = read_labels(options.labels, graph.classes, path)
+    else:
+        labels = tuple(DEFAULT_LABEL.format(i) for i in range(graph.classes))
+    return ModelSpec(
+        name=name,
+        build=keras_file.build,
+        input_size=size,
+        preprocess=preprocess,
+        labels=labels,
+        weights=WeightsSpec(path.resolve().as_uri(), keras_file.sha256, path.name, in_place=True),
+        description=f"Keras file {path.name}",
+        output=graph.output,
+    )
+
+
+def source_file(spec: ModelSpec) -> Path | None:
+    """The Keras file ``spec`` was made from (``keras_file_spec``), or None."""
+    if spec.weights is None or not spec.weights.in_place:
+        return None
+    return Path(unquote(urlparse(spec.weights.url).path))
+
+
+def labels_note(spec: ModelSpec, options: KerasFileOptions) -> str | None:
+    """The one-line note when a file's labels are made up."""
+    if options.labels is not None:
+        return None
+    return (
+        f"zoo: {spec.name}: no --labels, so its {len(spec.labels)} classes are called "
+        f"{DEFAULT_LABEL.format(0)}..{DEFAULT_LABEL.format(len(spec.labels) - 1)}"
+    )
+
+
+def _check_preprocess_name(name: str | None, preprocessors) -> None:
+    if name is not None and name not in preprocessors:
+        raise KerasFileError(
+            f"--preprocess {name!r}: no such preprocessor; choose from "
+            f"{', '.join(sorted(preprocessors))}"
+        )
+
+
+def _input_size(graph, given, path: Path) -> tuple[int, int]:
+    if graph is None:
+        if given is None:
+            raise KerasFileError(
+                f"{path}: its input takes any image size; pass --input-size HEIGHTxWIDTH"
+            )
+        return given
+    if given is not None and tuple(given) != tuple(graph):
+        raise KerasFileError(
+            f"--input-size {given[0]}x{given[1]}: {path.name} takes {graph[0]}x{graph[1]}; "
+            "the option is for files whose input takes any size"
+        )
+    if problem := input_size_problem(graph):
+        raise KerasFileError(f"{path}: its input size {problem}")
+    return graph

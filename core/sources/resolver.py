@@ -1,0 +1,86 @@
+"""Model references: what a command's MODEL argument may be, made a registered model in one
+place.
+
+A reference is a registered name or alias (a built-in, a plugin's, a trained or kept model),
+a ``.onnx`` file zoo exported (which carries its own card, read by ``zoo.load``), or a Keras
+file (``.keras``, ``.h5``), which ``register_reference`` checks, loads and registers under its
+name with the reference itself as an alias: every command and ``zoo.load`` then finds it with
+``registry.model(reference)``, as any other model, and never asks which kind it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from zoo.base.progress import note
+from zoo.model.spec import ModelSpec
+from zoo.plugin.registry import get_registry
+from zoo.sources.keras_file import (
+    KerasFileError,
+    KerasFileOptions,
+    is_keras_file,
+    keras_file_spec,
+    labels_note,
+    read_config,
+)
+
+NO_OPTIONS = KerasFileOptions()
+BUILD_ONLY = KerasFileOptions(preprocess="none")
+KERAS_FILE_PLUGIN = "keras-file"
+"""The owner the registry records for a Keras file given on the command line."""
+
+
+def target(reference: str) -> str:
+    """The model in ``NAME=MODEL`` (``zoo serve``'s form), or the reference itself."""
+    _, given, model = str(reference).partition("=")
+    return model if given and not Path(reference).exists() else str(reference)
+
+
+def register_reference(reference: str, options: KerasFileOptions = NO_OPTIONS) -> None:
+    """Make ``reference`` findable with ``registry.model(reference)``: a Keras file is loaded,
+    checked and registered; a folder is refused in one line; anything else is left to the
+    registry (a name) or to ``zoo.load`` (a .onnx file)."""
+    reference = target(reference)
+    if reference.endswith(".onnx"):
+        return
+    registry = get_registry()
+    key = reference.lower()
+    if key in registry.models or key in registry.aliases:
+        return
+    path = Path(reference).expanduser()
+    if is_keras_file(reference):
+        spec = keras_file_model(path, options)
+        _add(spec, reference)
+    elif path.is_dir():
+        read_config(path)  # names what the folder is, in one line
+
+
+def keras_file_model(path: Path, options: KerasFileOptions) -> ModelSpec:
+    """The ``ModelSpec`` of a Keras file, with the note for labels it had to make up."""
+    spec = keras_file_spec(path, options, get_registry().preprocessors)
+    if line := labels_note(spec, options):
+        note(line)
+    return spec
+
+
+def model_to_build(reference: str) -> ModelSpec:
+    """The model ``reference`` names, to build (a trained model's base): a registered one, or
+    a Keras file, loaded with the settings that change no weights (its pixels are the trained
+    model's business)."""
+    if not is_keras_file(reference):
+        return get_registry().model(reference)
+    return keras_file_spec(Path(reference), BUILD_ONLY, get_registry().preprocessors)
+
+
+def _add(spec: ModelSpec, reference: str) -> None:
+    registry = get_registry()
+    taken = registry.aliases.get(spec.name, spec.name)
+    if taken in registry.models:
+        owner = registry.owners[("model", taken)]
+        raise KerasFileError(
+            f"{reference}: its name {spec.name!r} is taken by model {taken!r} (plugin "
+            f"{owner!r}); pass --name"
+        )
+    spec = dataclasses.replace(spec, aliases=(reference.lower(),))
+    registry.add("model", spec, KERAS_FILE_PLUGIN)
