@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from zoo.base.errors import ZooError, describe_exception
+from zoo.model.labels import read_label_file
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -345,28 +346,14 @@ def _first_operation(model) -> str | None:
     return None
 
 
-def read_labels(path: Path, classes: int, model_path: Path) -> tuple[str, ...]:
-    """The labels in ``path``: a JSON list, or one per line; their count must be the
-    model's."""
-    try:
-        text = Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise KerasFileError(f"--labels {path}: unreadable ({describe_exception(error)})") from None
-    if text.lstrip().startswith("["):
-        try:
-            labels = json.loads(text)
-        except ValueError as error:
-            raise KerasFileError(f"--labels {path}: not a JSON list ({error})") from None
-        if not all(isinstance(label, str) and label for label in labels):
-            raise KerasFileError(f"--labels {path}: a JSON list of non-empty strings, please")
-    else:
-        labels = [line.strip() for line in text.splitlines() if line.strip()]
+def check_label_count(labels: tuple[str, ...], path: Path, classes: int, model_path: Path) -> None:
+    """The labels read from ``path`` (``zoo.model.labels.read_label_file``) must be as many as
+    the model's class scores."""
     if len(labels) != classes:
         raise KerasFileError(
             f"--labels {path} has {len(labels)} labels, but {model_path.name} outputs "
             f"{classes} class scores"
         )
-    return tuple(labels)
 
 
 def model_name(path: Path, options: KerasFileOptions) -> str:
@@ -385,6 +372,7 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
     path = Path(path)
     name = model_name(path, options)
     _check_preprocess_name(options.preprocess, preprocessors)
+    given = None if options.labels is None else read_label_file(options.labels)  # before Keras
     keras_file = KerasFile.open(path, options)
     graph = describe_classifier(keras_file.model, path)
     size = _input_size(graph.size, options.input_size, path)
@@ -395,8 +383,9 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
             "first), so zoo cannot tell how to preprocess them; pass --preprocess, one of "
             f"{', '.join(sorted(preprocessors))}"
         )
-    if options.labels is not None:
-        labels = read_labels(options.labels, graph.classes, path)
+    if given is not None:
+        check_label_count(given, options.labels, graph.classes, path)
+        labels = given
     else:
         labels = tuple(DEFAULT_LABEL.format(i) for i in range(graph.classes))
     return ModelSpec(
