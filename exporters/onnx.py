@@ -39,7 +39,7 @@ from zoo.exporters.verify import VerificationReport, verify
 from zoo.exporters.verify_report import VerifyReport
 from zoo.model.card import METADATA_KEY, ModelCard, TopKOutputs, VerifiedOn
 from zoo.model.input_config import InputConfig
-from zoo.model.labels import LabelList
+from zoo.model.labels import LabelList, check_labels
 from zoo.model.spec import ExportOptions, ModelSpec
 from zoo.plugin.registry import get_registry
 from zoo.runtime.onnx_file import import_onnxruntime, load_onnx
@@ -79,6 +79,8 @@ def check_destination(path: Path) -> None:
 def check_options(options: ExportOptions, labels: LabelList) -> None:
     """The options that depend on the model, checked before any heavy work."""
     opset = options.opset or DEFAULT_OPSET
+    check_labels((class_id for class_id, _ in labels), "the model's labels", "class id")
+    check_labels((label for _, label in labels), "the model's labels")
     if options.precision not in PRECISIONS:
         raise ExportError(
             f"unknown precision {options.precision!r}; choose from {', '.join(PRECISIONS)}"

@@ -26,16 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
-from __outside__.serving import ServeProcess
-from __outside__.test_images import png_bomb
-from __outside__.tiny_onnx import LABELS, write_tiny_onnx
 from PIL import Image
 
 from zoo.base.errors import ZooError
 from zoo.model.input_config import InputConfig
 from zoo.model.spec import PreprocessSpec
 from zoo.runtime.model import Model
+
+from .conftest import run_zoo
+from .serving import ServeProcess
+from .test_images import png_bomb
+from .tiny_onnx import LABELS, write_tiny_onnx
 
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
@@ -434,3 +435,40 @@ def test_load_models_refuses_a_huge_input_size(tmp_path):
     )
     with pytest.raises(ZooError, match="does not match its graph"):
         load_models([str(lying)], "cpu", 0)
+
+
+# 7. A label that is not text, from a card zoo did not write ------------------------------
+
+
+def test_a_label_utf8_cannot_carry_is_answered_escaped_never_a_500():
+    labels = (("c0", "fine"), ("c1", "lone \ud800 surrogate"), ("c\udcff", "x"))
+    config = InputConfig((4, 4), PreprocessSpec("none"), labels)
+    model = Model("toy", config, toy_model().runner, "onnx", "none")
+    pixels = {"name": "image", "datatype": "UINT8", "shape": [1, 4, 4, 3], "data": [0] * 48}
+    with TestClient(build_app({"toy": model}, ServeSettings())) as client:
+        v1 = client.post(f"{PREDICT}?top=3", content=png())
+        answers = {
+            binary: client.post(
+                "/v2/models/toy/infer",
+                json={
+                    "inputs": [pixels],
+                    "outputs": [
+                        {
+                            "name": "probabilities",
+                            "parameters": {"classification": 3, "binary_data": binary},
+                        }
+                    ],
+                },
+            )
+            for binary in (False, True)
+        }
+    assert v1.status_code == 200, v1.text
+    assert [(p["class_id"], p["label"]) for p in v1.json()[0]["top"]] == [
+        ("c1", "lone \\ud800 surrogate"),
+        ("c\\udcff", "x"),
+        ("c0", "fine"),
+    ]
+    assert answers[False].status_code == 200, answers[False].text
+    assert answers[False].json()["outputs"][0]["data"][0].endswith(":1:lone \\ud800 surrogate")
+    assert answers[True].status_code == 200
+    assert b":1:lone \\ud800 surrogate" in answers[True].content

@@ -133,3 +133,38 @@ def test_check_labels_names_where_and_which():
     check_labels(["cat", "dog", "ü", "猫"], "x")
     with pytest.raises(LabelsError, match=r"^x: label 2 \('a\\nb'\) holds a control character"):
         check_labels(["cat", "dog", "a\nb"], "x")
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("bl\nue", "'bl\\nue') holds a control character (U+000A)"),
+        (b"gr\xffeen", "'gr\\xffeen') holds a lone surrogate (U+DCFF)"),
+    ],
+)
+def test_training_refuses_a_class_folder_whose_name_is_not_text(tmp_path, name, shown):
+    from PIL import Image
+
+    from zoo.training.dataset import scan
+
+    root = tmp_path / "data"
+    for folder in ("red", os.fsdecode(name)):
+        (root / folder).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (100 * i, 0, 0)).save(root / folder / f"{i}.png")
+    with pytest.raises(LabelsError) as refused:
+        scan(root)
+    assert str(refused.value).startswith(f"{root}: class folder 0 ({shown}")
+    assert str(refused.value).endswith("the folders' names are the labels: rename it")
+
+
+def test_export_refuses_labels_that_are_not_text():
+    pytest.importorskip("onnx")
+    from zoo.exporters.onnx import check_options
+    from zoo.model.spec import ExportOptions
+
+    check_options(ExportOptions(), (("n1", "cat"), ("n2", "dog")))
+    with pytest.raises(LabelsError, match=r"^the model's labels: label 1 \('d\\x1bog'\)"):
+        check_options(ExportOptions(), (("n1", "cat"), ("n2", "d\x1bog")))
+    with pytest.raises(LabelsError, match=r"^the model's labels: class id 0 \('n\\xed\\xa0\\x80'"):
+        check_options(ExportOptions(), (("n\ud800", "cat"), ("n2", "dog")))

@@ -73,13 +73,13 @@ def label_problem(label: object) -> str | None:
     return None
 
 
-def check_labels(labels: Iterable[object], where: str) -> None:
-    """Refuse, in one line naming ``where`` and the first bad label, labels that
-    ``label_problem`` refuses."""
+def check_labels(labels: Iterable[object], where: str, what: str = "label", hint: str = "") -> None:
+    """Refuse, in one line naming ``where`` and the first bad label (``what`` calls it), labels
+    that ``label_problem`` refuses; ``hint`` says what to do."""
     for index, label in enumerate(labels):
         if problem := label_problem(label):
             shown = printable(label) if isinstance(label, str) else repr(label)[:40]
-            raise LabelsError(f"{where}: label {index} ('{shown}') {problem}")
+            raise LabelsError(f"{where}: {what} {index} ('{shown}') {problem}{hint}")
 
 
 def read_label_file(path: str | os.PathLike) -> tuple[str, ...]:

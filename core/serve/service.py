@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from zoo.base.errors import NonFiniteScores, describe_exception
+from zoo.model.labels import Prediction
 from zoo.runtime.model import Model
 from zoo.serve import metrics as prometheus
 from zoo.serve.batcher import Batcher
@@ -230,6 +232,21 @@ class Service:
 async def _stop_all(batchers: dict[str, Batcher]) -> None:
     for batcher in batchers.values():
         await batcher.stop()
+
+
+def served_top(model: Model, probabilities: np.ndarray, k: int) -> list[list[Prediction]]:
+    """``model.top``, each class id and label as text UTF-8 can carry. zoo refuses labels that
+    are not text where it takes them (``zoo.model.labels.check_labels``); should one reach the
+    server still (a card zoo did not write), it is answered escaped (``\\ud800``), never a
+    500 on every request."""
+    return [
+        [replace(p, class_id=_encodable(p.class_id), label=_encodable(p.label)) for p in row]
+        for row in model.top(probabilities, k)
+    ]
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

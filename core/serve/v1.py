@@ -14,7 +14,7 @@ from zoo.base.printing import record
 from zoo.runtime.model import Model
 from zoo.serve.batcher import Batcher
 from zoo.serve.inputs import query_integer, read_images
-from zoo.serve.service import Service
+from zoo.serve.service import Service, served_top
 
 DEFAULT_TOP = 5
 
@@ -47,7 +47,9 @@ class Predictions:
             return JSONResponse(
                 [
                     record(image.name, model.name, model.backend, best)
-                    for image, best in zip(images, model.top(probabilities, top), strict=True)
+                    for image, best in zip(
+                        images, served_top(model, probabilities, top), strict=True
+                    )
                 ]
             )
 

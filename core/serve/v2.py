@@ -10,6 +10,8 @@ are ready gets a 503 with ``Retry-After``.
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +22,7 @@ from zoo.serve.batcher import Batcher
 from zoo.serve.errors import UnknownServedModel
 from zoo.serve.inputs import read_body
 from zoo.serve.metrics import MODEL_VERSION
-from zoo.serve.service import Service
+from zoo.serve.service import Service, served_top
 
 EXTENSIONS = ["binary_tensor_data", "classification"]
 PLATFORM = "onnxruntime_onnx"
@@ -113,7 +115,7 @@ class OpenInference:
             )
             probabilities = await service.probabilities(request, batcher, parsed.images)
             content, headers = tensors.response(
-                name, MODEL_VERSION, parsed, probabilities, model.top
+                name, MODEL_VERSION, parsed, probabilities, partial(served_top, model)
             )
             return Response(content, headers=headers)
 

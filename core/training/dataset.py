@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.base.errors import ZooError
+from zoo.model.labels import check_labels
 from zoo.runtime.samples import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
@@ -131,6 +132,9 @@ def scan(root: Path, val_split: float = 0.2, seed: int = 0) -> Dataset:
         raise DatasetError(
             f"{root}: training needs at least 2 classes (one sub-folder each); found {found}"
         )
+    check_labels(
+        classes, str(root), "class folder", "; the folders' names are the labels: rename it"
+    )
     candidates, stray = [], []
     for (split, label), folder in sorted(class_folders.items()):
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
