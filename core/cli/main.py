@@ -17,6 +17,7 @@ from zoo.base.files import is_disk_full
 from zoo.base.interrupts import Terminated, raise_terminated
 from zoo.base.version import __version__
 from zoo.cli.options import resolve_model_references
+from zoo.cli.plugin_commands import PluginCommands
 from zoo.plugin.guard import PluginFailed, PluginInterrupted, call_plugin
 from zoo.plugin.manager import load_plugins, pm
 from zoo.plugin.registry import PluginWarning
@@ -127,22 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     load_plugins()
+    taken: set[str] = set()
     for impl in pm.hook.register_commands.get_hookimpls():
-        _add_plugin_commands(commands, impl)
+        _add_plugin_commands(commands, impl, taken)
     return parser
 
 
-def _add_plugin_commands(commands, impl) -> None:
-    """One plugin's ``register_commands``; if it fails, the commands it added so far go too."""
-    names, shown = dict(commands._name_parser_map), list(commands._choices_actions)
+def _add_plugin_commands(commands, impl, taken: set[str]) -> None:
+    """One plugin's ``register_commands``: its commands reach ``zoo`` only if the hook returns
+    (see ``PluginCommands``); if it fails, the plugin is named in one warning line."""
+    cli = PluginCommands(taken)
     try:
-        call_plugin(impl.plugin_name, "register_commands", lambda: impl.function(commands))
+        call_plugin(impl.plugin_name, "register_commands", lambda: impl.function(cli))
     except PluginFailed as failure:
-        commands._name_parser_map.clear()
-        commands._name_parser_map.update(names)
-        commands._choices_actions[:] = shown
         warnings.warn(
             f"plugin {impl.plugin_name!r} failed in register_commands: {failure}",
             PluginWarning,
             stacklevel=1,
         )
+    else:
+        cli.commit(commands)

@@ -2,7 +2,10 @@
 
 A command's parser is made next to its runner (``zoo.cli.commands.*``, or a plugin's
 ``register_commands``); these helpers add the options several commands share, with one type
-check and one help text each.
+check and one help text each. An option name means one thing on every command (the table in
+docs/commands.md; tests/test_options.py checks it), each command's options sit in named
+``--help`` sections (``option_groups``), and an old spelling is kept for one release with
+``add_deprecated``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,41 @@ def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def option_groups(parser: argparse.ArgumentParser, *titles: str) -> list:
+    """The ``--help`` sections of a command, in the order given: ``input`` (what it reads, and
+    how), ``model`` (the model, and where it runs), ``output`` (what it writes), ``engine``,
+    ``server``...; each takes ``add_argument`` as the parser does."""
+    return [parser.add_argument_group(title) for title in titles]
+
+
+class DeprecatedOption(argparse.Action):
+    """An old spelling kept for one release: it does what the ``new`` option does (given
+    ``value``, for a flag that stood for one value of it), after one line on stderr, once
+    however often it is given. Hidden from ``--help``; docs/commands.md lists the old
+    spellings."""
+
+    def __init__(self, option_strings, dest, *, new: argparse.Action, value=None, **kwargs):
+        same = ("nargs", "const", "type", "choices", "metavar") if value is None else ()
+        kwargs = {"nargs": 0, **{name: getattr(new, name) for name in same}, **kwargs}
+        super().__init__(
+            option_strings, new.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs
+        )
+        self.new, self.value, self.warned = new, value, False
+        self.use = " ".join([new.option_strings[-1], *([] if value is None else [value])])
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if not self.warned:
+            print(f"zoo: warning: {option_string} is deprecated; use {self.use}", file=sys.stderr)
+            self.warned = True
+        self.new(parser, namespace, values if self.value is None else self.value, option_string)
+
+
+def add_deprecated(container, old: str, new: argparse.Action, value: str | None = None, **kwargs):
+    """Accept ``old`` for ``new`` (the action ``add_argument`` returned) for one release; see
+    ``DeprecatedOption``. ``kwargs``: what differs from ``new`` (``choices``)."""
+    container.add_argument(old, action=DeprecatedOption, new=new, value=value, **kwargs)
+
+
 def add_json(parser: argparse.ArgumentParser, what: str = "print JSON") -> None:
     parser.add_argument("--json", action="store_true", help=what)
 
@@ -107,20 +145,32 @@ def add_interpolation(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_top(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", type=positive_int, default=5, help="classes per image (5)")
+
+
+def add_decode_threads(parser: argparse.ArgumentParser, default: int = 0) -> argparse.Action:
+    return parser.add_argument(
+        "--decode-threads",
+        metavar="N",
+        type=integer_at_least(0),
+        default=default,
+        help="threads decoding images (0, the default: one per CPU core)",
+    )
+
+
 def input_overrides(args: argparse.Namespace) -> InputOverrides:
     """The model-input options a command was given (see ``zoo.model.input_config.resolve``)."""
     return InputOverrides(interpolation=args.interpolation)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """What every command that classifies images takes: backend, weights, top, resize, device."""
+    """The model group of every command that classifies images: backend, weights, device
+    (the resize filter, ``--top`` and ``--json`` go in its input and output groups)."""
     add_backend(parser)
     add_weights(parser)
-    parser.add_argument("--top", type=positive_int, default=5, help="classes per image (5)")
-    add_interpolation(parser)
     add_provider(parser)
     add_threads(parser)
-    add_json(parser)
 
 
 RAY_OPTIONS = ("address", "connect_timeout", "actors", "gpus_per_actor")
@@ -244,11 +294,26 @@ def print_report(args, work, print_text) -> int:
 
 MODEL_HELP = "a model: a name or alias (see 'zoo list'), a .onnx file, or a .keras/.h5 file"
 
+FILES_AS_THEY_ARE = (
+    "a .keras/.h5 file is taken as it is (its stem as its name, class_0, class_1... as "
+    "labels); to give one a name, labels or preprocessing, keep it first with 'zoo import FILE "
+    "--name NAME --labels ...' and give NAME"
+)
+"""The help of a command that takes several models: the Keras-file options are for one file,
+so they are on the commands that name one (``add_keras_file_options``), never on these."""
+
+
+def add_model_references(parser: argparse.ArgumentParser, *references: str) -> None:
+    """``references``: the argument names of a command's models (a name, or a list of them),
+    whose Keras files the CLI registers before the command runs (``resolve_model_references``),
+    with the Keras-file options if the command has them, else as the files are."""
+    parser.set_defaults(model_references=references)
+
 
 def add_keras_file_options(parser: argparse.ArgumentParser, *references: str) -> None:
     """The options that say what a Keras model file (``.keras``, ``.h5``) does not, for a
-    command whose ``references`` (argument names) may be one; the CLI registers those files
-    before the command runs (``resolve_model_references``)."""
+    command that names one model (``references``: its argument name; none for ``zoo import``),
+    in a ``--help`` section of their own."""
     group = parser.add_argument_group(
         "a Keras file as the model",
         "what a .keras or .h5 model file does not say (see docs/export.md)",
@@ -289,7 +354,7 @@ def add_keras_file_options(parser: argparse.ArgumentParser, *references: str) ->
         help="load Lambda layers, which runs the Python code the file holds: only for a "
         "file you trust",
     )
-    parser.set_defaults(model_references=references)
+    add_model_references(parser, *references)
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -315,10 +380,12 @@ def keras_file_options(args: argparse.Namespace) -> KerasFileOptions:
 
 
 def resolve_model_references(args: argparse.Namespace) -> None:
-    """Register the Keras files among the command's model references, once, before it runs."""
+    """Register the Keras files among the command's model references, once, before it runs:
+    with its Keras-file options on a command that names one model, as they are on the others."""
     from zoo.sources.resolver import register_reference
 
-    options = keras_file_options(args)
+    named_one = hasattr(args, "allow_lambda")  # add_keras_file_options was called
+    options = keras_file_options(args) if named_one else KerasFileOptions()
     for dest in args.model_references:
         value = getattr(args, dest, None)
         for reference in value if isinstance(value, list) else [value]:

@@ -6,7 +6,7 @@ import sys
 
 from zoo.base.exit_codes import EXIT_ERROR
 from zoo.base.printing import print_json, print_table
-from zoo.cli.options import add_json
+from zoo.cli.options import add_deprecated, add_json, comma_list, option_groups
 
 
 def add_command(commands) -> None:
@@ -14,18 +14,21 @@ def add_command(commands) -> None:
         "check-plugin", help="conformance check for a plugin's models (for plugin authors)"
     )
     check.add_argument("plugin", help="the plugin's entry point or distribution name")
-    check.add_argument(
+    inputs, model, output = option_groups(check, "input", "model", "output")
+    models = inputs.add_argument(
+        "--models",
+        type=comma_list,
+        action="extend",
+        default=[],
+        metavar="M,N",
+        help="check only these models of the plugin (comma-separated, repeatable; default: all "
+        "its models)",
+    )
+    add_deprecated(inputs, "--model", models)
+    model.add_argument(
         "--weights", default="none", help="weights for every model (default: none, offline)"
     )
-    check.add_argument(
-        "--model",
-        dest="models",
-        action="append",
-        default=[],
-        metavar="M",
-        help="check only this model of the plugin (repeatable; default: all its models)",
-    )
-    add_json(check)
+    add_json(output)
     check.set_defaults(run=run)
 
 

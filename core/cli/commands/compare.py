@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING
 from zoo.base.errors import ImageError
 from zoo.base.exit_codes import EXIT_ERROR
 from zoo.base.printing import error_record, print_comparison, print_json
-from zoo.cli.options import add_keras_file_options, add_model_options, comma_list, input_overrides
+from zoo.cli.options import (
+    FILES_AS_THEY_ARE,
+    add_interpolation,
+    add_json,
+    add_model_options,
+    add_model_references,
+    add_top,
+    comma_list,
+    input_overrides,
+    option_groups,
+)
 from zoo.plugin.registry import get_registry
 
 if TYPE_CHECKING:
@@ -21,14 +31,21 @@ def add_command(commands) -> None:
         "compare", help="classify images with several models, side by side"
     )
     compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    compare.add_argument(
+    inputs, model, output = option_groups(compare, "input", "model", "output")
+    add_interpolation(inputs)
+    model.add_argument(
         "--models",
         type=comma_list,
-        help="comma-separated models: names or .keras/.h5 files (default: every registered model)",
+        action="extend",
+        metavar="M,N",
+        help="models, comma-separated: names or .keras/.h5 files (default: every registered "
+        f"model); {FILES_AS_THEY_ARE}",
     )
-    add_model_options(compare)
-    compare.add_argument("--plot", metavar="OUT.png", help="also draw a PNG grid of top-K bars")
-    add_keras_file_options(compare, "models")
+    add_model_options(model)
+    add_top(output)
+    add_json(output)
+    output.add_argument("--plot", metavar="OUT.png", help="also draw a PNG grid of top-K bars")
+    add_model_references(compare, "models")
     compare.set_defaults(run=run)
 
 

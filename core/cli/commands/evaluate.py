@@ -4,15 +4,13 @@ images (the work is in ``zoo.training.evaluation``)."""
 from __future__ import annotations
 
 from zoo.cli.options import (
-    add_backend,
     add_engine_options,
     add_interpolation,
     add_json,
     add_keras_file_options,
-    add_provider,
-    add_threads,
-    add_weights,
+    add_model_options,
     input_overrides,
+    option_groups,
     positive_int,
     print_report,
     ray_options,
@@ -30,21 +28,20 @@ def add_command(commands) -> None:
     )
     evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
     evaluate.add_argument("data", help="folder of labelled images")
-    add_backend(evaluate)
-    add_weights(evaluate)
-    evaluate.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
-    add_interpolation(evaluate)
-    add_provider(evaluate)
-    add_threads(evaluate)
-    evaluate.add_argument(
+    inputs, model = option_groups(evaluate, "input", "model")
+    add_interpolation(inputs)
+    add_model_options(model)
+    model.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
+    model.add_argument(
         "--reference",
         metavar="MODEL",
         help="an int8 or fp16 .onnx file's float32 model to measure agreement with (a name, or "
         "a float32 .onnx file; default: the model its card names, in Keras)",
     )
-    evaluate.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
-    add_json(evaluate, "print the metrics as JSON")
     add_keras_file_options(evaluate, "model")
+    [output] = option_groups(evaluate, "output")
+    output.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
+    add_json(output, "print the metrics as JSON")
     add_engine_options(evaluate, "runs the model (as ONNX: a .onnx file, or --backend onnx)")
     evaluate.set_defaults(run=_run_evaluate)
 

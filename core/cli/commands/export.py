@@ -7,7 +7,15 @@ from pathlib import Path
 from zoo.base.errors import ZooError
 from zoo.base.files import output_folder
 from zoo.base.printing import print_json
-from zoo.cli.options import MODEL_HELP, add_json, add_keras_file_options, add_weights, positive_int
+from zoo.cli.options import (
+    MODEL_HELP,
+    add_deprecated,
+    add_json,
+    add_keras_file_options,
+    add_weights,
+    option_groups,
+    positive_int,
+)
 from zoo.model.spec import ExportOptions
 from zoo.plugin.registry import get_registry
 from zoo.runtime.samples import image_files
@@ -16,24 +24,26 @@ from zoo.runtime.samples import image_files
 def add_command(commands) -> None:
     export = commands.add_parser("export", help="export a model (ONNX), verified against Keras")
     export.add_argument("model", help=MODEL_HELP)
-    export.add_argument(
-        "--onnx", dest="format", action="store_const", const="onnx", help="export to ONNX"
+    [model] = option_groups(export, "model")
+    add_weights(model)
+    add_keras_file_options(export, "model")
+    exported, verification, output = option_groups(export, "export", "verification", "output")
+    output_format = exported.add_argument(
+        "--format", default="onnx", help="exporter name: onnx (default), a plugin's"
     )
-    export.add_argument("--format", help="exporter name (default: onnx)")
-    export.add_argument("-o", "--output", help="where to write it (default: ./MODEL.onnx)")
-    add_weights(export)
-    export.add_argument(
+    add_deprecated(exported, "--onnx", output_format, "onnx")
+    exported.add_argument(
         "--opset", type=positive_int, default=None, help="ONNX opset (default: the exporter's)"
     )
-    export.add_argument(
-        "--batch",
+    batch_dim = exported.add_argument(
+        "--batch-dim",
         type=_batch_size,
         default=None,
         metavar="dynamic|N",
-        help="batch dimension: dynamic (default) or a fixed size",
+        help="the model's batch dimension: dynamic (default) or a fixed size",
     )
-    export.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
-    export.add_argument(
+    add_deprecated(exported, "--batch", batch_dim)
+    precision = exported.add_argument(
         "--precision",
         default="fp32",
         metavar="fp32|fp16|int8|int8-vnni",
@@ -41,38 +51,38 @@ def add_command(commands) -> None:
         "the same answers on AVX2 and VNNI CPUs), int8-vnni (8-bit weights: only for CPUs "
         "with VNNI) or fp16 (for GPUs), with their agreement with Keras measured and reported",
     )
-    export.add_argument(
-        "--quantize",
-        dest="precision",
-        choices=["int8"],
-        help="the same as --precision int8",
-    )
-    export.add_argument(
+    add_deprecated(exported, "--quantize", precision, choices=["int8"])
+    exported.add_argument(
         "--calibration",
         metavar="DIR",
         help="photos to calibrate int8 on (default: zoo's sample photos); a few hundred "
         "like those the model will see work best",
     )
-    export.add_argument("--no-verify", action="store_true", help="skip the verification")
-    export.add_argument(
+    exported.add_argument(
         "--embed-preprocessing",
         action="store_true",
         help="take raw uint8 RGB pixels and preprocess inside the graph",
     )
-    export.add_argument(
+    exported.add_argument(
         "--top-k",
         type=positive_int,
         metavar="K",
         help="add top_k_scores and top_k_indices outputs (the K best classes)",
     )
-    export.add_argument(
+    verification.add_argument(
+        "--images", metavar="DIR", help="also verify on the photos in this folder"
+    )
+    verification.add_argument("--no-verify", action="store_true", help="skip the verification")
+    output.add_argument(
+        "-o", "--output", metavar="FILE", help="the file to write (default: ./MODEL.onnx)"
+    )
+    output.add_argument(
         "--triton",
         metavar="DIR",
         help="write a Triton model repository entry DIR/MODEL instead of -o",
     )
-    add_keras_file_options(export, "model")
-    add_json(export)
-    export.set_defaults(run=run, format="onnx")
+    add_json(output)
+    export.set_defaults(run=run)
 
 
 def run(args) -> int:
@@ -85,7 +95,7 @@ def run(args) -> int:
     options = ExportOptions(
         weights=args.weights,
         opset=args.opset,
-        batch=args.batch,
+        batch=args.batch_dim,
         images=tuple(image_files(Path(args.images))) if args.images else (),
         verify=not args.no_verify,
         embed_preprocessing=args.embed_preprocessing,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from zoo.cli.options import add_json, add_keras_file_options, keras_file_options
+from zoo.cli.options import add_json, add_keras_file_options, keras_file_options, option_groups
 
 
 def add_command(commands) -> None:
@@ -16,7 +16,8 @@ def add_command(commands) -> None:
     )
     command.add_argument("file", help="the .keras or full-model .h5 file")
     add_keras_file_options(command)
-    add_json(command, "print what was written as JSON")
+    [output] = option_groups(command, "output")
+    add_json(output, "print what was written as JSON")
     command.set_defaults(run=_run_import)
 
 

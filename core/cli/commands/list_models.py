@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from zoo.base.printing import print_json, print_table
-from zoo.cli.options import add_json
+from zoo.cli.options import add_json, option_groups
 from zoo.plugin.registry import get_registry
 
 
 def add_command(commands) -> None:
     list_ = commands.add_parser("list", help="list the registered models")
-    add_json(list_)
+    [output] = option_groups(list_, "output")
+    add_json(output)
     list_.set_defaults(run=run)
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from zoo.cli.options import add_json
+from zoo.cli.options import add_json, option_groups
 
 
 def add_command(commands) -> None:
@@ -16,14 +16,15 @@ def add_command(commands) -> None:
         "and a README with its base model, classes and metrics.",
     )
     package.add_argument("name", help="a trained or imported model (see 'zoo list')")
-    package.add_argument(
+    [output] = option_groups(package, "output")
+    output.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="DIR",
         help="folder to write (must not exist, or be empty)",
     )
-    add_json(package, "print what was written as JSON")
+    add_json(output, "print what was written as JSON")
     package.set_defaults(run=_run_package)
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from zoo.base.printing import print_json, print_table
-from zoo.cli.options import add_json
+from zoo.cli.options import add_json, option_groups
 from zoo.plugin.manager import hooks_implemented, load_plugins
 from zoo.plugin.registry import get_registry
 
 
 def add_command(commands) -> None:
     plugins = commands.add_parser("plugins", help="list the installed plugins and their hooks")
-    plugins.add_argument("--all", action="store_true", help="include zoo's built-in plugins")
-    add_json(plugins)
+    [output] = option_groups(plugins, "output")
+    output.add_argument("--all", action="store_true", help="include zoo's built-in plugins")
+    add_json(output)
     plugins.set_defaults(run=run)
 
 

@@ -13,10 +13,16 @@ from zoo.base.progress import progress_bar
 from zoo.cli.options import (
     MODEL_HELP,
     RAY_OPTIONS,
+    add_decode_threads,
+    add_deprecated,
     add_engine_options,
+    add_interpolation,
+    add_json,
     add_keras_file_options,
     add_model_options,
+    add_top,
     input_overrides,
+    option_groups,
     positive_int,
     ray_options,
     refuse_ray_options,
@@ -41,26 +47,26 @@ def add_command(commands) -> None:
     predict.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
-    add_model_options(predict)
-    predict.add_argument(
-        "--jsonl", action="store_true", help="print one JSON object per image as results come"
-    )
-    predict.add_argument(
-        "--batch-size", type=positive_int, default=32, help="images per backend run (32)"
-    )
-    predict.add_argument(
-        "--workers",
-        type=positive_int,
-        default=None,
-        help="image decoding threads (default: one per CPU core)",
-    )
-    predict.add_argument(
+    inputs, model = option_groups(predict, "input", "model")
+    add_interpolation(inputs)
+    add_deprecated(inputs, "--workers", add_decode_threads(inputs))
+    inputs.add_argument(
         "--fast-decode",
         action="store_true",
         help="decode JPEGs at reduced scale (Pillow's draft mode): faster on large photos, "
         "pixels differ slightly from Keras's",
     )
+    add_model_options(model)
+    model.add_argument(
+        "--batch-size", type=positive_int, default=32, help="images per backend run (32)"
+    )
     add_keras_file_options(predict, "model")
+    [output] = option_groups(predict, "output")
+    add_top(output)
+    add_json(output)
+    output.add_argument(
+        "--jsonl", action="store_true", help="print one JSON object per image as results come"
+    )
     add_predict_engine_options(predict)
     predict.set_defaults(run=run)
 
@@ -68,6 +74,7 @@ def add_command(commands) -> None:
 def add_predict_engine_options(predict) -> None:
     engine = add_engine_options(predict, "classifies")
     engine.add_argument(
+        "-o",
         "--output",
         metavar="DIR",
         default=None,
@@ -106,7 +113,7 @@ def run(args) -> int:
             config.size,
             args.batch_size,
             config.interpolation,
-            args.workers,
+            args.decode_threads,
             args.fast_decode,
         )
         for batch in batches:

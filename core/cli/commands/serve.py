@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from zoo.base.errors import BackendUnavailable
 from zoo.cli.options import (
-    add_keras_file_options,
+    FILES_AS_THEY_ARE,
+    add_decode_threads,
+    add_deprecated,
+    add_model_references,
     add_provider,
     add_threads,
     integer_at_least,
     number_between,
+    option_groups,
 )
 from zoo.serve.settings import ServeSettings
 
@@ -32,26 +36,37 @@ def add_command(commands) -> None:
         nargs="+",
         metavar="MODEL_OR_ONNX",
         help="a .onnx file exported by zoo, or a model name (exported on first use, which needs "
-        "TensorFlow); NAME=... serves it under another name",
+        f"TensorFlow); NAME=... serves it under another name; {FILES_AS_THEY_ARE}",
     )
-    command.add_argument(
+    server, batching, requests, model = option_groups(
+        command, "server", "batching", "requests", "model"
+    )
+    server.add_argument(
         "--host", metavar="ADDRESS", default="127.0.0.1", help="address to listen on (127.0.0.1)"
     )
-    command.add_argument(
+    server.add_argument(
         "--port",
         metavar="N",
         type=integer_at_least(0),
         default=8000,
         help="port to listen on (8000; 0: any free one)",
     )
-    command.add_argument(
+    server.add_argument(
+        "--shutdown-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="on SIGINT/SIGTERM, seconds to wait for accepted requests before cancelling (30)",
+    )
+    server.add_argument("--access-log", action="store_true", help="log every request")
+    batching.add_argument(
         "--max-batch-size",
         metavar="N",
         type=integer_at_least(1),
         default=defaults.max_batch_size,
         help=f"images per ONNX Runtime run, at most ({defaults.max_batch_size}; 1: no batching)",
     )
-    command.add_argument(
+    batching.add_argument(
         "--batch-timeout-ms",
         metavar="MS",
         type=float,
@@ -60,7 +75,15 @@ def add_command(commands) -> None:
         f"({defaults.batch_timeout_ms:g}: never; a request that finds the model free runs at "
         "once, and those that arrive while a batch runs make up the next)",
     )
-    command.add_argument(
+    concurrent = batching.add_argument(
+        "--concurrent-batches",
+        metavar="N",
+        type=integer_at_least(1),
+        default=defaults.workers,
+        help=f"batches of one model running at once ({defaults.workers})",
+    )
+    add_deprecated(batching, "--workers", concurrent)
+    batching.add_argument(
         "--max-queue",
         metavar="N",
         type=integer_at_least(1),
@@ -68,7 +91,7 @@ def add_command(commands) -> None:
         help="images accepted and not yet answered per model; beyond it requests get 503 "
         f"({defaults.max_queue})",
     )
-    command.add_argument(
+    batching.add_argument(
         "--queue-timeout-ms",
         metavar="MS",
         type=number_between(0),
@@ -76,14 +99,14 @@ def add_command(commands) -> None:
         help="how long an image may wait for its batch to start; past it its request gets 503 "
         f"({defaults.queue_timeout_ms:g}: no limit but --max-queue)",
     )
-    command.add_argument(
+    requests.add_argument(
         "--max-body-mb",
         metavar="MIB",
         type=float,
         default=defaults.max_body_bytes / 2**20,
         help=f"largest request body in MiB; larger get 413 ({defaults.max_body_bytes // 2**20})",
     )
-    command.add_argument(
+    requests.add_argument(
         "--body-timeout-s",
         metavar="SECONDS",
         type=float,
@@ -91,7 +114,7 @@ def add_command(commands) -> None:
         help="time a client has to send its request body; slower ones get 408 "
         f"({defaults.body_timeout_s:g})",
     )
-    command.add_argument(
+    requests.add_argument(
         "--max-body-readers",
         metavar="N",
         type=integer_at_least(1),
@@ -99,7 +122,7 @@ def add_command(commands) -> None:
         help="requests sending their bodies at once; beyond it requests get 503 "
         f"({defaults.max_body_readers})",
     )
-    command.add_argument(
+    requests.add_argument(
         "--max-request-megapixels",
         metavar="MPX",
         type=number_between(0, low_inclusive=False),
@@ -107,7 +130,7 @@ def add_command(commands) -> None:
         help="pixels of one request's images together, in millions, read from their headers "
         f"before decoding; more get 413 ({defaults.max_request_pixels / 1e6:g})",
     )
-    command.add_argument(
+    requests.add_argument(
         "--max-decoding-megapixels",
         metavar="MPX",
         type=number_between(0, low_inclusive=False),
@@ -117,31 +140,10 @@ def add_command(commands) -> None:
         "images cannot take gigabytes or hold the threads "
         f"({defaults.max_decoding_pixels / 1e6:g})",
     )
-    command.add_argument(
-        "--workers",
-        metavar="N",
-        type=integer_at_least(1),
-        default=defaults.workers,
-        help=f"batches of one model running at once ({defaults.workers})",
-    )
-    add_threads(command)
-    command.add_argument(
-        "--decode-threads",
-        metavar="N",
-        type=integer_at_least(0),
-        default=defaults.decode_threads,
-        help="threads decoding images (0: one per CPU)",
-    )
-    add_provider(command)
-    command.add_argument(
-        "--shutdown-timeout",
-        metavar="SECONDS",
-        type=float,
-        default=30.0,
-        help="on SIGINT/SIGTERM, seconds to wait for accepted requests before cancelling (30)",
-    )
-    command.add_argument("--access-log", action="store_true", help="log every request")
-    add_keras_file_options(command, "models")
+    add_decode_threads(requests, defaults.decode_threads)
+    add_provider(model)
+    add_threads(model)
+    add_model_references(command, "models")
     command.set_defaults(run=_run_serve)
 
 
@@ -164,7 +166,7 @@ def _run_serve(args) -> int:
         max_body_bytes=int(args.max_body_mb * 2**20),
         body_timeout_s=args.body_timeout_s,
         max_body_readers=args.max_body_readers,
-        workers=args.workers,
+        workers=args.concurrent_batches,
         decode_threads=args.decode_threads,
         max_request_pixels=round(args.max_request_megapixels * 1e6),
         max_decoding_pixels=round(args.max_decoding_megapixels * 1e6),

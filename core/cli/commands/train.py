@@ -14,6 +14,7 @@ from zoo.cli.options import (
     add_weights,
     integer_at_least,
     number_between,
+    option_groups,
     positive_int,
     print_report,
     ray_options,
@@ -41,28 +42,111 @@ def add_command(commands) -> None:
     )
     train.add_argument("base", help="the model to build on (see 'zoo list')")
     train.add_argument("data", help="folder of labelled images")
-    train.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="NAME",
-        help="the new model's name (saved in zoo's home), or a folder path to save it at",
+    inputs, model = option_groups(train, "input", "model")
+    inputs.add_argument(
+        "--val-split",
+        type=number_between(0, 1, low_inclusive=False),
+        default=DEFAULTS.val_split,
+        help=f"fraction of each class kept for validation, without val/ ({DEFAULTS.val_split})",
     )
-    add_weights(train)
-    train.add_argument(
+    inputs.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS.seed,
+        help=f"same data + same seed = same model ({DEFAULTS.seed})",
+    )
+    inputs.add_argument(
+        "--augment",
+        type=integer_at_least(0),
+        default=DEFAULTS.augment,
+        metavar="K",
+        help=f"K augmented copies (random crop, flip) of each training image ({DEFAULTS.augment})",
+    )
+    inputs.add_argument(
+        "--interpolation",
+        choices=INTERPOLATION_NAMES,
+        default=DEFAULTS.interpolation,
+        help="resize filter for the training images, recorded in the model: every command "
+        f"resizes its inputs so ({DEFAULTS.interpolation}, as Keras's data loader)",
+    )
+    add_weights(model)
+    add_provider(model)
+    add_threads(model)
+    add_keras_file_options(train, "base")
+    training, output = option_groups(train, "training", "output")
+    training.add_argument(
         "--mode",
         choices=["head", "finetune"],
         default=DEFAULTS.mode,
         help=f"head: frozen base; finetune: then unfreeze the top layers ({DEFAULTS.mode})",
     )
-    train.add_argument(
+    training.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=DEFAULTS.epochs,
+        help=f"head epochs ({DEFAULTS.epochs})",
+    )
+    training.add_argument(
+        "--learning-rate",
+        type=number_between(0, low_inclusive=False),
+        default=DEFAULTS.learning_rate,
+        help=f"head's Adam rate ({DEFAULTS.learning_rate:g})",
+    )
+    training.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULTS.batch_size,
+        help=f"batch size ({DEFAULTS.batch_size})",
+    )
+    training.add_argument(
+        "--dropout",
+        type=number_between(0, 1),
+        default=DEFAULTS.dropout,
+        help=f"head's dropout rate ({DEFAULTS.dropout})",
+    )
+    training.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=DEFAULTS.class_weight,
+        help="balanced: weigh classes inversely to their training images",
+    )
+    training.add_argument(
+        "--patience",
+        type=positive_int,
+        default=DEFAULTS.patience,
+        metavar="EPOCHS",
+        help="stop when the validation loss has not improved for this many "
+        "epochs (default: run every epoch); the best epoch is kept either way",
+    )
+    training.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.refit,
+        help="head mode: after the validation images have chosen the epochs, train the head "
+        "again on training and validation images for that many (default: on)",
+    )
+    training.add_argument(
         "--unfreeze",
         type=_unfreeze,
         default=DEFAULTS.unfreeze,
         metavar="N|all",
         help=f"finetune: layers of the base to unfreeze, from the top ({DEFAULTS.unfreeze})",
     )
-    train.add_argument(
+    training.add_argument(
+        "--finetune-epochs",
+        type=positive_int,
+        default=DEFAULTS.finetune_epochs,
+        metavar="N",
+        help="finetune: epochs after the head's (default: --epochs)",
+    )
+    training.add_argument(
+        "--finetune-learning-rate",
+        type=number_between(0, low_inclusive=False),
+        default=DEFAULTS.finetune_learning_rate,
+        metavar="RATE",
+        help=f"finetune: Adam learning rate ({DEFAULTS.finetune_learning_rate:g})",
+    )
+    training.add_argument(
         "--activation-cache-gb",
         type=number_between(0),
         default=DEFAULTS.activation_cache_gb,
@@ -71,98 +155,17 @@ def add_command(commands) -> None:
         "runs only the unfrozen ones; a run that needs more fine-tunes on the images "
         f"({DEFAULTS.activation_cache_gb:g}: never cache, as measured faster with --unfreeze 20)",
     )
-    train.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=DEFAULTS.epochs,
-        help=f"head epochs ({DEFAULTS.epochs})",
+    output.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="NAME|DIR",
+        help="the new model's name (saved in zoo's home), or a folder path to save it at",
     )
-    train.add_argument(
-        "--finetune-epochs",
-        type=positive_int,
-        default=DEFAULTS.finetune_epochs,
-        metavar="N",
-        help="finetune: epochs after the head's (default: --epochs)",
-    )
-    train.add_argument(
-        "--learning-rate",
-        type=number_between(0, low_inclusive=False),
-        default=DEFAULTS.learning_rate,
-        help=f"head's Adam rate ({DEFAULTS.learning_rate:g})",
-    )
-    train.add_argument(
-        "--finetune-learning-rate",
-        type=number_between(0, low_inclusive=False),
-        default=DEFAULTS.finetune_learning_rate,
-        metavar="RATE",
-        help=f"finetune: Adam learning rate ({DEFAULTS.finetune_learning_rate:g})",
-    )
-    train.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=DEFAULTS.batch_size,
-        help=f"batch size ({DEFAULTS.batch_size})",
-    )
-    train.add_argument(
-        "--val-split",
-        type=number_between(0, 1, low_inclusive=False),
-        default=DEFAULTS.val_split,
-        help=f"fraction of each class kept for validation, without val/ ({DEFAULTS.val_split})",
-    )
-    train.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULTS.seed,
-        help=f"same data + same seed = same model ({DEFAULTS.seed})",
-    )
-    train.add_argument(
-        "--augment",
-        type=integer_at_least(0),
-        default=DEFAULTS.augment,
-        metavar="K",
-        help=f"K augmented copies (random crop, flip) of each training image ({DEFAULTS.augment})",
-    )
-    train.add_argument(
-        "--class-weight",
-        choices=["balanced"],
-        default=DEFAULTS.class_weight,
-        help="balanced: weigh classes inversely to their training images",
-    )
-    train.add_argument(
-        "--patience",
-        type=positive_int,
-        default=DEFAULTS.patience,
-        metavar="EPOCHS",
-        help="stop when the validation loss has not improved for this many "
-        "epochs (default: run every epoch); the best epoch is kept either way",
-    )
-    train.add_argument(
-        "--dropout",
-        type=number_between(0, 1),
-        default=DEFAULTS.dropout,
-        help=f"head's dropout rate ({DEFAULTS.dropout})",
-    )
-    train.add_argument(
-        "--interpolation",
-        choices=INTERPOLATION_NAMES,
-        default=DEFAULTS.interpolation,
-        help="resize filter for the training images, recorded in the model: every command "
-        f"resizes its inputs so ({DEFAULTS.interpolation}, as Keras's data loader)",
-    )
-    train.add_argument(
-        "--refit",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULTS.refit,
-        help="head mode: after the validation images have chosen the epochs, train the head "
-        "again on training and validation images for that many (default: on)",
-    )
-    add_provider(train)
-    add_threads(train)
-    train.add_argument(
+    output.add_argument(
         "--plot", metavar="OUT.png", help="write the learning curves and the confusion matrix here"
     )
-    add_json(train, "print the report as JSON")
-    add_keras_file_options(train, "base")
+    add_json(output, "print the report as JSON")
     add_engine_options(train, "computes the features not cached yet (the head trains here)")
     train.set_defaults(run=_run_train)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.cli.options import MODEL_HELP, add_json, add_keras_file_options
+from zoo.cli.options import MODEL_HELP, add_json, add_keras_file_options, option_groups
 
 
 def add_command(commands) -> None:
@@ -14,12 +14,14 @@ def add_command(commands) -> None:
     )
     command.add_argument("model", help=MODEL_HELP)
     command.add_argument("onnx", type=Path, help="the exported .onnx file")
-    command.add_argument(
+    inputs, model = option_groups(command, "input", "model")
+    inputs.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
+    model.add_argument(
         "--weights", help="Keras weights to compare with (default: those the file was made from)"
     )
-    command.add_argument("--images", metavar="DIR", help="also verify on the photos in this folder")
     add_keras_file_options(command, "model")
-    add_json(command, "print the report as JSON")
+    [output] = option_groups(command, "output")
+    add_json(output, "print the report as JSON")
     command.set_defaults(run=_run_verify)
 
 
