@@ -242,14 +242,9 @@ def model_bytes(model: str, weights: str) -> bytes:
     Opened once here too, so that a file zoo cannot run is one line now, not an actor's death.
     """
     from zoo.runtime.onnx_file import load_onnx
+    from zoo.sources.resolver import onnx_file
 
-    if not model.endswith(".onnx"):
-        from zoo.plugin.registry import get_registry
-        from zoo.sources.export_cache import cached_export
-        from zoo.sources.weights import resolve_weights
-
-        spec = get_registry().model(model)
-        model = str(cached_export(spec, resolve_weights(spec, weights)))
+    model = onnx_file(model, weights)
     if "://" not in model:
         load_onnx(model, "cpu", threads=1)
         return Path(model).read_bytes()

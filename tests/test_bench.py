@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from __outside__.conftest import run_zoo
 
 import zoo.base.hardware
+
+from .conftest import run_zoo
 
 
 @pytest.mark.slow

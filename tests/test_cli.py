@@ -6,10 +6,11 @@ import json
 import time
 
 import pytest
-from __outside__.conftest import modules_imported, run_zoo
 
 from zoo.cli.main import main
 from zoo.plugin.manager import DEFAULT_PLUGINS
+
+from .conftest import modules_imported, run_zoo
 
 HEAVY = ("tensorflow", "keras", "onnxruntime", "tf2onnx", "onnx", "numpy", "PIL", "matplotlib")
 

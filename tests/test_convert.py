@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from __outside__.conftest import modules_imported
+
+from .conftest import modules_imported
 
 TOLERANCE = 1e-4
 

@@ -17,17 +17,6 @@ from unittest.mock import ANY
 
 import numpy as np
 import pytest
-from __outside__.conftest import modules_imported, run_zoo
-from __outside__.test_images import (
-    empty_file,
-    oriented_jpeg,
-    rgb,
-    sixteen_bit_png,
-    text_file,
-    truncated_jpeg,
-    with_alpha,
-)
-from __outside__.test_train import data, home, small_train  # noqa: F401  (data and home: fixtures)
 
 from zoo import distributed
 from zoo.base.errors import ZooError
@@ -36,6 +25,18 @@ from zoo.distributed import RayOptions
 from zoo.plugin.registry import get_registry
 from zoo.runtime.samples import sample_images
 from zoo.training import evaluate
+
+from .conftest import modules_imported, run_zoo
+from .test_images import (
+    empty_file,
+    oriented_jpeg,
+    rgb,
+    sixteen_bit_png,
+    text_file,
+    truncated_jpeg,
+    with_alpha,
+)
+from .test_train import data, home, small_train  # noqa: F401  (data and home: fixtures)
 
 OBJECT_STORE_BYTES = 100 * 2**20
 
@@ -363,13 +364,6 @@ def test_ray_options_are_refused_by_the_local_engine(photo, capsys):
     assert capsys.readouterr().err == "zoo: --actors, --output: only with --engine ray\n"
 
 
-def test_a_registered_model_runs_on_ray_only_as_its_onnx_export(photo, capsys):
-    assert main(["predict", "mobilenet", str(photo), "--engine", "ray"]) == 1
-    assert capsys.readouterr().err == (
-        "zoo: --engine ray runs ONNX models: give a .onnx file, or mobilenet --backend onnx\n"
-    )
-
-
 def test_ray_is_not_imported_by_zoo_or_its_cli():
     for args in (["--help"], ["predict", "--help"]):
         result, imported = modules_imported(*args, among=("ray",))
@@ -440,8 +434,18 @@ def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
 
     get_registry(refresh=True)
     here = evaluate("on-ray", labelled, backend="onnx").to_dict()
-    there = evaluate("on-ray", labelled, backend="onnx", engine=RayOptions(actors=2)).to_dict()
+    there = evaluate("on-ray", labelled, engine=RayOptions(actors=2)).to_dict()  # as its export
     assert there == here and here["unreadable"] == {"red/corrupt.jpg": ANY}
+
+    # A trained model by name, on ONNX Runtime and on Ray, with no export by hand.
+    photo = str(labelled / "blue" / "00.jpg")
+    capsys.readouterr()
+    assert main(["predict", "on-ray", photo, "--backend", "onnx", "--json"]) == 0
+    local_records = json.loads(capsys.readouterr().out)
+    assert main(["predict", "on-ray", photo, "--engine", "ray", "--actors", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == local_records
+    assert main(["evaluate", "on-ray", str(labelled), "--engine", "ray", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"] == here["metrics"]
 
 
 def test_an_actor_that_dies_while_computing_features_changes_nothing(

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import REPO, run_zoo
-from __outside__.test_train import data, home, small_train  # noqa: F401  (fixtures)
 from PIL import Image
 
 import zoo
@@ -20,6 +18,9 @@ from zoo.base import jsonio
 from zoo.base.errors import NonFiniteScores
 from zoo.model.input_config import InputConfig
 from zoo.runtime.model import Model
+
+from .conftest import REPO, run_zoo
+from .test_train import data, home, small_train  # noqa: F401  (fixtures)
 
 LABELS = (("c0", "a"), ("c1", "b"))
 

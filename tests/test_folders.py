@@ -12,10 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from __outside__.conftest import run_zoo
 
 from zoo.base.files import MARKER, FolderKind, FolderRefused, atomic_directory, check_replaceable
 from zoo.sources.bundle import BUNDLE
+
+from .conftest import run_zoo
 
 KIND = FolderKind("thing")
 

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from __outside__.conftest import REPO
 
 from zoo.base.hardware import has_nvidia_gpu
+
+from .conftest import REPO
 
 pytestmark = pytest.mark.slow
 

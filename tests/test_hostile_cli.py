@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
-from __outside__.tiny_onnx import LABELS, write_tiny_onnx
 from PIL import Image
 
 import zoo
@@ -30,6 +28,9 @@ from zoo.model.input_config import InputConfig
 from zoo.model.spec import LoadOptions, ModelSpec
 from zoo.runtime.model import Model
 from zoo.runtime.onnx_file import ModelFileError, load_onnx
+
+from .conftest import run_zoo
+from .tiny_onnx import LABELS, write_tiny_onnx
 
 TIMEOUT_S = 60
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
-from __outside__.test_plugin_isolation import BAD, installed
-from __outside__.tiny_onnx import write_tiny_onnx
 from PIL import Image
+
+from .conftest import run_zoo
+from .test_plugin_isolation import BAD, installed
+from .tiny_onnx import write_tiny_onnx
 
 TIMEOUT_S = 60
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
 from PIL import Image, ImageOps
 
 from zoo.base.errors import ImageError, ZooError
@@ -26,6 +25,8 @@ from zoo.runtime.images import (
     resize,
 )
 from zoo.sources.keras_model import import_keras
+
+from .conftest import run_zoo
 
 SIZES = [(224, 224), (299, 299)]
 

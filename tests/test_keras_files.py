@@ -11,10 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from __outside__ import keras_files
-from __outside__.conftest import fresh_venv_seeing_this_one, modules_imported, run_zoo
 
 from zoo.sources.keras_file import custom_classes, lambda_layers, read_config
+
+from . import keras_files
+from .conftest import fresh_venv_seeing_this_one, modules_imported, run_zoo
 
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 
@@ -236,7 +237,7 @@ def test_compare_bench_and_evaluate_take_a_file(files, colours, home):
 
 
 def test_serve_exports_a_file_and_answers(files, tmp_path, home):
-    from __outside__.serving import ServeProcess
+    from .serving import ServeProcess
 
     photo = SAMPLES / "cat.jpg"
     labels = files / "labels4.txt"

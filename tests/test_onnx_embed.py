@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
-from __outside__.test_onnx_export import CARD
 
 import zoo
 from zoo.exporters.keras_outputs import load_photos
@@ -19,6 +17,9 @@ from zoo.model.spec import ExportOptions
 from zoo.plugin.registry import get_registry
 from zoo.runtime.preprocessing import preprocess
 from zoo.runtime.samples import sample_images
+
+from .conftest import run_zoo
+from .test_onnx_export import CARD
 
 CAFFE = get_registry().preprocessors["caffe"]
 TORCH = get_registry().preprocessors["torch"]

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import modules_imported, run_zoo
 
 import zoo
 import zoo.runtime.samples
@@ -23,6 +22,8 @@ from zoo.model.input_config import InputConfig
 from zoo.model.labels import imagenet_labels
 from zoo.model.spec import PreprocessSpec
 from zoo.plugin.registry import get_registry
+
+from .conftest import modules_imported, run_zoo
 
 CARD = ModelCard(
     model="pets",

@@ -7,12 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
 from PIL import Image
 
 from zoo.base.errors import ZooError
 from zoo.runtime.images import load_image
 from zoo.runtime.pipeline import PREFETCH_BATCHES, decode, decoded_batches, expand_inputs
+
+from .conftest import run_zoo
 
 
 def write_photos(folder, count, size=(64, 48)):

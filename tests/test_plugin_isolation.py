@@ -13,10 +13,11 @@ import sys
 import time
 
 import pytest
-from __outside__.conftest import run_zoo
-from __outside__.test_plugins import fake_distribution
 
 from zoo.plugin.guard import SLOW_PLUGIN_S
+
+from .conftest import run_zoo
+from .test_plugins import fake_distribution
 
 MODEL = (
     "    register(zoo.ModelSpec(name='{name}', build=print, input_size=(8, 8),\n"

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from __outside__.conftest import run_zoo
 
 import zoo
 from zoo.plugin.manager import pm
 from zoo.plugin.registry import KINDS, PluginWarning, get_registry
+
+from .conftest import run_zoo
 
 BUILTIN_MODELS = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
 

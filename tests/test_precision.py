@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import run_zoo
 
 import zoo
 from zoo.base import hardware
@@ -19,6 +18,8 @@ from zoo.exporters.errors import VerificationError
 from zoo.model.card import ModelCard
 from zoo.model.input_config import InputConfig
 from zoo.model.labels import imagenet_labels
+
+from .conftest import run_zoo
 
 pytestmark = pytest.mark.slow
 

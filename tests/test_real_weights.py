@@ -7,9 +7,10 @@ import json
 import shutil
 
 import pytest
-from __outside__.conftest import run_zoo
 
 import zoo
+
+from .conftest import run_zoo
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_weights]
 

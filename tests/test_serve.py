@@ -16,11 +16,12 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from __outside__.conftest import modules_imported, run_zoo
-from __outside__.serving import ServeProcess
 
 import zoo
 import zoo.base.hardware
+
+from .conftest import modules_imported, run_zoo
+from .serving import ServeProcess
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")

@@ -26,7 +26,11 @@ with warnings.catch_warnings():  # Starlette 1.x would rather have the httpx2 fo
     warnings.filterwarnings("ignore", message=".*install `httpx2`")
     from starlette.testclient import TestClient
 
-from __outside__.test_hostile_server import (
+from zoo.serve.app import build_app
+from zoo.serve.metrics import ServeMetrics
+from zoo.serve.settings import ServeSettings
+
+from .test_hostile_server import (
     PREDICT,
     SOCKET_TIMEOUT_S,
     metrics,
@@ -34,10 +38,6 @@ from __outside__.test_hostile_server import (
     serving,
     wait_for,
 )
-
-from zoo.serve.app import build_app
-from zoo.serve.metrics import ServeMetrics
-from zoo.serve.settings import ServeSettings
 
 httpclient = pytest.importorskip("tritonclient.http")
 

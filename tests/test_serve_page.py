@@ -18,8 +18,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from __outside__.conftest import REPO
-from __outside__.serving import ServeProcess
+
+from .conftest import REPO
+from .serving import ServeProcess
 
 pytest.importorskip("starlette")
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -14,11 +14,12 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from __outside__.conftest import REPO, run_zoo
-from __outside__.serving import ServeProcess
-from __outside__.tiny_onnx import LABELS, SIZE, write_tiny_onnx
 
 import zoo
+
+from .conftest import REPO, run_zoo
+from .serving import ServeProcess
+from .tiny_onnx import LABELS, SIZE, write_tiny_onnx
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")

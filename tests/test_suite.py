@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from __outside__.conftest import REPO
+from .conftest import REPO
 
 CHECKS = ("raises", "warns", "fail", "skip", "importorskip")
 """``pytest.raises(...)`` and the like: a test that uses one asserts through it."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from __outside__.conftest import run_zoo
 
 import zoo
 from zoo.base.errors import ZooError
@@ -13,6 +12,8 @@ from zoo.model.card import ModelCard
 from zoo.plugin.manager import pm
 from zoo.plugin.registry import get_registry
 from zoo.runtime.conformance import check_plugin
+
+from .conftest import run_zoo
 
 pytestmark = pytest.mark.slow
 

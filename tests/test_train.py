@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from __outside__.conftest import SHARED_DATA, fresh_venv_seeing_this_one, modules_imported, run_zoo
 from PIL import Image
 
 import zoo
@@ -23,6 +22,8 @@ from zoo.training import evaluate, train
 from zoo.training.dataset import DatasetError, scan, split_fraction
 from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
+
+from .conftest import SHARED_DATA, fresh_venv_seeing_this_one, modules_imported, run_zoo
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
 
@@ -495,13 +496,13 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
 
 
 def test_evaluate_says_why_agreement_was_not_measured(home):
-    from zoo.training import fp32_reference
+    from zoo.training import int8_check
 
     class FakeInt8:
         name, precision, labels = "colours", "int8", ()
         card = type("Card", (), {"model": "gone", "weights": "imagenet"})()
 
-    comparison = fp32_reference.fp32_comparison(FakeInt8(), None, "auto", 0)
+    comparison = int8_check.fp32_comparison(FakeInt8(), None, "auto", 0)
     assert comparison.summary(np.zeros(0)) == {
         "measured": False,
         "reason": "unknown model 'gone'; see 'zoo list'; pass --reference FP32.onnx",

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from __outside__.conftest import run_zoo
 
 from zoo.base.files import MARKER
 from zoo.exporters.triton import TRITON_ENTRY
 from zoo.model.labels import imagenet_labels
+
+from .conftest import run_zoo
 
 
 def _export(*options: str):

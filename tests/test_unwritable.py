@@ -13,10 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from __outside__.conftest import run_zoo
 
 from zoo.base.errors import CannotWrite, DiskFull
 from zoo.base.files import FolderKind, atomic_directory, atomic_path
+
+from .conftest import run_zoo
 
 MEGABYTE = 1 << 20
 

@@ -6,12 +6,13 @@ import hashlib
 import urllib.error
 
 import pytest
-from __outside__.conftest import run_zoo
 
 import zoo
 from zoo.base.errors import WeightsUnavailable
 from zoo.model.spec import WeightsSpec
 from zoo.sources.weights import WeightsSource, file_digest, keras_home, resolve_weights
+
+from .conftest import run_zoo
 
 
 def spec_with(weights: WeightsSpec | None) -> zoo.ModelSpec:

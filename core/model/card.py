@@ -16,7 +16,6 @@ from typing import Any
 
 from zoo.base import jsonio
 from zoo.model.input_config import InputConfig
-from zoo.model.interpolation import KERAS_INTERPOLATION
 from zoo.model.spec import PreprocessSpec
 
 METADATA_KEY = "zoo"
@@ -98,6 +97,8 @@ class ModelCard:
         return dataclasses.replace(self.input, preprocess=RAW_PIXELS)
 
     def to_json(self) -> str:
+        settings = self.input.to_dict()  # preprocess and labels sit at the top, as in format 1
+        preprocess, labels = settings.pop("preprocess"), settings.pop("labels")
         document = {
             "format_version": FORMAT_VERSION if self.embeds_preprocessing else 1,
             "model": self.model,
@@ -108,17 +109,16 @@ class ModelCard:
                 "name": self.input_name,
                 "layout": self.input_layout,
                 "dtype": self.input_dtype,
-                "size": list(self.input.size),
-                "interpolation": self.input.interpolation,
+                **settings,
             },
             "outputs": {
                 "probabilities": self.probabilities_name,
                 "logits": self.logits_name,
                 "top_k": _top_k_to_dict(self.top_k),
             },
-            "preprocess": self.input.preprocess.to_dict(),
+            "preprocess": preprocess,
             "weights": {"source": self.weights, "sha256": self.weights_sha256},
-            "labels": [list(pair) for pair in self.input.labels],
+            "labels": labels,
         }
         if self.verified_on is not None:  # an optional key: older readers skip it
             document["verified_on"] = self.verified_on.to_dict()
@@ -141,11 +141,10 @@ class ModelCard:
                 model=document["model"],
                 input=InputConfig.from_dict(
                     {
-                        "size": inputs["size"],
+                        **inputs,
                         "preprocess": document["preprocess"],
                         "labels": document["labels"],
-                        # absent before zoo recorded it: every model then was resized with nearest
-                        "interpolation": inputs.get("interpolation", KERAS_INTERPOLATION),
+                        "output": "probabilities",  # what every exported graph ends in
                     }
                 ),
                 weights=document["weights"]["source"],

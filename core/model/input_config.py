@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.base.errors import ZooError
 from zoo.model.interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
-from zoo.model.spec import PreprocessSpec, input_size_problem
+from zoo.model.spec import ModelSpec, PreprocessSpec, input_size_problem
 
 if TYPE_CHECKING:
     from zoo.model.labels import LabelList
@@ -50,24 +50,58 @@ class InputConfig:
             raise ValueError("a model needs at least one label")
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, as JSON data: the one writer of a model's input settings, in every
+        card (the ``.onnx`` file's, a trained bundle's, an imported model's)."""
         return {
-            "size": list(self.size),
-            "preprocess": self.preprocess.to_dict(),
-            "labels": [list(pair) for pair in self.labels],
-            "interpolation": self.interpolation,
-            "output": self.output,
+            field.name: _ENCODE.get(field.name, _same)(getattr(self, field.name))
+            for field in dataclasses.fields(self)
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputConfig:
-        """``ValueError`` or ``KeyError`` naming what is wrong, for a reader to put in context."""
-        return cls(
-            size=tuple(data["size"]),
-            preprocess=PreprocessSpec.from_dict(data["preprocess"]),
-            labels=tuple((str(class_id), str(label)) for class_id, label in data["labels"]),
-            interpolation=data.get("interpolation", KERAS_INTERPOLATION),
-            output=data.get("output", "probabilities"),
-        )
+        """``to_dict`` reversed: a field absent from ``data`` (a card written before the field
+        existed) takes its default; unknown keys are ignored. ``ValueError`` or ``KeyError``
+        naming what is wrong, for a reader to put in context."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the input settings are a {type(data).__name__}, not an object")
+        given = {}
+        for field in dataclasses.fields(cls):
+            if field.name in data:
+                given[field.name] = _DECODE.get(field.name, _same)(data[field.name])
+            elif field.default is dataclasses.MISSING:
+                raise KeyError(field.name)
+        return cls(**given)
+
+
+def _same(value):
+    return value
+
+
+def _labels(pairs) -> tuple[tuple[str, str], ...]:
+    return tuple((str(class_id), str(label)) for class_id, label in pairs)
+
+
+_ENCODE = {
+    "size": list,
+    "preprocess": PreprocessSpec.to_dict,
+    "labels": lambda labels: [list(pair) for pair in labels],
+}
+_DECODE = {"size": tuple, "preprocess": PreprocessSpec.from_dict, "labels": _labels}
+
+
+def model_spec(config: InputConfig, **fields: Any) -> ModelSpec:
+    """The ``ModelSpec`` that declares ``config`` (size, preprocessing, labels, and each other
+    setting ``ModelSpec`` has a field of the same name for), with ``fields`` (name, build,
+    weights...): how every card becomes a registered model."""
+    declared = {
+        field.name: getattr(config, field.name)
+        for field in dataclasses.fields(config)
+        if field.name != "size" and field.name in _MODEL_SPEC_FIELDS
+    }
+    return ModelSpec(input_size=config.size, **declared, **fields)
+
+
+_MODEL_SPEC_FIELDS = {field.name for field in dataclasses.fields(ModelSpec)}
 
 
 @dataclass(frozen=True)

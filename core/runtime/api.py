@@ -10,7 +10,7 @@ from zoo.plugin.registry import get_registry
 from zoo.runtime.model import Model
 from zoo.runtime.onnx_file import load_onnx
 from zoo.sources.keras_file import KerasFileOptions
-from zoo.sources.resolver import register_reference
+from zoo.sources.resolver import is_onnx_file, register_reference
 from zoo.sources.weights import resolve_weights
 
 
@@ -35,7 +35,7 @@ def load(
     batches of many sizes, as a server's does (ONNX Runtime then plans no memory pattern per
     shape: see ``LoadOptions``).
     """
-    if str(name).endswith(".onnx"):
+    if is_onnx_file(name):
         return load_onnx(name, provider, threads, varying_batches)
     register_reference(str(name), keras_file or KerasFileOptions())
     registry = get_registry()

@@ -286,25 +286,23 @@ def spec_from_folder(folder: Path):
 
 def spec_from_bundle(folder: Path, card: BundleCard | None = None):
     """The ``ModelSpec`` of a bundle: built like its base, with the trained head on top."""
-    from zoo.model.spec import ModelSpec, WeightsSpec
+    from zoo.model.input_config import model_spec
+    from zoo.model.spec import WeightsSpec
 
     folder = Path(folder)
     card = card or read_card(folder)
     weights_file = folder / card.weights_file
     suffix = ".weights.h5" if weights_file.name.endswith(".weights.h5") else weights_file.suffix
     sha = card.weights_sha256
-    return ModelSpec(
+    return model_spec(
+        card.input,
         name=card.name,
         build=_Builder(card.base.model, len(card.input.labels), card.dropout, card.name),
-        input_size=card.input.size,
-        preprocess=card.input.preprocess,
-        labels=card.input.labels,
         weights=WeightsSpec(
             weights_file.as_uri(), file_hash=sha, file_name=f"zoo-{card.name}-{sha[:16]}{suffix}"
         ),
         description=card.description,
         verification_images=tuple(str(folder / p) for p in card.verification_images),
-        interpolation=card.input.interpolation,
         calibration_images=tuple(str(folder / p) for p in card.calibration_images),
     )
 

@@ -21,7 +21,7 @@ from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import FolderKind, atomic_directory
 from zoo.base.paths import bundles_home
 from zoo.base.version import __version__
-from zoo.model.input_config import InputConfig
+from zoo.model.input_config import InputConfig, model_spec
 from zoo.model.spec import ModelSpec, WeightsSpec
 from zoo.plugin.registry import get_registry
 from zoo.sources.keras_file import KerasFile, KerasFileOptions, keras_file_spec, model_name
@@ -106,16 +106,12 @@ def spec_from_folder(folder: Path) -> ModelSpec:
     card = read_card(folder)
     path = folder / card.model_file
     options = KerasFileOptions(custom_objects=card.custom_objects, allow_lambda=card.allow_lambda)
-    return ModelSpec(
+    return model_spec(
+        card.input,
         name=card.name,
         build=KerasFile(path.resolve(), card.sha256, options).build,
-        input_size=card.input.size,
-        preprocess=card.input.preprocess,
-        labels=card.input.labels,
         weights=WeightsSpec(path.resolve().as_uri(), card.sha256, path.name, in_place=True),
         description=f"imported from {Path(card.source).name}",
-        output=card.input.output,
-        interpolation=card.input.interpolation,
     )
 
 

@@ -1,21 +1,24 @@
-"""Model references: what a command's MODEL argument may be, made a registered model in one
-place.
+"""Model references: what a command's MODEL argument may be, told apart in this one module.
 
-A reference is a registered name or alias (a built-in, a plugin's, a trained or kept model),
-a ``.onnx`` file zoo exported (which carries its own card, read by ``zoo.load``), or a Keras
-file (``.keras``, ``.h5``), which ``register_reference`` checks, loads and registers under its
-name with the reference itself as an alias: every command and ``zoo.load`` then finds it with
-``registry.model(reference)``, as any other model, and never asks which kind it was.
+A reference is a registered name or alias (a built-in, a plugin's, a trained or imported
+model), a ``.onnx`` file zoo exported (a path or a URI; it carries its own card, read by
+``zoo.load``), or a Keras file (``.keras``, ``.h5``), which ``register_reference`` checks,
+loads and registers under its name with the reference itself as an alias: every command and
+``zoo.load`` then finds it with ``registry.model(reference)``, as any other model. A command
+that needs the model as ONNX (``--engine ray``) asks ``onnx_file``, which gives the file
+itself or the registered model's verified export. No other module reads a reference's suffix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from zoo.base.progress import note
 from zoo.model.spec import ModelSpec
 from zoo.plugin.registry import get_registry
+from zoo.sources.export_cache import cached_export
 from zoo.sources.keras_file import (
     KerasFileError,
     KerasFileOptions,
@@ -24,6 +27,7 @@ from zoo.sources.keras_file import (
     labels_note,
     read_config,
 )
+from zoo.sources.weights import resolve_weights
 
 NO_OPTIONS = KerasFileOptions()
 BUILD_ONLY = KerasFileOptions(preprocess="none")
@@ -37,12 +41,28 @@ def target(reference: str) -> str:
     return model if given and not Path(reference).exists() else str(reference)
 
 
+def is_onnx_file(reference: str | os.PathLike) -> bool:
+    """Whether ``reference`` names an exported ``.onnx`` file (a path or a URI) rather than a
+    registered model or a Keras file."""
+    return str(reference).lower().endswith(".onnx")
+
+
+def onnx_file(reference: str | os.PathLike, weights: str = "imagenet") -> str:
+    """The ``.onnx`` file (path or URI) that runs ``reference`` on ONNX Runtime: the file
+    itself, or a registered model's verified export from zoo's cache, made on first use (which
+    needs TensorFlow here)."""
+    if is_onnx_file(reference):
+        return str(reference)
+    spec = get_registry().model(str(reference))
+    return str(cached_export(spec, resolve_weights(spec, weights)))
+
+
 def register_reference(reference: str, options: KerasFileOptions = NO_OPTIONS) -> None:
     """Make ``reference`` findable with ``registry.model(reference)``: a Keras file is loaded,
     checked and registered; a folder is refused in one line; anything else is left to the
     registry (a name) or to ``zoo.load`` (a .onnx file)."""
     reference = target(reference)
-    if reference.endswith(".onnx"):
+    if is_onnx_file(reference):
         return
     registry = get_registry()
     key = reference.lower()

@@ -51,10 +51,8 @@ def evaluate(
     dataset = scan(Path(data))
     split = "test" if dataset.split("test") else "val" if dataset.layout == "splits" else None
     items = dataset.split(split) if split else dataset.items
-    if engine is not None and backend != "onnx" and not str(model).endswith(".onnx"):
-        raise ZooError(
-            f"--engine ray runs ONNX models: give a .onnx file, or {model} --backend onnx"
-        )
+    if engine is not None:  # the actors run the model as ONNX: its labels and card are those
+        backend = "onnx"
     loaded = load(model, backend=backend, weights=weights, provider=provider, threads=threads)
     columns = _columns(dataset.classes, loaded.labels)
     if engine is None:

@@ -57,8 +57,9 @@ def _batch_sizes(text: str) -> list[int]:
 def run(args) -> int:
     from zoo.runtime.api import load
     from zoo.runtime.bench import bench, machine
+    from zoo.sources.resolver import is_onnx_file
 
-    backends = ["onnx"] if args.model.endswith(".onnx") else args.backends
+    backends = ["onnx"] if is_onnx_file(args.model) else args.backends
     results = []
     for backend in backends:
         status(f"loading {args.model} on {backend}")

@@ -94,9 +94,10 @@ def run(args) -> int:
     refuse_ray_options(args, RAY_ONLY)
     from zoo.runtime.api import load
     from zoo.runtime.pipeline import batch_records, decoded_batches, expand_inputs
+    from zoo.sources.resolver import is_onnx_file
 
     files = expand_inputs(args.images)
-    if args.model.endswith(".onnx"):  # a file carries all it needs; loading it is cheap
+    if is_onnx_file(args.model):  # a file carries all it needs; loading it is cheap
         model = load(args.model, provider=args.provider, threads=args.threads)
         name, config = model.name, model.input
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
@@ -133,10 +134,6 @@ def run_on_ray(args) -> int:
     from zoo.base.stdio import output_kept_from_libraries
     from zoo.distributed import predict
 
-    if not args.model.endswith(".onnx") and args.backend != "onnx":
-        raise ZooError(
-            f"--engine ray runs ONNX models: give a .onnx file, or {args.model} --backend onnx"
-        )
     if args.output and (args.jsonl or args.json):
         raise ZooError("--output writes the records to a folder: leave out --json and --jsonl")
     with output_kept_from_libraries(show_theirs=args.debug) as out:
