@@ -16,11 +16,14 @@ TensorFlow and Keras are imported inside functions only.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
+import re
+import shutil
 import sys
+import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ from urllib.parse import unquote, urlparse
 from zoo.base.errors import ZooError, describe_exception
 from zoo.model.labels import read_label_file
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
+from zoo.sources import keras_rewrites
+from zoo.sources.keras_rewrites import layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 DEFAULT_LABEL = "class_{}"
@@ -89,7 +94,8 @@ class KerasFileOptions:
 
 def read_config(path: Path) -> dict:
     """The file's architecture as Keras saved it (JSON), read without TensorFlow; one line for
-    a folder, a missing, truncated or foreign file, or an .h5 of weights only."""
+    a folder, a missing, truncated or foreign file, or an .h5 of weights only. The file is read
+    as what its bytes say (an HDF5 file named ``.keras`` as HDF5), not by its suffix."""
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             raise KerasFileError(
@@ -101,7 +107,7 @@ def read_config(path: Path) -> dict:
     if not path.is_file():
         raise KerasFileError(f"{path}: no such file")
     try:
-        if path.suffix.lower() == ".keras":
+        if file_format(path) == "zip":
             return _keras_zip_config(path)
         return _h5_config(path)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
@@ -109,6 +115,21 @@ def read_config(path: Path) -> dict:
             f"{path}: not a Keras model file zoo can read (truncated, corrupt or another "
             f"format: {describe_exception(error)})"
         ) from None
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def file_format(path: Path) -> str:
+    """``zip`` (a Keras 3 ``.keras`` archive) or ``hdf5``, by the file's first bytes; a file
+    that is neither is taken by its suffix (and then refused as corrupt)."""
+    with open(path, "rb") as file:
+        head = file.read(len(HDF5_SIGNATURE))
+    if head.startswith(b"PK"):
+        return "zip"
+    if head == HDF5_SIGNATURE:
+        return "hdf5"
+    return "zip" if path.suffix.lower() == ".keras" else "hdf5"
 
 
 def _keras_zip_config(path: Path) -> dict:
@@ -133,22 +154,16 @@ def _h5_config(path: Path) -> dict:
     return json.loads(text.decode() if isinstance(text, bytes) else text)
 
 
-def _layer_configs(config: Any) -> Iterator[dict]:
-    """Every serialised object in a config: layers, nested models, their sub-objects."""
-    if isinstance(config, dict):
-        if "class_name" in config:
-            yield config
-        for value in config.values():
-            yield from _layer_configs(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _layer_configs(value)
+def _model_layers(config: dict):
+    """The serialised objects of the model itself: not its ``compile_config`` (the loss and
+    optimizer, which zoo never loads)."""
+    return layers({key: value for key, value in config.items() if key != "compile_config"})
 
 
 def lambda_layers(config: dict) -> list[str]:
     return [
         item.get("config", {}).get("name") or "?"
-        for item in _layer_configs(config)
+        for item in _model_layers(config)
         if item["class_name"] == "Lambda"
     ]
 
@@ -157,7 +172,7 @@ def custom_classes(config: dict) -> dict[str, str]:
     """Registered name (``acme>Gain``) -> the name of the layer that uses it, for every class
     the file uses that Keras does not define."""
     found = {}
-    for item in _layer_configs(config):
+    for item in _model_layers(config):
         registered = item.get("registered_name")
         module = item.get("module") or ""
         if registered and not module.startswith("keras"):
@@ -173,8 +188,12 @@ class KerasFile:
     path: Path
     sha256: str
     options: KerasFileOptions
+    config: dict = field(repr=False, default_factory=dict)
+    """The architecture as the file holds it (``read_config``)."""
     model: Any = field(repr=False, default=None)
     """The loaded model, until the first build takes it."""
+    rewrites: tuple[str, ...] = ()
+    """The ``keras_rewrites`` the config needed before Keras would load it, by name."""
 
     @classmethod
     def open(cls, path: Path, options: KerasFileOptions) -> KerasFile:
@@ -183,25 +202,81 @@ class KerasFile:
         path = Path(path)
         config = read_config(path)
         check_loadable(path, config, options)
-        keras_file = cls(path.resolve(), file_digest(path), options)
+        keras_file = cls(path.resolve(), file_digest(path), options, config)
         keras_file.model = keras_file.load()
         return keras_file
 
     def load(self):
-        """The model with the file's weights, loaded by Keras."""
-        from zoo.sources.keras_model import import_keras, quiet_tensorflow
+        """The model with the file's weights, loaded by Keras: as saved, or, where Keras
+        refuses the file as saved, from its config rewritten (``keras_rewrites``); a model
+        saved with a fixed batch size is reloaded with the batch open."""
+        from zoo.sources.keras_model import import_keras
 
-        keras = import_keras()
+        import_keras()
         import_custom_objects(self.options.custom_objects)
         try:
-            with quiet_tensorflow():
-                return keras.saving.load_model(
-                    self.path, compile=False, safe_mode=not self.options.allow_lambda
-                )
+            model, applied = self._keras_load(None), []
+        except Exception as error:  # whatever the file holds: a user's error, in one line
+            config, applied = self._rewritten(keras_rewrites.REWRITES, error)
+            model = self._load_rewritten(config, applied)
+        if _fixed_batch(model):
+            table = tuple(r for r in keras_rewrites.REWRITES if r.name in applied)
+            config = copy.deepcopy(self.config)
+            table = (*table, keras_rewrites.FIXED_BATCH)
+            if keras_rewrites.FIXED_BATCH.name in keras_rewrites.rewrite(
+                config, file_format(self.path), table
+            ):
+                applied = [*applied, keras_rewrites.FIXED_BATCH.name]
+                model = self._load_rewritten(config, applied)
+        self.rewrites = tuple(applied)
+        return model
+
+    def _rewritten(self, table: tuple, error: Exception | None = None) -> tuple[dict, list[str]]:
+        config = copy.deepcopy(self.config)
+        try:
+            applied = keras_rewrites.rewrite(config, file_format(self.path), table)
+        except keras_rewrites.RewriteRefused as refused:
+            raise KerasFileError(f"{self.path}: Keras cannot load it: {refused}") from None
+        if not applied:
+            raise KerasFileError(
+                f"{self.path}: Keras cannot load it ({keras_complaint(error)}), and none of "
+                "zoo's rewrites of older Keras forms applies"
+            ) from None
+        return config, applied
+
+    def _load_rewritten(self, config: dict, applied: list[str]):
+        try:
+            return self._keras_load(config)
         except Exception as error:  # whatever the file holds: a user's error, in one line
             raise KerasFileError(
-                f"{self.path}: Keras cannot load it ({describe_exception(error)})"
+                f"{self.path}: Keras cannot load it, even after zoo's rewrites "
+                f"{', '.join(applied)} ({keras_complaint(error)})"
             ) from None
+
+    def _keras_load(self, config: dict | None):
+        """Keras's ``load_model`` on the file, or on a copy holding ``config`` instead of its
+        own; the file's format is read from its bytes, so an HDF5 file named ``.keras`` is
+        given to Keras under a name it loads as HDF5."""
+        import keras
+
+        from zoo.sources.keras_model import quiet_tensorflow
+
+        fmt = file_format(self.path)
+        suffix = ".keras" if fmt == "zip" else ".h5"
+        with tempfile.TemporaryDirectory(prefix="zoo-keras-") as folder:
+            path = self.path
+            if config is not None:
+                path = Path(folder, "model" + suffix)
+                _write_with_config(self.path, fmt, config, path)
+            elif self.path.suffix.lower() not in (
+                (".keras",) if fmt == "zip" else (".h5", ".hdf5")
+            ):
+                path = Path(folder, "model" + suffix)
+                path.symlink_to(self.path)
+            with quiet_tensorflow():
+                return keras.saving.load_model(
+                    path, compile=False, safe_mode=not self.options.allow_lambda
+                )
 
     def build(self, weights: str | None):
         """``ModelSpec.build``: the file's own weights when ``weights`` is the file itself,
@@ -216,6 +291,39 @@ class KerasFile:
             return keras.models.clone_model(model)
         model.load_weights(weights)
         return model
+
+
+def _fixed_batch(model) -> bool:
+    inputs = getattr(model, "inputs", None) or []
+    return any(tensor.shape and tensor.shape[0] is not None for tensor in inputs)
+
+
+def _write_with_config(source: Path, fmt: str, config: dict, target: Path) -> None:
+    """A copy of the Keras file ``source`` with ``config`` as its architecture."""
+    text = json.dumps(config)
+    if fmt == "zip":
+        with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+            for member in old.infolist():
+                data = text.encode() if member.filename == "config.json" else old.read(member)
+                new.writestr(member, data)
+        return
+    import h5py
+
+    shutil.copyfile(source, target)
+    with h5py.File(target, "r+") as file:
+        file.attrs["model_config"] = text
+
+
+def keras_complaint(error: Exception | None) -> str:
+    """Keras's refusal in one line: the layer and what it rejects, where Keras names them."""
+    if error is None:
+        return "no error"
+    text = str(error)
+    found = re.search(r"deserializing class '(\w+)' using config=\{.*?'name': '([^']*)'", text)
+    reason = re.findall(r"Exception encountered: (.+)", text)
+    if found and reason:
+        return f"layer {found.group(2)!r} ({found.group(1)}): {reason[-1].strip()}"
+    return describe_exception(error)
 
 
 def check_loadable(path: Path, config: dict, options: KerasFileOptions) -> None:
