@@ -48,6 +48,7 @@ with warnings.catch_warnings():
 
 from zoo.serve import decoding  # noqa: E402
 from zoo.serve.app import build_app  # noqa: E402
+from zoo.serve.server import uvicorn_config  # noqa: E402
 from zoo.serve.settings import ServeSettings  # noqa: E402
 
 SOCKET_TIMEOUT_S = 10
@@ -85,7 +86,7 @@ def serving(model: Model | None = None, load=None, **settings) -> Iterator[int]:
     the server calls to load its models, instead of ``model``."""
     app = build_app(load or {"toy": model or toy_model()}, ServeSettings(**settings))
     listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
+    server = uvicorn.Server(uvicorn_config(app, ServeSettings(**settings)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + SOCKET_TIMEOUT_S
@@ -472,3 +473,68 @@ def test_a_label_utf8_cannot_carry_is_answered_escaped_never_a_500():
     assert answers[False].json()["outputs"][0]["data"][0].endswith(":1:lone \\ud800 surrogate")
     assert answers[True].status_code == 200
     assert b":1:lone \\ud800 surrogate" in answers[True].content
+
+
+# 3. Request headers trickled, and more connections than the server holds ----------------
+
+
+def _trickling(port: int) -> socket.socket:
+    """A client that has sent part of a request line and headers (more to come, slowly)."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=SOCKET_TIMEOUT_S)
+    client.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ")
+    return client
+
+
+def _closed(client: socket.socket) -> bool:
+    try:
+        return client.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_clients_trickling_headers_are_closed_within_the_timeout_while_others_are_answered(
+    capfd,
+):
+    timeout = 1.0
+    with serving(header_timeout_s=timeout) as port:
+        opened = time.monotonic()
+        clients = [_trickling(port) for _ in range(200)]
+        for _ in range(3):  # a byte each, now and then: never idle, never done
+            for client in clients:
+                client.sendall(b"x")
+            assert request(port, "GET", "/healthz")[0] == 200  # the others are answered
+            time.sleep(timeout / 4)
+        for client in clients:
+            client.settimeout(max(0.1, opened + timeout + 2.0 - time.monotonic()))
+            assert _closed(client), "a trickling client was not closed within the timeout"
+            client.close()
+        samples = metrics(port)
+    assert samples['zoo_connections_shed_total{reason="header_timeout"}'] == 200
+    notices = [line for line in capfd.readouterr().err.splitlines() if "did not arrive" in line]
+    assert notices[0] == (
+        "zoo: closed a connection whose request headers did not arrive within 1 s "
+        "(--header-timeout-s)"
+    )
+    assert len(notices) == 1  # the rest are counted, not each said
+
+
+def test_a_connection_past_the_bound_gets_a_json_503_at_once():
+    with serving(max_connections=3) as port:
+        held = [socket.create_connection(("127.0.0.1", port), timeout=SOCKET_TIMEOUT_S)]
+        held += [socket.create_connection(("127.0.0.1", port), timeout=SOCKET_TIMEOUT_S)]
+        held += [_trickling(port)]
+        wait_until_open = time.monotonic() + SOCKET_TIMEOUT_S
+        while True:  # the server has taken the three (an answer proves it for the last)
+            status, headers, body = request(port, "GET", "/healthz")
+            if status == 503 or time.monotonic() > wait_until_open:
+                break
+        assert status == 503
+        assert headers["retry-after"] == "1"
+        assert json.loads(body) == {"error": "too many open connections (--max-connections 3)"}
+        for client in held:
+            client.close()
+        deadline = time.monotonic() + SOCKET_TIMEOUT_S
+        while (status := request(port, "GET", "/healthz")[0]) != 200:
+            assert time.monotonic() < deadline, status
+        samples = metrics(port)
+    assert samples['zoo_connections_shed_total{reason="connection_limit"}'] >= 1

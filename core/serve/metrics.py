@@ -65,6 +65,14 @@ class ServeMetrics:
             ("model",),
             registry=registry,
         )
+        self.shed_connections = Counter(
+            "zoo_connections_shed",
+            "Connections closed before a request: by reason, header_timeout (its request "
+            "headers took longer than --header-timeout-s) or connection_limit (answered 503: "
+            "--max-connections were open).",
+            ("reason",),
+            registry=registry,
+        )
         self.errors = Counter(
             "zoo_errors",
             "Predict requests that failed, by kind.",

@@ -19,6 +19,7 @@ from zoo.base.hardware import model_device
 from zoo.model.spec import check_model_name
 from zoo.runtime.api import load
 from zoo.runtime.model import Model
+from zoo.serve.connections import fit_descriptor_limit, guarded_protocol
 from zoo.serve.settings import ServeSettings
 
 
@@ -74,14 +75,9 @@ def run_server(
     from zoo.serve.app import build_app
 
     listener = _listen(host, port)
+    settings = fit_descriptor_limit(settings)
     app = build_app(load, settings)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=access_log,
-        timeout_graceful_shutdown=shutdown_timeout,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings, shutdown_timeout, access_log))
     url = f"http://{_url_host(host)}:{listener.getsockname()[1]}/"
     service = app.state.service
 
@@ -109,6 +105,20 @@ def run_server(
     if service.load_error is not None:
         raise service.load_error
     print("zoo: stopped", file=sys.stderr)
+
+
+def uvicorn_config(app, settings: ServeSettings, shutdown_timeout: float = 30.0, access_log=False):
+    """uvicorn's configuration for ``app`` (``build_app``'s): its HTTP protocol with the header
+    timeout and the connection bound (``zoo.serve.connections``)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=access_log,
+        timeout_graceful_shutdown=shutdown_timeout,
+        http=guarded_protocol(settings, app.state.service.metrics),
+    )
 
 
 def _batching(settings: ServeSettings) -> str:

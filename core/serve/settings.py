@@ -31,6 +31,14 @@ class ServeSettings:
     max_body_readers: int = 256
     """Requests reading their bodies at once; beyond it requests get 503 straight away, so
     that clients trickling bodies cannot hold an unbounded number of connections."""
+    header_timeout_s: float = 10.0
+    """How long a connection may take to send a request's line and headers, from its opening
+    (or its previous answer); slower ones are closed. A request's headers are a few hundred
+    bytes, one packet: 10 s is ample for the slowest link, and short enough that clients
+    trickling headers cannot pile up."""
+    max_connections: int = 1000
+    """Connections open at once; past it a new one is answered 503 before anything is read.
+    zoo raises its file-descriptor limit to fit (``zoo.serve.connections``)."""
     workers: int = 1
     """Batches of one model that run at the same time, each in its own thread."""
     decode_threads: int = 0

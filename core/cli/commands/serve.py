@@ -100,6 +100,22 @@ def add_command(commands) -> None:
         f"({defaults.queue_timeout_ms:g}: no limit but --max-queue)",
     )
     requests.add_argument(
+        "--header-timeout-s",
+        metavar="SECONDS",
+        type=number_between(0, low_inclusive=False),
+        default=defaults.header_timeout_s,
+        help="time a connection has to send a request's line and headers; slower ones are "
+        f"closed ({defaults.header_timeout_s:g})",
+    )
+    requests.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=integer_at_least(1),
+        default=defaults.max_connections,
+        help="connections open at once; beyond it a new one gets 503 before it is read "
+        f"({defaults.max_connections})",
+    )
+    requests.add_argument(
         "--max-body-mb",
         metavar="MIB",
         type=float,
@@ -166,6 +182,8 @@ def _run_serve(args) -> int:
         max_body_bytes=int(args.max_body_mb * 2**20),
         body_timeout_s=args.body_timeout_s,
         max_body_readers=args.max_body_readers,
+        header_timeout_s=args.header_timeout_s,
+        max_connections=args.max_connections,
         workers=args.concurrent_batches,
         decode_threads=args.decode_threads,
         max_request_pixels=round(args.max_request_megapixels * 1e6),
