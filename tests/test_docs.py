@@ -1,6 +1,6 @@
 """The README and docs/ stay true: every ``zoo`` command they show is one zoo's parser accepts
-(options renamed or removed fail here), every link to a file points at one, and the README
-stays short enough to finish."""
+(options renamed or removed fail here, and old spellings kept for one release too), every link
+to a file points at one, and the README stays short enough to finish."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def test_every_command_shown_parses(page, line):
             build_parser().parse_args(shlex.split(line)[1:])
     except SystemExit as exit:
         assert exit.code == 0, f"{page}: {line!r} does not parse: {stderr.getvalue().strip()}"
+    assert "deprecated" not in stderr.getvalue(), f"{page}: {line!r}: {stderr.getvalue().strip()}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])

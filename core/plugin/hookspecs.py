@@ -28,4 +28,6 @@ def register_exporters(register):
 
 @hookspec
 def register_commands(cli):
-    """Add ``zoo`` subcommands: ``cli`` is the argparse sub-parsers object of the ``zoo`` parser."""
+    """Add ``zoo`` subcommands: ``cli.add_parser(name, **argparse_keywords)`` returns the
+    command's ``argparse.ArgumentParser`` (``cli`` is a ``zoo.cli.plugin_commands.PluginCommands``:
+    what the hook adds reaches ``zoo`` only if it returns)."""
