@@ -101,7 +101,7 @@ def main() -> int:
     spec = get_registry().model("mobilenet")
     samples = verification_images(spec)
     photos = [*samples, *image_files(args.images)]
-    pixels = load_photos(photos, spec.input_size)
+    pixels = load_photos(photos, get_registry().input_config(spec))
     float32 = args.out / "mobilenet.fp32.onnx"
     if not float32.exists():
         options = ExportOptions(weights=args.weights, images=tuple(image_files(args.images)))

@@ -266,14 +266,14 @@ def ceiling(model: str, photos: list[bytes], threads: int, batch_sizes: list[int
     """ONNX Runtime alone on decoded pixels: images/s at each batch size, and the best."""
     import onnxruntime as ort
 
+    from zoo.runtime.api import load
     from zoo.runtime.images import decode_to_size, open_lazily
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    pixels = [
-        decode_to_size(open_lazily(p, "photo"), "photo", (224, 224), "nearest") for p in photos
-    ]
+    config = load(model, provider="cpu").input  # what zoo serve makes of the photos
+    pixels = [decode_to_size(open_lazily(p, "photo"), "photo", config) for p in photos]
     rates = {}
     for size in batch_sizes:
         batch = np.stack([pixels[i % len(pixels)] for i in range(size)])

@@ -484,9 +484,8 @@ class Classifier(Actor):
     def decode(self, image: str, content: bytes | ImageError) -> Decoded:
         if isinstance(content, ImageError):
             return Decoded(image, error=ImageError(image, content.reason))
-        size, interpolation = self.input.size, self.input.interpolation
         try:
-            return decode(image, size, interpolation, self.fast_decode, data=content)
+            return decode(image, self.input, self.fast_decode, data=content)
         except Exception as error:  # a decoder's own bug: still this file's record, not a crash
             return Decoded(image, error=ImageError(image, describe_exception(error)))
 

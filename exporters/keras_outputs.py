@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from zoo.model.input_config import InputConfig
 from zoo.model.labels import LabelList
 from zoo.model.spec import ModelSpec, PreprocessSpec
-from zoo.runtime.images import KERAS_INTERPOLATION, open_image, resize
+from zoo.runtime.images import open_image, pixels_for
 from zoo.runtime.model import Model
 from zoo.runtime.preprocessing import preprocess
 from zoo.runtime.scores import require_probabilities, softmax
@@ -41,12 +42,11 @@ class KerasReference:
     logits: np.ndarray | None
 
 
-def load_photos(
-    images: Sequence[Path], input_size: tuple[int, int], interpolation: str = KERAS_INTERPOLATION
-) -> np.ndarray:
-    """The photos as a model-sized uint8 batch; a bad file fails here, before any heavy work."""
+def load_photos(images: Sequence[Path], config: InputConfig) -> np.ndarray:
+    """The photos as ``config``'s model takes them, one uint8 batch; a bad file fails here,
+    before any heavy work."""
     decoded = [open_image(path) for path in images]
-    return np.stack([resize(image, input_size, interpolation) for image in decoded])
+    return np.stack([pixels_for(image, config) for image in decoded])
 
 
 def keras_reference(

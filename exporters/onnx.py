@@ -126,11 +126,11 @@ def export_onnx(
     card = model_card(spec, options, config, weights_path)
     photos = [*verification_images(spec), *options.images] if options.verify else []
     # Bad files fail now, before any heavy work.
-    pixels = load_photos(photos, config.size, config.interpolation) if photos else None
+    pixels = load_photos(photos, config) if photos else None
     calibration, calibration_pixels = (), None
     if is_int8(options.precision):
         calibration = options.calibration or calibration_images(spec)
-        calibration_pixels = load_photos(calibration, config.size, config.interpolation)
+        calibration_pixels = load_photos(calibration, config)
     status(f"building {spec.name} in Keras")
     keras_model = build_keras_model(spec, weights_path)
     if options.verify:

@@ -52,7 +52,7 @@ def verify_file(
             f"than {weights_path or 'random init'} (sha256 {digest})"
         )
     photos = [*verification_images(spec), *images]
-    pixels = load_photos(photos, spec.input_size, spec.interpolation)
+    pixels = load_photos(photos, get_registry().input_config(spec))
     keras_model = build_keras_model(spec, weights_path)
     status(f"verifying {path} against Keras on {len(photos)} photos")
     labels = resolve_labels(spec.labels)

@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import PreprocessSpec
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 MOBILENET_WEIGHTS = SHARED_DATA / "weights" / "mobilenet_v1_1.0_224_imagenet_from_coral_quant.h5"
@@ -69,9 +72,7 @@ def expected_top5() -> dict:
 def mobilenet_onnx(tmp_path_factory) -> Path:
     """MobileNet with seeded random-init weights, exported once per session, unverified."""
     path = tmp_path_factory.mktemp("mobilenet-onnx") / "mobilenet.onnx"
-    result = run_zoo(
-        "export", "mobilenet", "--onnx", "--weights", "none", "-o", str(path), "--no-verify"
-    )
+    result = run_zoo("export", "mobilenet", "--weights", "none", "-o", str(path), "--no-verify")
     assert result.returncode == 0, result.stderr
     return path
 
@@ -86,6 +87,11 @@ def photo(tmp_path) -> Path:
     path = tmp_path / "photo.jpg"
     Image.fromarray(pixels).save(path, quality=90)
     return path
+
+
+def input_config(size: tuple[int, int], interpolation: str = "nearest") -> InputConfig:
+    """What a model of ``size`` takes, for the image functions (no preprocessing, one label)."""
+    return InputConfig(size, PreprocessSpec("none"), (("0", "any"),), interpolation)
 
 
 def run_zoo(

@@ -160,12 +160,12 @@ class Decodes:
         self.release = threading.Event()
         decode = decoding.decode_to_size
 
-        def recorded(image, name, size, interpolation):
+        def recorded(image, name, config):
             self.names.append(name)
             if name == "held":
                 self.holding.set()
                 assert self.release.wait(SOCKET_TIMEOUT_S)
-            return decode(image, name, size, interpolation)
+            return decode(image, name, config)
 
         monkeypatch.setattr(decoding, "decode_to_size", recorded)
 

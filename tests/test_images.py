@@ -26,7 +26,7 @@ from zoo.runtime.images import (
 )
 from zoo.sources.keras_model import import_keras
 
-from .conftest import run_zoo
+from .conftest import input_config, run_zoo
 
 SIZES = [(224, 224), (299, 299)]
 
@@ -44,7 +44,7 @@ def keras_pixels(keras, path: Path, size, interpolation="nearest") -> np.ndarray
 
 
 def assert_same_as_keras(keras, path: Path, size, interpolation="nearest") -> None:
-    actual = load_image(path, size, interpolation)
+    actual = load_image(path, input_config(size, interpolation))
     assert actual.dtype == np.uint8
     assert actual.shape == (*size, 3)
     expected = keras_pixels(keras, path, size, interpolation)
@@ -197,7 +197,7 @@ def test_shared_photos_equal_keras_with_other_interpolations(keras, shared_image
 
 def test_interpolation_matters(photo):
     """Otherwise the interpolation comparisons above would prove nothing."""
-    results = [load_image(photo, (224, 224), name) for name in INTERPOLATIONS]
+    results = [load_image(photo, input_config((224, 224), name)) for name in INTERPOLATIONS]
     for i, first in enumerate(results):
         for second in results[i + 1 :]:
             assert not np.array_equal(first, second)
@@ -207,7 +207,7 @@ def test_an_image_of_the_target_size_is_not_resized(tmp_path):
     path = SYNTHETIC["exactly_224"](tmp_path)
     for interpolation in INTERPOLATIONS:
         assert np.array_equal(
-            load_image(path, (224, 224), interpolation), np.asarray(rgb(224, 224))
+            load_image(path, input_config((224, 224), interpolation)), np.asarray(rgb(224, 224))
         )
 
 
@@ -244,7 +244,7 @@ def test_bad_file_is_one_image_error_line_naming_it(tmp_path, kind):
     name, write, keyword = BAD_FILES[kind]
     path = write(tmp_path / name)
     with pytest.raises(ImageError) as caught:
-        load_image(path, (224, 224))
+        load_image(path, input_config((224, 224)))
     error = caught.value
     assert error.path == path
     assert str(path) in str(error)
@@ -255,7 +255,7 @@ def test_bad_file_is_one_image_error_line_naming_it(tmp_path, kind):
 def test_bomb_is_refused_naming_its_size(tmp_path):
     path = png_bomb(tmp_path / "bomb.png")
     with pytest.raises(ImageError, match="too large") as caught:
-        load_image(path, (224, 224))
+        load_image(path, input_config((224, 224)))
     assert "900,000,000" in caught.value.reason
 
 
@@ -263,7 +263,7 @@ def test_images_over_pillows_limit_are_refused_not_just_warned_about(tmp_path):
     """Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; zoo refuses from 1x."""
     path = png_bomb(tmp_path / "big.png", width=10000, height=10000)
     with pytest.raises(ImageError, match=r"image too large \(100,000,000 pixels"):
-        load_image(path, (224, 224))
+        load_image(path, input_config((224, 224)))
 
 
 # 3. Odd but valid files --------------------------------------------------------------------
@@ -281,7 +281,7 @@ ODD_FILES = {
 
 @pytest.mark.parametrize("kind", ODD_FILES)
 def test_odd_modes_load_as_rgb_uint8(tmp_path, kind):
-    result = load_image(ODD_FILES[kind](tmp_path), (50, 70))
+    result = load_image(ODD_FILES[kind](tmp_path), input_config((50, 70)))
     assert result.shape == (50, 70, 3)
     assert result.dtype == np.uint8
     assert result.min() < result.max()
@@ -289,7 +289,7 @@ def test_odd_modes_load_as_rgb_uint8(tmp_path, kind):
 
 def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path):
     ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (16, 1))
-    result = load_image(sixteen_bit_png(tmp_path / "ramp.png", ramp), (16, 256))
+    result = load_image(sixteen_bit_png(tmp_path / "ramp.png", ramp), input_config((16, 256)))
     assert not np.all(result == 255)
     assert np.array_equal(result[..., 0], result[..., 1])
     assert np.array_equal(result[..., 0], result[..., 2])
@@ -301,7 +301,7 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path):
 
 def test_sixteen_bit_mid_grey_is_mid_grey(tmp_path):
     grey = np.full((8, 8), 32768, dtype=np.uint16)
-    result = load_image(sixteen_bit_png(tmp_path / "grey.png", grey), (8, 8))
+    result = load_image(sixteen_bit_png(tmp_path / "grey.png", grey), input_config((8, 8)))
     assert np.all(np.abs(result.astype(int) - 128) <= 1)
 
 
@@ -327,12 +327,14 @@ def test_decoding_to_size_gives_the_pixels_of_decoding_then_resizing(tmp_path, k
     data = SAME_PIXELS[kind](tmp_path).read_bytes()
     for size in [(50, 70), (224, 224)]:
         want = resize(decode_image(data, kind), size, interpolation)
-        got = decode_to_size(open_lazily(data, kind), kind, size, interpolation)
+        got = decode_to_size(open_lazily(data, kind), kind, input_config(size, interpolation))
         assert np.array_equal(got, want), (kind, size, interpolation)
 
 
 PEAK_MEMORY = """
 import sys
+from zoo.model.input_config import InputConfig
+from zoo.model.spec import PreprocessSpec
 from zoo.runtime.images import decode_image, decode_to_size, open_lazily, resize
 
 def kib(field):
@@ -346,7 +348,8 @@ before = kib("VmRSS:")
 if sys.argv[2] == "rgb":
     resize(decode_image(data, "x"), (224, 224), "nearest")
 else:
-    decode_to_size(open_lazily(data, "x"), "x", (224, 224), sys.argv[2])
+    config = InputConfig((224, 224), PreprocessSpec("none"), (("0", "x"),), sys.argv[2])
+    decode_to_size(open_lazily(data, "x"), "x", config)
 print((kib("VmHWM:") - before) * 1024)
 """
 SIDE = 4000
@@ -399,7 +402,7 @@ def test_exif_orientation_is_honoured(tmp_path):
     with Image.open(path) as stored:
         upright = ImageOps.exif_transpose(stored)
     assert upright.size == (20, 40)  # Pillow agrees: displayed 20 wide x 40 tall
-    result = load_image(path, (40, 20))
+    result = load_image(path, input_config((40, 20)))
     assert np.array_equal(result, np.asarray(upright.convert("RGB")))
     # Rotating left-red/right-blue 90° clockwise puts red on top and blue below.
     top, bottom = result[:15].astype(int), result[25:].astype(int)
@@ -411,7 +414,9 @@ def test_exif_orientation_is_honoured_for_a_pillow_image(tmp_path):
     path = oriented_jpeg(tmp_path / "phone.jpg")
     with Image.open(path) as image:
         assert image.size == (40, 20)
-        assert np.array_equal(load_image(image, (40, 20)), load_image(path, (40, 20)))
+        assert np.array_equal(
+            load_image(image, input_config((40, 20))), load_image(path, input_config((40, 20)))
+        )
 
 
 @pytest.mark.slow
@@ -420,7 +425,7 @@ def test_exif_orientation_is_a_deliberate_difference_from_keras(keras, tmp_path)
     expected = keras_pixels(keras, path, (40, 20))
     # Keras ignores the tag: it stretches the stored image, red still on the left.
     assert np.all(expected[:, :8, 0] > 200) and np.all(expected[:, 12:, 2] > 200)
-    assert not np.array_equal(load_image(path, (40, 20)).astype(np.float32), expected)
+    assert not np.array_equal(load_image(path, input_config((40, 20))).astype(np.float32), expected)
 
 
 # 5. Pillow images and arrays ---------------------------------------------------------------
@@ -430,14 +435,14 @@ def test_loads_a_pillow_image_like_the_file(tmp_path):
     path = SYNTHETIC["png_rgba"](tmp_path)
     with Image.open(path) as image:
         assert image.mode == "RGBA"
-        from_image = load_image(image, (224, 224))
-    assert np.array_equal(from_image, load_image(path, (224, 224)))
+        from_image = load_image(image, input_config((224, 224)))
+    assert np.array_equal(from_image, load_image(path, input_config((224, 224))))
 
 
 def test_loads_a_uint8_array():
     array = pixels(40, 30)
-    assert np.array_equal(load_image(array, (30, 40)), array)
-    resized = load_image(array, (15, 20), "bilinear")
+    assert np.array_equal(load_image(array, input_config((30, 40))), array)
+    resized = load_image(array, input_config((15, 20), "bilinear"))
     expected = np.asarray(Image.fromarray(array).resize((20, 15), Image.Resampling.BILINEAR))
     assert np.array_equal(resized, expected)
 
@@ -453,12 +458,14 @@ def test_loads_a_uint8_array():
 )
 def test_rejects_other_arrays(array):
     with pytest.raises(ImageError, match="uint8"):
-        load_image(array, (30, 40))
+        load_image(array, input_config((30, 40)))
 
 
 def test_rejects_an_unknown_interpolation(photo):
-    with pytest.raises(ZooError, match="unknown interpolation 'cubic'"):
-        load_image(photo, (224, 224), "cubic")
+    with pytest.raises(ValueError, match="unknown interpolation 'cubic'"):
+        input_config((224, 224), "cubic")
+    with Image.open(photo) as image, pytest.raises(ZooError, match="unknown interpolation"):
+        resize(image, (224, 224), "cubic")
 
 
 # 6. The CLI --------------------------------------------------------------------------------

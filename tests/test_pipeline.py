@@ -13,7 +13,7 @@ from zoo.base.errors import ZooError
 from zoo.runtime.images import load_image
 from zoo.runtime.pipeline import PREFETCH_BATCHES, decode, decoded_batches, expand_inputs
 
-from .conftest import run_zoo
+from .conftest import input_config, run_zoo
 
 
 def write_photos(folder, count, size=(64, 48)):
@@ -64,13 +64,13 @@ def test_batches_come_in_order_with_bad_files_as_errors(tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 cut short")
     paths = [*photos[:3], str(bad), *photos[3:]]
-    batches = list(decoded_batches(paths, (32, 32), batch_size=3, workers=2))
+    batches = list(decoded_batches(paths, input_config((32, 32)), batch_size=3, workers=2))
     assert [len(batch) for batch in batches] == [3, 3, 2]
     items = [item for batch in batches for item in batch]
     assert [item.path for item in items] == paths
     assert items[3].pixels is None and "corrupt or truncated" in items[3].error.reason
     for item, path in zip(items[:3], paths[:3], strict=True):
-        assert np.array_equal(item.pixels, load_image(path, (32, 32)))
+        assert np.array_equal(item.pixels, load_image(path, input_config((32, 32))))
 
 
 def test_decoding_runs_ahead_by_a_bounded_number_of_batches(tmp_path):
@@ -83,7 +83,7 @@ def test_decoding_runs_ahead_by_a_bounded_number_of_batches(tmp_path):
             taken += 1
             yield path
 
-    batches = decoded_batches(counted(), (16, 16), batch_size=4, workers=2)
+    batches = decoded_batches(counted(), input_config((16, 16)), batch_size=4, workers=2)
     next(batches)
     # The batch handed over, and PREFETCH_BATCHES decoding behind it; not the 100 files.
     assert taken == 4 * (1 + PREFETCH_BATCHES)
@@ -95,8 +95,8 @@ def test_fast_decode_is_close_to_the_full_decode(tmp_path):
     gradient = np.stack(np.broadcast_arrays(smooth[None, :], smooth[:600, None], 128.0), -1)
     path = tmp_path / "large.jpg"
     Image.fromarray(gradient.astype(np.uint8)).save(path, quality=95)
-    full = decode(str(path), (224, 224)).pixels.astype(int)
-    fast = decode(str(path), (224, 224), fast_decode=True).pixels.astype(int)
+    full = decode(str(path), input_config((224, 224))).pixels.astype(int)
+    fast = decode(str(path), input_config((224, 224)), fast_decode=True).pixels.astype(int)
     assert fast.shape == full.shape == (224, 224, 3)
     assert np.abs(fast - full).mean() < 3  # same picture, not the same pixels
     assert not np.array_equal(fast, full)
@@ -109,7 +109,7 @@ def test_predict_streams_json_lines_and_skips_a_corrupt_file(tmp_path, mobilenet
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
     result = run_zoo(
         "predict", str(mobilenet_onnx), str(folder), "--jsonl", "--batch-size", "4",
-        "--workers", "2", "--top", "2", "--provider", "cpu",
+        "--decode-threads", "2", "--top", "2", "--provider", "cpu",
     )  # fmt: skip
     assert result.returncode == 1
     records = [json.loads(line) for line in result.stdout.splitlines()]

@@ -65,9 +65,7 @@ def pixels_of(tiny, *blobs: bytes) -> np.ndarray:
     from zoo.runtime.images import decode_to_size, open_lazily
 
     model = zoo.load(tiny, backend="onnx", provider="cpu")
-    return np.stack(
-        [decode_to_size(open_lazily(b, "x"), "x", model.input_size, "nearest") for b in blobs]
-    )
+    return np.stack([decode_to_size(open_lazily(b, "x"), "x", model.input) for b in blobs])
 
 
 def test_health_and_server_metadata(client):
@@ -290,7 +288,7 @@ def test_real_photos_in_binary_get_their_imagenet_classes(
 ):
     path = tmp_path / "mobilenet.onnx"
     weights = ("--weights", str(mobilenet_weights))
-    exported = run_zoo("export", "mobilenet", "--onnx", *weights, "-o", str(path), "--no-verify")
+    exported = run_zoo("export", "mobilenet", *weights, "-o", str(path), "--no-verify")
     assert exported.returncode == 0, exported.stderr
     expected = expected_top5["models"][mobilenet_weights.name]["top5"]
     with ServeProcess(str(path), "--provider", "cpu", log=tmp_path / "serve.log") as server:

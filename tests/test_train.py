@@ -23,7 +23,13 @@ from zoo.training.dataset import DatasetError, scan, split_fraction
 from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
 
-from .conftest import SHARED_DATA, fresh_venv_seeing_this_one, modules_imported, run_zoo
+from .conftest import (
+    SHARED_DATA,
+    fresh_venv_seeing_this_one,
+    input_config,
+    modules_imported,
+    run_zoo,
+)
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
 
@@ -398,7 +404,12 @@ def test_a_bundle_is_registered_loaded_and_evaluated(home, data):
         if f["split"] == "val"
     ]
     keras_scores = model.probabilities(
-        np.stack([zoo.runtime.images.load_image(data / f["path"], (32, 32)) for f in val_files])
+        np.stack(
+            [
+                zoo.runtime.images.load_image(data / f["path"], input_config((32, 32)))
+                for f in val_files
+            ]
+        )
     )
     report = evaluate("colours", data)
     assert report.metrics["images"] == 30
@@ -470,7 +481,10 @@ def test_evaluate_measures_an_int8_exports_agreement_with_float32(home, data, tm
     assert agreement["measured"] and agreement["reference"] == "colours (keras, fp32)"
     quantised, keras = zoo.load(int8), zoo.load("colours")
     pixels = np.stack(
-        [zoo.runtime.images.load_image(f, (32, 32)) for f in sorted(data.rglob("*.jpg"))]
+        [
+            zoo.runtime.images.load_image(f, input_config((32, 32)))
+            for f in sorted(data.rglob("*.jpg"))
+        ]
     )
     same = quantised.probabilities(pixels).argmax(1) == keras.probabilities(pixels).argmax(1)
     assert agreement["images"] == len(pixels) == 30

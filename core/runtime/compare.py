@@ -13,7 +13,7 @@ from zoo.base.printing import record
 from zoo.model.input_config import InputOverrides, resolve
 from zoo.model.spec import ModelSpec
 from zoo.runtime.api import load
-from zoo.runtime.images import resize
+from zoo.runtime.images import pixels_for
 from zoo.sources.weights import WeightsSource
 
 
@@ -55,7 +55,7 @@ def compare(
             failures.append(str(error))
             continue
         config = resolve(model.input, overrides)
-        pixels = np.stack([resize(image, config.size, config.interpolation) for _, image in images])
+        pixels = np.stack([pixels_for(image, config) for _, image in images])
         tops = model.top(model.probabilities(pixels), top)
         for per_image, (path, _), top_k in zip(results, images, tops, strict=True):
             per_image.append(record(path, spec.name, backend, top_k))

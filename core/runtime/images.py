@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from zoo.base.errors import ImageError, ZooError
-from zoo.model.interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
+from zoo.model.input_config import InputConfig
+from zoo.model.interpolation import INTERPOLATION_NAMES
 
 INTERPOLATIONS = {name: Image.Resampling[name.upper()] for name in INTERPOLATION_NAMES}
 
@@ -61,11 +62,9 @@ def open_lazily(data: bytes, name: object) -> Image.Image:
         return Image.open(io.BytesIO(data))
 
 
-def decode_to_size(
-    image: Image.Image, name: object, size: tuple[int, int], interpolation: str
-) -> np.ndarray:
-    """An image from ``open_lazily``, decoded, upright, as (height, width) uint8 RGB: what
-    ``resize(decode_image(...), size, interpolation)`` gives, bit for bit, in less memory.
+def decode_to_size(image: Image.Image, name: object, config: InputConfig) -> np.ndarray:
+    """An image from ``open_lazily``, decoded, upright, as ``config``'s model takes it: what
+    ``pixels_for(decode_image(...), config)`` gives, bit for bit, in less memory.
 
     Pillow holds RGB in 4 bytes a pixel, so a large image is resized before it is converted to
     RGB wherever that gives the same pixels: for grayscale with any filter (each RGB band is the
@@ -73,13 +72,13 @@ def decode_to_size(
     is pixel by pixel; Pillow's nearest-neighbour picks other pixels in 16- and 32-bit modes).
     16-bit samples are scaled to 8-bit grayscale first, strip by strip. What is left at full
     size is the decoded image and at most an 8-bit copy of it."""
-    nearest = _resampling(interpolation) == Image.Resampling.NEAREST
+    nearest = _resampling(config.interpolation) == Image.Resampling.NEAREST
     image = _decoded(image, name)
     with _converting(name):
         image = _eight_bit(image)
         if image.mode == "L" or (nearest and _has_eight_bit_bands(image)):
-            image = _resized(image, size, interpolation)
-        return resize(to_rgb(image), size, interpolation)
+            image = _resized(image, config.size, config.interpolation)
+        return pixels_for(to_rgb(image), config)
 
 
 def _has_eight_bit_bands(image: Image.Image) -> bool:
@@ -191,6 +190,13 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(eight_bit)
 
 
+def pixels_for(image: Image.Image, config: InputConfig) -> np.ndarray:
+    """A decoded, upright image as ``config``'s model takes it: resized to its (height, width)
+    with its filter, uint8. The one place where the settings of ``InputConfig`` that change
+    pixels are applied, whichever path the image came by (a file, bytes, a served request)."""
+    return resize(image, config.size, config.interpolation)
+
+
 def resize(image: Image.Image, size: tuple[int, int], interpolation: str) -> np.ndarray:
     """Resize to (height, width) as ``keras.utils.load_img`` does; returns uint8 (h, w, 3)."""
     return np.asarray(_resized(image, size, interpolation), dtype=np.uint8)
@@ -212,10 +218,8 @@ def _resampling(interpolation: str) -> Image.Resampling:
     return INTERPOLATIONS[interpolation]
 
 
-def load_image(
-    source: ImageSource, size: tuple[int, int], interpolation: str = KERAS_INTERPOLATION
-) -> np.ndarray:
-    """A file path, Pillow image or (h, w, 3) uint8 array, as a model-sized uint8 RGB array.
+def load_image(source: ImageSource, config: InputConfig) -> np.ndarray:
+    """A file path, Pillow image or (h, w, 3) uint8 array, as ``config``'s model takes it.
 
     Anything else, or an image with no pixels, is an ``ImageError``, as a bad file is."""
     if isinstance(source, np.ndarray):
@@ -237,4 +241,4 @@ def load_image(
         )
     if 0 in source.size:
         raise ImageError("image", f"has no pixels ({source.width}x{source.height})")
-    return resize(source, size, interpolation)
+    return pixels_for(source, config)

@@ -82,7 +82,7 @@ class Model:
         if not len(images):
             raise ZooError("predict_batch needs at least one image")
         config = resolve(self.input, InputOverrides(interpolation=interpolation))
-        pixels = np.stack([load_image(i, config.size, config.interpolation) for i in images])
+        pixels = np.stack([load_image(i, config) for i in images])
         return self.top(self.probabilities(pixels), top)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ import numpy as np
 
 from zoo.base.errors import ImageError, ZooError
 from zoo.base.printing import error_record, record
-from zoo.runtime.images import KERAS_INTERPOLATION, decode_image, open_image, resize
+from zoo.model.input_config import InputConfig
+from zoo.runtime.images import decode_image, open_image, pixels_for
 from zoo.runtime.samples import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -80,21 +81,17 @@ def expand_inputs(arguments: Sequence[str]) -> list[str]:
 
 
 def decode(
-    path: str,
-    size: tuple[int, int],
-    interpolation: str = KERAS_INTERPOLATION,
-    fast_decode: bool = False,
-    data: bytes | None = None,
+    path: str, config: InputConfig, fast_decode: bool = False, data: bytes | None = None
 ) -> Decoded:
-    """Read one file into a model-sized uint8 array, or into its error.
+    """Read one file into ``config``'s model input (uint8), or into its error.
 
     ``data``: the file's bytes when something else has read them (Ray Data, say); decoded
     exactly as the file would be, and errors still name ``path``.
     """
-    draft = size if fast_decode else None
+    draft = config.size if fast_decode else None
     try:
         image = open_image(path, draft) if data is None else decode_image(data, path, draft)
-        return Decoded(path, pixels=resize(image, size, interpolation))
+        return Decoded(path, pixels=pixels_for(image, config))
     except ImageError as error:
         return Decoded(path, error=error)
 
@@ -120,9 +117,8 @@ def batch_records(model: Model, batch: Sequence[Decoded], top: int) -> list[dict
 
 def decoded_batches(
     paths: Iterable[str],
-    size: tuple[int, int],
+    config: InputConfig,
     batch_size: int,
-    interpolation: str = KERAS_INTERPOLATION,
     workers: int = 0,
     fast_decode: bool = False,
 ) -> Iterator[list[Decoded]]:
@@ -136,7 +132,7 @@ def decoded_batches(
             path = next(files, None)
             if path is None:
                 return
-            pending.append(pool.submit(decode, path, size, interpolation, fast_decode))
+            pending.append(pool.submit(decode, path, config, fast_decode))
 
     try:
         submit_ahead()

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from zoo.base.errors import ImageError
+from zoo.model.input_config import InputConfig
 from zoo.runtime.images import decode_to_size, open_lazily
 from zoo.runtime.pipeline import default_workers
 from zoo.serve.errors import InvalidImage, Overloaded, PayloadTooLarge
@@ -39,10 +40,8 @@ class Decoder:
             settings.decode_threads or default_workers(), thread_name_prefix="zoo-decode"
         )
 
-    async def decode(
-        self, images: list[EncodedImage], size: tuple[int, int], interpolation: str
-    ) -> list[np.ndarray]:
-        """The images as model-sized uint8 RGB; ``PayloadTooLarge`` or ``Overloaded`` before
+    async def decode(self, images: list[EncodedImage], config: InputConfig) -> list[np.ndarray]:
+        """The images as ``config``'s model takes them; ``PayloadTooLarge`` or ``Overloaded`` before
         any is decoded when they have too many pixels, ``InvalidImage`` for one that is not
         a readable image."""
         opened = await asyncio.to_thread(_open_all, images)
@@ -50,7 +49,7 @@ class Decoder:
         self._reserve(sum(pixels))
         return await asyncio.gather(
             *(
-                asyncio.wrap_future(self._submit(image, lazy, count, size, interpolation))
+                asyncio.wrap_future(self._submit(image, lazy, count, config))
                 for image, lazy, count in zip(images, opened, pixels, strict=True)
             )
         )
@@ -80,10 +79,9 @@ class Decoder:
         image: EncodedImage,
         lazy: Image.Image,
         pixels: int,
-        size: tuple[int, int],
-        interpolation: str,
+        config: InputConfig,
     ) -> Future:
-        future = self._threads.submit(_decode, image, lazy, size, interpolation)
+        future = self._threads.submit(_decode, image, lazy, config)
         future.add_done_callback(lambda _: self._give_back(pixels))  # decoded, failed or dropped
         return future
 
@@ -104,10 +102,8 @@ def _open_all(images: list[EncodedImage]) -> list[Image.Image]:
         raise InvalidImage(str(error)) from None
 
 
-def _decode(
-    image: EncodedImage, lazy: Image.Image, size: tuple[int, int], interpolation: str
-) -> np.ndarray:
+def _decode(image: EncodedImage, lazy: Image.Image, config: InputConfig) -> np.ndarray:
     try:
-        return decode_to_size(lazy, image.name, size, interpolation)
+        return decode_to_size(lazy, image.name, config)
     except ImageError as error:
         raise InvalidImage(str(error)) from None

@@ -171,7 +171,7 @@ class Service:
             if isinstance(images, np.ndarray):
                 pixels = list(images)
             else:
-                pixels = await self.decoder.decode(images, model.input_size, model.interpolation)
+                pixels = await self.decoder.decode(images, model.input)
             return np.stack(await asyncio.gather(*(batcher.probabilities(p) for p in pixels)))
 
     async def read(self, request: Request, reader: Callable[[Request], Awaitable[T]]) -> T:

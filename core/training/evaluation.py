@@ -109,7 +109,7 @@ read, and their pixels (None where they stay elsewhere)."""
 
 
 def _scored_here(loaded, paths: list[str], config, batch_size: int) -> Iterator[Scored]:
-    for batch in decoded_batches(paths, config.size, batch_size, config.interpolation):
+    for batch in decoded_batches(paths, config, batch_size):
         good = [d for d in batch if d.error is None]
         pixels = np.stack([d.pixels for d in good]) if good else None
         probabilities = loaded.probabilities(pixels) if good else None

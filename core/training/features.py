@@ -31,7 +31,7 @@ from zoo.base.paths import zoo_home
 from zoo.base.progress import note, progress_bar, status
 from zoo.base.version import __version__
 from zoo.model.input_config import InputConfig
-from zoo.runtime.images import decode_image, open_image, resize
+from zoo.runtime.images import decode_image, open_image, pixels_for
 from zoo.runtime.pipeline import default_workers
 from zoo.runtime.preprocessing import preprocess
 from zoo.sources.weights import file_digest
@@ -273,7 +273,7 @@ def model_pixels(
         return error
     if job.copy:
         image = augment(image, job, seed)
-    return resize(image, config.size, config.interpolation)
+    return pixels_for(image, config)
 
 
 def model_input(

@@ -110,12 +110,7 @@ def run(args) -> int:
     def records():
         nonlocal model
         batches = decoded_batches(
-            files,
-            config.size,
-            args.batch_size,
-            config.interpolation,
-            args.decode_threads,
-            args.fast_decode,
+            files, config, args.batch_size, args.decode_threads, args.fast_decode
         )
         for batch in batches:
             if model is None and any(item.error is None for item in batch):
