@@ -3,7 +3,8 @@ and ``--top-k``.
 
 ``embed_preprocessing`` puts the model's preprocessing in front of the graph, so that it takes
 raw uint8 RGB pixels: any client that can decode and resize an image can call it, in any
-language. The nodes do ``zoo.runtime.preprocessing.preprocess``'s float32 operations in its order
+language. A grayscale model's graph then takes RGB too, and makes it grayscale first. The
+nodes do ``zoo.runtime.preprocessing.preprocess``'s float32 operations in its order
 (channel flip, divide, subtract the mean, divide by the std; the flip is done on the uint8
 pixels, which changes no value), so the graph sees the very values the host-side path would
 feed it. ``add_top_k`` adds ONNX ``TopK`` outputs on the probabilities.
@@ -17,6 +18,7 @@ import numpy as np
 
 from zoo.model.card import TopKOutputs
 from zoo.model.spec import PreprocessSpec
+from zoo.runtime.preprocessing import LUMA_WEIGHTS
 
 PREFIX = "zoo_preprocess"
 """Names of the tensors added in front of the graph, apart from the model's own."""
@@ -55,6 +57,9 @@ def embed_preprocessing(proto, spec: PreprocessSpec, input_name: str) -> None:
         nodes.append(helper.make_node("Concat", rgb[::-1], [f"{PREFIX}/bgr"], axis=channel_axis))
         x = f"{PREFIX}/bgr"
     x = step("Cast", x, "float", to=TensorProto.FLOAT)
+    if spec.channel_order == "L":
+        x = _luma(step, x)
+        image.type.tensor_type.shape.dim[channel_axis].dim_value = 3  # it takes RGB photos
     if spec.divisor != 1:
         x = step("Div", x, "divided", np.array(spec.divisor, np.float32))
     if any(spec.mean):
@@ -70,6 +75,17 @@ def embed_preprocessing(proto, spec: PreprocessSpec, input_name: str) -> None:
     del graph.node[:]
     graph.node.extend(nodes + model_nodes)  # topologically sorted: the new nodes come first
     image.type.tensor_type.elem_type = TensorProto.UINT8
+
+
+def _luma(step, x: str) -> str:
+    """RGB -> grayscale as ``zoo.runtime.preprocessing.luma`` (Pillow's ``convert("L")``) does,
+    exactly: the fixed-point weighted sum, rounded, is below 2**24, so float32 holds it whole,
+    and dividing by 2**16 then flooring is the shift."""
+    weights = np.array(LUMA_WEIGHTS, np.float32).reshape(3, 1)
+    x = step("MatMul", x, "luma_sum", weights)
+    x = step("Add", x, "luma_rounded", np.array(1 << 15, np.float32))
+    x = step("Div", x, "luma_shifted", np.array(1 << 16, np.float32))
+    return step("Floor", x, "luma")
 
 
 def add_top_k(proto, probabilities: str, top_k: TopKOutputs) -> None:

@@ -745,6 +745,29 @@ def _reshape(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value
     return _Value(y, shape)
 
 
+def _resizing(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value:
+    """Keras's ``Resizing``: nothing at the size the image already has (a model that resizes
+    its own input, fed at that size); else bilinear ``Resize`` as TensorFlow resizes, half-pixel
+    centres and no antialiasing."""
+    [x] = inputs
+    if layer.crop_to_aspect_ratio or getattr(layer, "pad_to_aspect_ratio", False):
+        raise UnsupportedLayer(f"{layer.name}: resizes to the aspect ratio by cropping or padding")
+    if tuple(x.shape[1:3]) == (layer.height, layer.width):
+        return x
+    if layer.interpolation != "bilinear" or None in x.shape[1:3]:
+        raise UnsupportedLayer(f"{layer.name}: {layer.interpolation} resizing of {x.shape}")
+    x = graph.nchw(x)
+    scales = np.array([1, 1, layer.height / x.shape[1], layer.width / x.shape[2]], np.float32)
+    y = graph.add(
+        "Resize",
+        [x.name, "", graph.weight(f"{layer.name}/scales", scales)],
+        layer.name,
+        mode="linear",
+        coordinate_transformation_mode="half_pixel",
+    )
+    return _Value(y, shape, channels_first=True)
+
+
 def _identity(graph: _Graph, layer, inputs: list[_Value], shape: tuple) -> _Value:
     """Augmentation, dropout, noise, stochastic depth: nothing at inference."""
     [x] = inputs
@@ -796,6 +819,7 @@ CONVERTERS = {
     keras.layers.Cropping2D: _cropping2d,
     keras.layers.Flatten: _flatten,
     keras.layers.Reshape: _reshape,
+    keras.layers.Resizing: _resizing,
     keras.layers.Identity: _identity,
     keras.layers.LeakyReLU: _leaky_relu,
 }

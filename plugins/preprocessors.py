@@ -1,4 +1,5 @@
-"""The preprocessing modes of ``keras.applications`` (``imagenet_utils.preprocess_input``)."""
+"""The preprocessing modes of ``keras.applications`` (``imagenet_utils.preprocess_input``), and
+``unit`` (x / 255), the usual one of models trained from scratch."""
 
 from zoo import hookimpl
 from zoo.model.spec import PreprocessSpec
@@ -18,11 +19,15 @@ TORCH = PreprocessSpec(
 )
 """DenseNet and PyTorch-trained models: x / 255, then the ImageNet mean and std per channel."""
 
+UNIT = PreprocessSpec("unit", divisor=255.0)
+"""x / 255, to the range [0, 1]: the most common recipe for a model trained from scratch
+(``ImageDataGenerator(rescale=1./255)``, ``x_train / 255``)."""
+
 NONE = PreprocessSpec("none")
 """For models that normalise inside the graph (EfficientNet, ConvNeXt): raw 0..255 values."""
 
 
 @hookimpl
 def register_preprocessors(register):
-    for spec in (CAFFE, TF, TORCH, NONE):
+    for spec in (CAFFE, TF, TORCH, UNIT, NONE):
         register(spec)

@@ -38,21 +38,32 @@ class PreprocessSpec:
     ``pixels`` are RGB values in 0..255. The channel order is applied first, so ``mean`` and
     ``std`` are given in the model's own channel order. This covers Keras's ``caffe``
     (BGR, minus the ImageNet mean), ``tf`` (x/127.5 - 1) and ``torch`` (x/255, mean/std) modes.
+    ``L`` is one channel, grayscale, made as Pillow's ``convert("L")`` (and so Keras's
+    ``load_img(color_mode="grayscale")``) makes it; its mean and std are one value, repeated.
     """
 
     name: str
-    channel_order: Literal["RGB", "BGR"] = "RGB"
+    channel_order: Literal["RGB", "BGR", "L"] = "RGB"
     divisor: float = 1.0
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
-        if self.channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be 'RGB' or 'BGR', not {self.channel_order!r}")
+        if self.channel_order not in ("RGB", "BGR", "L"):
+            raise ValueError(
+                f"channel_order must be 'RGB', 'BGR' or 'L', not {self.channel_order!r}"
+            )
         if len(self.mean) != 3 or len(self.std) != 3:
             raise ValueError("mean and std need one value per channel (3 each)")
+        if self.channel_order == "L" and (len(set(self.mean)) > 1 or len(set(self.std)) > 1):
+            raise ValueError("a grayscale model takes one mean and one std (L has one channel)")
         if self.divisor == 0 or 0 in self.std:
             raise ValueError("divisor and std must be non-zero")
+
+    @property
+    def channels(self) -> int:
+        """What the model takes: 1 (grayscale, ``L``) or 3."""
+        return 1 if self.channel_order == "L" else 3
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:

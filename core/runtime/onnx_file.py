@@ -119,12 +119,16 @@ def _card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
     graph_input = graph_inputs[card.input_name]
     if graph_input.type != ORT_TYPES[card.input_dtype]:
         return f"input dtype {card.input_dtype}, the graph's is {graph_input.type}"
-    wanted = (None, *size, 3)  # any batch size
+    # any batch size; a grayscale model's graph takes one channel, RGB with preprocessing inside
+    channels = 3 if card.embeds_preprocessing else card.input.preprocess.channels
+    wanted = (None, *size, channels)
     if len(graph_input.shape) != 4 or any(
         isinstance(dim, int) and want is not None and dim != want
         for dim, want in zip(graph_input.shape, wanted, strict=True)
     ):
-        return f"input (batch, {size[0]}, {size[1]}, 3), the graph's is {graph_input.shape}"
+        return (
+            f"input (batch, {size[0]}, {size[1]}, {channels}), the graph's is {graph_input.shape}"
+        )
     per_class = [name for name in (card.probabilities_name, card.logits_name) if name]
     top_k = [card.top_k.scores_name, card.top_k.indices_name] if card.top_k else []
     for name in [*per_class, *top_k]:

@@ -17,6 +17,7 @@ TensorFlow and Keras are imported inside functions only.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import json
 import re
@@ -30,7 +31,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from zoo.base.errors import ZooError, describe_exception
+from zoo.base.progress import note
 from zoo.model.labels import read_label_file
+from zoo.model.preprocess_text import parse_preprocess
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
 from zoo.sources import keras_rewrites
 from zoo.sources.keras_rewrites import layers
@@ -38,6 +41,10 @@ from zoo.sources.keras_rewrites import layers
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 DEFAULT_LABEL = "class_{}"
 """Labels when the user gives none: class_0, class_1..."""
+
+SPATIAL_ONLY = ("Resizing", "CenterCrop", "Cropping2D")
+"""Layers that move or crop pixels without scaling their values: the search for a graph that
+preprocesses its own pixels looks past them."""
 
 INFERENCE_ONLY = (
     "RandomFlip",
@@ -194,6 +201,8 @@ class KerasFile:
     """The loaded model, until the first build takes it."""
     rewrites: tuple[str, ...] = ()
     """The ``keras_rewrites`` the config needed before Keras would load it, by name."""
+    graph: Classifier | None = None
+    """What ``describe_classifier`` found, which ``build`` adapts the model to (``adapt``)."""
 
     @classmethod
     def open(cls, path: Path, options: KerasFileOptions) -> KerasFile:
@@ -285,12 +294,11 @@ class KerasFile:
         import keras
 
         model, self.model = self.model or self.load(), None
-        if weights is not None and Path(weights).resolve() == self.path:
-            return model
         if weights is None:
-            return keras.models.clone_model(model)
-        model.load_weights(weights)
-        return model
+            model = keras.models.clone_model(model)
+        elif Path(weights).resolve() != self.path:
+            model.load_weights(weights)
+        return model if self.graph is None else adapt(model, self.graph)
 
 
 def _fixed_batch(model) -> bool:
@@ -382,39 +390,83 @@ class Classifier:
     size: tuple[int, int] | None
     """(height, width); None where the file takes any size."""
     classes: int
+    """Class scores zoo gives: 2 for a one-sigmoid binary classifier."""
     output: str
-    """``probabilities`` (a softmax) or ``logits`` (a linear layer)."""
+    """``probabilities`` (a softmax, or a sigmoid made two classes) or ``logits``."""
     preprocesses_itself: bool
+    channels: int = 3
+    """3 (RGB) or 1 (grayscale)."""
+    flat: bool = False
+    """The input is (height, width), no channel axis: fed through a reshape of (h, w, 1)."""
+    binary: bool = False
+    """One sigmoid unit, the probability of class 1: scores ``[1 - p, p]``."""
+
+
+TAKES = (
+    "zoo takes image classifiers: one (height, width, 3) RGB, (height, width, 1) or (height, "
+    "width) grayscale input, one class-score output"
+)
 
 
 def describe_classifier(model, path: Path) -> Classifier:
     """Refuse, in one line, a model that is not an image classifier (zoo takes one image
-    input, (height, width, 3), and one output, a vector of class scores)."""
-    takes = "zoo takes image classifiers: one (height, width, 3) input, one class-score output"
+    input, RGB or grayscale, and one output, a vector of class scores or one sigmoid unit)."""
     inputs, outputs = list(model.inputs), list(model.outputs)
     if len(inputs) != 1:
-        raise KerasFileError(f"{path}: the model takes {len(inputs)} inputs; {takes}")
+        raise KerasFileError(f"{path}: the model takes {len(inputs)} inputs; {TAKES}")
     if len(outputs) != 1:
-        raise KerasFileError(f"{path}: the model has {len(outputs)} outputs; {takes}")
+        raise KerasFileError(f"{path}: the model has {len(outputs)} outputs; {TAKES}")
     shape = tuple(inputs[0].shape)
-    if len(shape) != 4 or shape[-1] != 3:
-        raise KerasFileError(f"{path}: its input has shape {shape[1:]}, not an image; {takes}")
+    if len(shape) == 4 and shape[-1] not in (1, 3):
+        raise KerasFileError(f"{path}: its input has {shape[-1]} channels ({shape[1:]}); {TAKES}")
+    if len(shape) not in (3, 4):
+        raise KerasFileError(f"{path}: its input has shape {shape[1:]}, not an image; {TAKES}")
     out_shape = tuple(outputs[0].shape)
-    last = _output_operation(model)
-    activation = _activation_name(last)
-    if len(out_shape) != 2 or (out_shape[1] or 0) < 2 or activation not in ("softmax", "linear"):
+    activation = _activation_name(_output_operation(model))
+    units = out_shape[1] if len(out_shape) == 2 else None
+    if activation == "sigmoid" and units is not None and units > 1:
+        raise KerasFileError(
+            f"{path}: its output is {units} sigmoid units, a multi-label model (each class "
+            "scored on its own); zoo takes classifiers that pick one class: a softmax, logits "
+            "or one sigmoid unit"
+        )
+    binary = activation == "sigmoid" and units == 1
+    if not binary and ((units or 0) < 2 or activation not in ("softmax", "linear")):
         what = f"shape {out_shape[1:]}" + (f" after {activation}" if activation else "")
         raise KerasFileError(
-            f"{path}: its output ({what}) is not a vector of class scores (a regression, a "
-            f"sigmoid or a feature map?); {takes}, ending in a softmax or in logits"
+            f"{path}: its output ({what}) is not a vector of class scores (a regression or a "
+            f"feature map?); {TAKES}, ending in a softmax, logits or one sigmoid unit"
         )
     size = (shape[1], shape[2]) if None not in shape[1:3] else None
     return Classifier(
         size,
-        int(out_shape[1]),
-        "probabilities" if activation == "softmax" else "logits",
+        2 if binary else int(units),
+        "logits" if activation == "linear" else "probabilities",
         _first_operation(model) in IN_GRAPH_PREPROCESSING,
+        channels=1 if len(shape) == 3 else shape[-1],
+        flat=len(shape) == 3,
+        binary=binary,
     )
+
+
+def adapt(model, graph: Classifier):
+    """The model as zoo runs it: a flat (height, width) input fed from (height, width, 1)
+    through a ``Reshape``, and a one-sigmoid head followed by a fixed ``Dense`` making
+    ``[1 - p, p]`` (kernel ``[[-1, 1]]``, bias ``[1, 0]``); any other model as it is."""
+    if not graph.flat and not graph.binary:
+        return model
+    import keras
+    import numpy as np
+
+    shape = tuple(model.inputs[0].shape[1:])
+    inputs = keras.Input((*shape, 1) if graph.flat else shape, name="image")
+    x = keras.layers.Reshape(shape, name="zoo_drop_channel")(inputs) if graph.flat else inputs
+    x = model(x)
+    if graph.binary:
+        scores = keras.layers.Dense(2, trainable=False, name="zoo_binary_scores")
+        x = scores(x)
+        scores.set_weights([np.array([[-1.0, 1.0]], np.float32), np.array([1.0, 0.0], np.float32)])
+    return keras.Model(inputs, x, name=model.name)
 
 
 def _output_operation(model):
@@ -441,12 +493,12 @@ def _activation_name(layer) -> str | None:
 
 def _first_operation(model) -> str | None:
     """The class name of the first operation on the input that computes something,
-    inference-only layers skipped and nested models entered."""
+    inference-only and spatial-only layers skipped and nested models entered."""
     import keras
 
     for operation in getattr(model, "operations", model.layers):
         name = type(operation).__name__
-        if name == "InputLayer" or name in INFERENCE_ONLY:
+        if name == "InputLayer" or name in INFERENCE_ONLY or name in SPATIAL_ONLY:
             continue
         if isinstance(operation, keras.Model):
             return _first_operation(operation)
@@ -476,26 +528,28 @@ def model_name(path: Path, options: KerasFileOptions) -> str:
 
 def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> ModelSpec:
     """``path`` as a ``ModelSpec``, checked and loaded once; ``preprocessors``: the registered
-    names ``--preprocess`` may give."""
+    preprocessors ``--preprocess`` may name or start from."""
     path = Path(path)
     name = model_name(path, options)
-    _check_preprocess_name(options.preprocess, preprocessors)
+    stated = None
+    if options.preprocess is not None:  # before Keras: a typo costs no load
+        stated = parse_preprocess(options.preprocess, preprocessors)
     given = None if options.labels is None else read_label_file(options.labels)  # before Keras
     keras_file = KerasFile.open(path, options)
-    graph = describe_classifier(keras_file.model, path)
-    size = _input_size(graph.size, options.input_size, path)
-    preprocess = options.preprocess or ("none" if graph.preprocesses_itself else None)
-    if preprocess is None:
-        raise KerasFileError(
-            f"{path}: its graph does not scale its own pixels (no Rescaling or Normalization "
-            "first), so zoo cannot tell how to preprocess them; pass --preprocess, one of "
-            f"{', '.join(sorted(preprocessors))}"
+    if keras_file.rewrites:
+        note(
+            f"zoo: {name}: Keras refuses {path.name} as saved; loaded it after zoo's rewrites "
+            f"{keras_rewrites.describe(keras_file.rewrites)}"
         )
+    graph = keras_file.graph = describe_classifier(keras_file.model, path)
+    size = _input_size(graph.size, options.input_size, path)
+    preprocess = _preprocessing(stated, graph, preprocessors, path)
     if given is not None:
-        check_label_count(given, options.labels, graph.classes, path)
-        labels = given
+        labels = teachable_machine_labels(given)
+        check_label_count(labels, options.labels, graph.classes, path)
     else:
-        labels = tuple(DEFAULT_LABEL.format(i) for i in range(graph.classes))
+        labels = _labels_beside(path, name, graph.classes)
+    rewritten = f", loaded after rewrites {', '.join(keras_file.rewrites)}"
     return ModelSpec(
         name=name,
         build=keras_file.build,
@@ -503,9 +557,77 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         preprocess=preprocess,
         labels=labels,
         weights=WeightsSpec(path.resolve().as_uri(), keras_file.sha256, path.name, in_place=True),
-        description=f"Keras file {path.name}",
+        description=f"Keras file {path.name}" + (rewritten if keras_file.rewrites else ""),
         output=graph.output,
     )
+
+
+def _preprocessing(stated, graph: Classifier, preprocessors, path: Path):
+    """The registered name, or the ``PreprocessSpec`` (a stated one; a grayscale model's),
+    that the model's pixels are made with."""
+    if stated is None and not graph.preprocesses_itself:
+        raise KerasFileError(
+            f"{path}: its graph does not scale its own pixels (no Rescaling or Normalization "
+            "first), so zoo cannot tell how to preprocess them; pass --preprocess, one of "
+            f'{", ".join(sorted(preprocessors))}, or the steps (e.g. "scale=1/255,bgr")'
+        )
+    spec = stated or preprocessors["none"]
+    if graph.channels == 1:
+        if spec.channel_order == "BGR":
+            raise KerasFileError(
+                f"--preprocess {spec.name!r}: gives BGR, but {path.name} takes one channel "
+                "(grayscale)"
+            )
+        try:
+            spec = dataclasses.replace(spec, channel_order="L")
+        except ValueError:
+            raise KerasFileError(
+                f"--preprocess {spec.name!r}: gives a mean or std per channel, but "
+                f"{path.name} takes one channel (grayscale)"
+            ) from None
+    return spec.name if preprocessors.get(spec.name) == spec else spec
+
+
+TEACHABLE_MACHINE_LABEL = re.compile(r"(\d+) (.+)")
+
+
+def teachable_machine_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """Teachable Machine's ``labels.txt`` (``0 cheetah``, ``1 jaguar``: each line its class
+    index, a space, the name) as the names alone; any other labels as they are."""
+    found = [TEACHABLE_MACHINE_LABEL.fullmatch(label) for label in labels]
+    if all(found) and [int(m.group(1)) for m in found] == list(range(len(labels))):
+        return tuple(m.group(2).strip() for m in found)
+    return labels
+
+
+BESIDE = "labels.txt"
+"""The labels file a model file's folder often holds (Teachable Machine's, a repository's)."""
+
+
+def _labels_beside(path: Path, name: str, classes: int) -> tuple[str, ...]:
+    """The labels of ``labels.txt`` beside the model file when there are as many as the
+    model's classes, with one line saying so (or why not); else class_0, class_1..."""
+    made_up = default_labels(classes)
+    beside = path.parent / BESIDE
+    if not beside.is_file():
+        return made_up
+    try:
+        labels = teachable_machine_labels(read_label_file(beside))
+    except ZooError as error:
+        note(f"zoo: {name}: {beside} not used: {error}")
+        return made_up
+    if len(labels) != classes:
+        note(
+            f"zoo: {name}: {beside} not used: it has {len(labels)} labels, but {path.name} "
+            f"outputs {classes} class scores"
+        )
+        return made_up
+    note(f"zoo: {name}: labels from {beside} ({classes} classes); --labels gives others")
+    return labels
+
+
+def default_labels(classes: int) -> tuple[str, ...]:
+    return tuple(DEFAULT_LABEL.format(i) for i in range(classes))
 
 
 def source_file(spec: ModelSpec) -> Path | None:
@@ -517,20 +639,12 @@ def source_file(spec: ModelSpec) -> Path | None:
 
 def labels_note(spec: ModelSpec, options: KerasFileOptions) -> str | None:
     """The one-line note when a file's labels are made up."""
-    if options.labels is not None:
+    if options.labels is not None or tuple(spec.labels) != default_labels(len(spec.labels)):
         return None
     return (
         f"zoo: {spec.name}: no --labels, so its {len(spec.labels)} classes are called "
         f"{DEFAULT_LABEL.format(0)}..{DEFAULT_LABEL.format(len(spec.labels) - 1)}"
     )
-
-
-def _check_preprocess_name(name: str | None, preprocessors) -> None:
-    if name is not None and name not in preprocessors:
-        raise KerasFileError(
-            f"--preprocess {name!r}: no such preprocessor; choose from "
-            f"{', '.join(sorted(preprocessors))}"
-        )
 
 
 def _input_size(graph, given, path: Path) -> tuple[int, int]:
