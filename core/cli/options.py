@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -135,7 +136,9 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_interpolation(parser: argparse.ArgumentParser) -> None:
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The options that override a model's own input settings (``InputOverrides``, one option
+    a field, of the same name)."""
     parser.add_argument(
         "--interpolation",
         choices=INTERPOLATION_NAMES,
@@ -161,7 +164,9 @@ def add_decode_threads(parser: argparse.ArgumentParser, default: int = 0) -> arg
 
 def input_overrides(args: argparse.Namespace) -> InputOverrides:
     """The model-input options a command was given (see ``zoo.model.input_config.resolve``)."""
-    return InputOverrides(interpolation=args.interpolation)
+    return InputOverrides(
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(InputOverrides)}
+    )
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ from zoo.base.exit_codes import EXIT_ERROR
 from zoo.base.printing import error_record, print_comparison, print_json
 from zoo.cli.options import (
     FILES_AS_THEY_ARE,
-    add_interpolation,
+    add_input_options,
     add_json,
     add_model_options,
     add_model_references,
@@ -32,7 +32,7 @@ def add_command(commands) -> None:
     )
     compare.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     inputs, model, output = option_groups(compare, "input", "model", "output")
-    add_interpolation(inputs)
+    add_input_options(inputs)
     model.add_argument(
         "--models",
         type=comma_list,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zoo.cli.options import (
     add_engine_options,
-    add_interpolation,
+    add_input_options,
     add_json,
     add_keras_file_options,
     add_model_options,
@@ -29,7 +29,7 @@ def add_command(commands) -> None:
     evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
     evaluate.add_argument("data", help="folder of labelled images")
     inputs, model = option_groups(evaluate, "input", "model")
-    add_interpolation(inputs)
+    add_input_options(inputs)
     add_model_options(model)
     model.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
     model.add_argument(

@@ -16,7 +16,7 @@ from zoo.cli.options import (
     add_decode_threads,
     add_deprecated,
     add_engine_options,
-    add_interpolation,
+    add_input_options,
     add_json,
     add_keras_file_options,
     add_model_options,
@@ -48,7 +48,7 @@ def add_command(commands) -> None:
         "images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns"
     )
     inputs, model = option_groups(predict, "input", "model")
-    add_interpolation(inputs)
+    add_input_options(inputs)
     add_deprecated(inputs, "--workers", add_decode_threads(inputs))
     inputs.add_argument(
         "--fast-decode",
