@@ -448,6 +448,25 @@ def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
     assert json.loads(capsys.readouterr().out)["metrics"] == here["metrics"]
 
 
+def test_files_with_the_same_bytes_are_each_a_job_with_its_record(
+    keras_installed,
+    ray_session,
+    data,  # noqa: F811
+    home,  # noqa: F811
+    capsys,
+):
+    """Two empty files in a class (the same bytes, so the same content key): each is a job,
+    each skipped, as on the local engine; two copies of one photo, each computed."""
+    (data / "red" / "empty-1.jpg").write_bytes(b"")
+    (data / "red" / "empty-2.jpg").write_bytes(b"")
+    shutil.copy(data / "blue" / "00.jpg", data / "blue" / "00-copy.jpg")
+    on_ray = small_train(data, "twins", epochs=2, engine=RayOptions(actors=1))
+    assert on_ray.unreadable == {"red/empty-1.jpg": ANY, "red/empty-2.jpg": ANY}
+    assert on_ray.features["computed"] == 31  # every readable input, the copy included
+    skipped = [line for line in capsys.readouterr().err.splitlines() if "skipping" in line]
+    assert len(skipped) == 2
+
+
 def test_an_actor_that_dies_while_computing_features_changes_nothing(
     keras_installed,
     ray_session,

@@ -45,12 +45,12 @@ class RayFeatures:
                 "train with --engine local"
             )
         model = cache.backbone_path.read_bytes()
-        run = FeatureRun.started(self.options, model, list(jobs), self.provider)
-        by_key = {job.key: job for job in jobs}
+        jobs = list(jobs)
+        run = FeatureRun.started(self.options, model, jobs, self.provider)
         bar = progress_bar("features (ray)", len(jobs), "image")
         settings = dict(config=cache.base.input, seed=seed)
         for record in run.records(batch_size, False, settings):
-            job = by_key[record["key"]]
+            job = jobs[int(record["key"])]
             if record["error"]:
                 skip(result, job, record["error"])
             else:
@@ -60,20 +60,22 @@ class RayFeatures:
 
 
 class FeatureRun(RayRun):
-    """One feature vector per job (an image, or one of its augmented copies)."""
+    """One feature vector per job (an image, or one of its augmented copies). A job is keyed
+    by its place in the list, not by its content: two files with the same bytes (two empty
+    ones, say) are two jobs, each with its record."""
 
     key = "key"
 
     def rows(self) -> list[dict]:
         return [
             {
-                "key": job.key,
+                "key": str(index),
                 "image": str(job.path),
                 "source": actor_source(str(job.path)),
                 "sha256": job.sha256,
                 "copy": job.copy,
             }
-            for job in self.files
+            for index, job in enumerate(self.files)
         ]
 
     def worker(self) -> type:
@@ -111,7 +113,7 @@ class FeatureWorker(Actor):
         if good:
             out[good] = vectors
         return {
-            "key": [job.key for job in jobs],
+            "key": list(batch["key"]),
             "error": [p.reason if isinstance(p, ImageError) else "" for p in inputs],
             "vector": out,
         }
