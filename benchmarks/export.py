@@ -292,7 +292,7 @@ def keras_files_main(memory_cap: float, tools: list[str]) -> None:
                 path = Path(folder, f"{kind}-{tool}.onnx")
                 print(f"{file.name}: {tool} ...", file=sys.stderr, flush=True)
                 if tool == "zoo":
-                    command = [sys.executable, "-m", "zoo", "export", file.name, "--onnx"]
+                    command = [sys.executable, "-m", "zoo", "export", file.name]
                     command += ["-o", str(path), *options]
                 else:
                     command = [sys.executable, "-c", FILE_CHILDREN[tool], file.name, str(path)]

@@ -41,7 +41,7 @@ def zoo(*args: str) -> str:
 def bench(target: str, backend: str, batches: str, runs: int, weights: str) -> dict:
     """``zoo bench`` in a fresh process: {batch: result}, and the machine it ran on."""
     report = json.loads(
-        zoo("bench", target, "--backend", backend, "--batch", batches, "--runs", str(runs),
+        zoo("bench", target, "--backends", backend, "--batch-sizes", batches, "--runs", str(runs),
             "--weights", weights, "--provider", "cpu", "--json")
     )  # fmt: skip
     return {"machine": report["machine"], **{r["batch"]: r for r in report["results"]}}
@@ -65,7 +65,7 @@ def main() -> None:
                 print(f"exporting {model} ({precision}, weights: {weights})", file=sys.stderr)
                 # Random weights: only the speed counts, their agreement means nothing.
                 verify = [] if weights != "none" else ["--no-verify"]
-                zoo("export", model, "--onnx", "--precision", precision, "--weights", weights,
+                zoo("export", model, "--precision", precision, "--weights", weights,
                     "-o", files[precision], *verify)  # fmt: skip
             print(f"benchmarking {model}", file=sys.stderr)
             keras = bench(model, "keras", args.batch, args.runs, weights)

@@ -53,7 +53,9 @@ def zoo(*args: str) -> subprocess.CompletedProcess:
 
 
 def model_only(onnx: str, batch: int) -> float:
-    done = zoo("bench", onnx, "--batch", str(batch), "--runs", "10", "--provider", "cpu", "--json")
+    done = zoo(
+        "bench", onnx, "--batch-sizes", str(batch), "--runs", "10", "--provider", "cpu", "--json"
+    )
     if done.returncode != 0:
         sys.exit(done.stderr)
     return json.loads(done.stdout)["results"][0]["images_per_s"]
@@ -100,7 +102,7 @@ def main() -> None:
             for precision in args.precisions.split(","):
                 onnx = str(Path(scratch) / f"{model}.{precision}.onnx")
                 print(f"exporting {model} ({precision})", file=sys.stderr)
-                done = zoo("export", model, "--onnx", "--weights", "none", "--precision",
+                done = zoo("export", model, "--weights", "none", "--precision",
                            precision, "--no-verify", "-o", onnx)  # fmt: skip
                 if done.returncode != 0:
                     sys.exit(done.stderr)

@@ -125,7 +125,7 @@ def run_mode(args, mode: str, max_batch_size: int, body: bytes, folder: Path) ->
         "--provider", args.provider,
         "--max-batch-size", str(max_batch_size),
         "--batch-timeout-ms", str(args.batch_timeout_ms),
-        "--workers", str(args.workers),
+        "--concurrent-batches", str(args.workers),
         "--threads", str(args.threads),
         "--max-queue", str(max(256, 4 * args.clients)),
     ]  # fmt: skip

@@ -14,7 +14,7 @@ from .conftest import run_zoo
 @pytest.mark.slow
 def test_bench_json_has_every_backend_and_batch(tmp_path):
     result = run_zoo(
-        "bench", "mobilenet", "--weights", "none", "--batch", "1,4", "--runs", "3",
+        "bench", "mobilenet", "--weights", "none", "--batch-sizes", "1,4", "--runs", "3",
         "--provider", "cpu", "--json",
         env={"ZOO_HOME": str(tmp_path)},
     )  # fmt: skip
@@ -49,7 +49,7 @@ def test_bench_json_has_every_backend_and_batch(tmp_path):
 @pytest.mark.slow
 def test_bench_table_shows_the_ratio_to_keras(tmp_path):
     result = run_zoo(
-        "bench", "mobilenet", "--weights", "none", "--batch", "2", "--runs", "3",
+        "bench", "mobilenet", "--weights", "none", "--batch-sizes", "2", "--runs", "3",
         "--provider", "cpu", env={"ZOO_HOME": str(tmp_path)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -243,7 +243,7 @@ def test_a_triton_export_refuses_a_users_model_folder(tmp_path, env):
     (entry / "1" / "model.onnx").write_bytes(b"the user's own model")
     (entry / "config.pbtxt").write_text('name: "mobilenet"\n')
     before = snapshot(entry)
-    args = ("export", "mobilenet", "--onnx", "--weights", "none", "--no-verify", "--triton")
+    args = ("export", "mobilenet", "--weights", "none", "--no-verify", "--triton")
     result = run_zoo(*args, str(entry.parent), env=env)
     assert_refused(result, "not a Triton model entry zoo wrote")
     assert snapshot(entry) == before

@@ -234,7 +234,7 @@ def bundle_first_format_tiny(tmp: Path) -> Case:
 
 
 def export_where_no_file_can_be(tmp: Path) -> Case:
-    return Case(["export", "mobilenet", "--onnx", "--weights", "none", "-o", "/proc/m.onnx"])
+    return Case(["export", "mobilenet", "--weights", "none", "-o", "/proc/m.onnx"])
 
 
 SLOW = (

@@ -52,7 +52,7 @@ def test_exports_through_the_emitter_verified_and_predicts_as_keras(files, tmp_p
     labels = str(files / f"labels{file.classes}.txt")
     output = tmp_path / "model.onnx"
     exported = zoo_in(
-        files, "export", file.name, "--onnx", "--labels", labels, *file.options,
+        files, "export", file.name, "--labels", labels, *file.options,
         "-o", str(output), "--json",
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
@@ -71,7 +71,7 @@ def test_exports_through_the_emitter_verified_and_predicts_as_keras(files, tmp_p
 def test_the_summary_names_the_converter(files, tmp_path):
     output = tmp_path / "legacy.onnx"
     result = zoo_in(
-        files, "export", "legacy_sequential.h5", "--onnx", "--preprocess", "tf", "-o", str(output)
+        files, "export", "legacy_sequential.h5", "--preprocess", "tf", "-o", str(output)
     )
     assert result.returncode == 0, result.stderr
     assert "converted by zoo's emitter" in result.stdout
@@ -80,13 +80,13 @@ def test_the_summary_names_the_converter(files, tmp_path):
 
 def test_a_custom_layer_needs_its_module_and_then_exports_through_tf2onnx(files, tmp_path):
     output = tmp_path / "custom.onnx"
-    refused = zoo_in(files, "export", "custom_layer.keras", "--onnx", "-o", str(output))
+    refused = zoo_in(files, "export", "custom_layer.keras", "-o", str(output))
     assert refused.returncode != 0
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("zoo: ")
     assert "'acme>Gain'" in refused.stderr and "--custom-objects" in refused.stderr
     assert not output.exists()
     exported = zoo_in(
-        files, "export", "custom_layer.keras", "--onnx", "-o", str(output), "--json",
+        files, "export", "custom_layer.keras", "-o", str(output), "--json",
         "--labels", str(files / "labels3.json"), "--custom-objects", keras_files.CUSTOM_MODULE,
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
@@ -119,7 +119,7 @@ def test_a_file_zoo_cannot_take_is_one_line_and_leaves_nothing(files, tmp_path, 
     if case == "wrong_labels":
         args = ["augmented_cnn.keras", "--labels", "labels3.txt"]
     before = set(work.iterdir())
-    for command in (["export", *args, "--onnx", "-o", "out.onnx"], ["predict", *args, "x.jpg"]):
+    for command in (["export", *args, "-o", "out.onnx"], ["predict", *args, "x.jpg"]):
         result = zoo_in(work, *command)
         assert result.returncode != 0
         assert result.stderr.startswith("zoo: ") and result.stderr.count("\n") == 1, result.stderr
@@ -226,7 +226,9 @@ def test_compare_bench_and_evaluate_take_a_file(files, colours, home):
     )  # fmt: skip
     assert compared.returncode == 0, compared.stderr
     assert json.loads(compared.stdout)[0]["model"] == "augmented_cnn"
-    benched = zoo_in(files, "bench", "augmented_cnn.keras", "--batch", "1", "--runs", "1", "--json")
+    benched = zoo_in(
+        files, "bench", "augmented_cnn.keras", "--batch-sizes", "1", "--runs", "1", "--json"
+    )
     assert benched.returncode == 0, benched.stderr
     assert {r["backend"] for r in json.loads(benched.stdout)["results"]} == {"keras", "onnx"}
     evaluated = zoo_in(

@@ -244,7 +244,6 @@ def test_the_embedded_model_fed_raw_pixels_ranks_like_keras(
     exported = run_zoo(
         "export",
         "mobilenet",
-        "--onnx",
         "--weights",
         str(mobilenet_weights),
         "--embed-preprocessing",

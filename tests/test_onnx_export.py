@@ -207,7 +207,7 @@ def _relu_model(path: Path) -> Path:
 
 def test_an_unwritable_destination_fails_before_any_work(tmp_path):
     started = time.monotonic()
-    result = run_zoo("export", "vgg16", "--onnx", "-o", str(tmp_path / "missing" / "vgg16.onnx"))
+    result = run_zoo("export", "vgg16", "-o", str(tmp_path / "missing" / "vgg16.onnx"))
     assert result.returncode == 1
     folder = tmp_path / "missing"
     assert result.stderr == f"zoo: {folder / 'vgg16.onnx'}: folder {folder} does not exist\n"

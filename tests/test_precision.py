@@ -35,7 +35,7 @@ def int8_random(tmp_path_factory):
     folder = tmp_path_factory.mktemp("int8")
     path = folder / "mobilenet.int8.onnx"
     result = run_zoo(
-        "export", "mobilenet", "--onnx", "--quantize", "int8", "--weights", "none", "-o", str(path)
+        "export", "mobilenet", "--precision", "int8", "--weights", "none", "-o", str(path)
     )
     assert result.returncode == 0, result.stderr
     return path, result.stdout
@@ -83,9 +83,7 @@ def test_int8_report_holds_the_float_check_and_the_agreement(int8_random):
 
 
 def test_unknown_precision_is_one_line(tmp_path):
-    result = run_zoo(
-        "export", "mobilenet", "--onnx", "--precision", "int4", "-o", str(tmp_path / "m.onnx")
-    )
+    result = run_zoo("export", "mobilenet", "--precision", "int4", "-o", str(tmp_path / "m.onnx"))
     assert result.returncode == 1
     assert result.stderr == (
         "zoo: unknown precision 'int4'; choose from fp32, fp16, int8, int8-vnni\n"
@@ -161,7 +159,7 @@ def test_int8_mobilenet_agrees_with_keras_on_the_shared_photos(
             shutil.copy(image, calibration)
     path = tmp_path / "mobilenet.int8.onnx"
     result = run_zoo(
-        "export", "mobilenet", "--onnx", "--precision", "int8", "--weights",
+        "export", "mobilenet", "--precision", "int8", "--weights",
         str(mobilenet_weights), "--calibration", str(calibration),
         "--images", str(shared_images[0].parent), "-o", str(path), "--json",
     )  # fmt: skip
@@ -190,7 +188,7 @@ def test_fp16_mobilenet_keeps_float_io_and_passes_its_tighter_thresholds(
 ):
     path = tmp_path / "mobilenet.fp16.onnx"
     result = run_zoo(
-        "export", "mobilenet", "--onnx", "--precision", "fp16", "--weights",
+        "export", "mobilenet", "--precision", "fp16", "--weights",
         str(mobilenet_weights), "-o", str(path), "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -213,7 +211,7 @@ def test_fp16_of_random_weights_fails_saying_why_and_writes_no_model(tmp_path):
     # MobileNet's random-init logits (about 1e-19) are below float16's smallest normal number.
     path = tmp_path / "mobilenet.fp16.onnx"
     result = run_zoo(
-        "export", "mobilenet", "--onnx", "--precision", "fp16", "--weights", "none", "-o", str(path)
+        "export", "mobilenet", "--precision", "fp16", "--weights", "none", "-o", str(path)
     )
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
@@ -225,7 +223,7 @@ def test_fp16_of_random_weights_fails_saying_why_and_writes_no_model(tmp_path):
 
 def test_an_int8_triton_entry_keeps_the_agreement_in_its_report(tmp_path):
     result = run_zoo(
-        "export", "mobilenet", "--onnx", "--quantize", "int8", "--weights", "none",
+        "export", "mobilenet", "--precision", "int8", "--weights", "none",
         "--triton", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -73,7 +73,7 @@ def test_weights_in_the_keras_cache_are_found_offline(mobilenet_weights, shared_
 def test_the_onnx_export_predicts_like_keras(mobilenet, mobilenet_weights, shared_images, tmp_path):
     destination = tmp_path / "mobilenet.onnx"
     exported = run_zoo(
-        "export", "mobilenet", "--onnx", "--weights", str(mobilenet_weights), "-o", str(destination)
+        "export", "mobilenet", "--weights", str(mobilenet_weights), "-o", str(destination)
     )
     assert exported.returncode == 0, exported.stderr
     images = [str(p) for p in shared_images]

@@ -264,7 +264,7 @@ def test_sigterm_answers_every_accepted_request_then_exits_0(mobilenet_onnx, tmp
 def test_serves_an_export_with_embedded_preprocessing(tmp_path):
     path = tmp_path / "mobilenet-uint8.onnx"
     result = run_zoo(
-        "export", "mobilenet", "--onnx", "--weights", "none", "--embed-preprocessing",
+        "export", "mobilenet", "--weights", "none", "--embed-preprocessing",
         "-o", str(path), "--no-verify",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -323,7 +323,7 @@ def test_help_imports_no_server_or_runtime(args):
 def test_real_mobilenet_served_agrees_with_keras(mobilenet_weights, shared_images, tmp_path):
     path = tmp_path / "mobilenet.onnx"
     weights = ("--weights", str(mobilenet_weights))
-    exported = run_zoo("export", "mobilenet", "--onnx", *weights, "-o", str(path), "--no-verify")
+    exported = run_zoo("export", "mobilenet", *weights, "-o", str(path), "--no-verify")
     assert exported.returncode == 0, exported.stderr
     keras = run_zoo("predict", "mobilenet", *map(str, shared_images), *weights, "--json")
     assert keras.returncode == 0, keras.stderr

@@ -175,7 +175,7 @@ def test_check_plugin_checks_one_model_and_names_every_failure(plugin, capsys):
 
     from zoo.cli.main import main
 
-    assert main(["check-plugin", name, "--model", "three-outputs", "--model", "raw"]) == 1
+    assert main(["check-plugin", name, "--models", "three-outputs", "--models", "raw"]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"zoo: plugin {name!r} fails the conformance check (three-outputs: ")
     assert "; raw: builds and predicts on keras: model 'raw' outputs logits" in line

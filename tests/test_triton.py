@@ -1,4 +1,4 @@
-"""``zoo export --onnx --triton DIR``: a Triton model repository entry, its ``config.pbtxt``
+"""``zoo export --triton DIR``: a Triton model repository entry, its ``config.pbtxt``
 checked with Triton's own protobuf schema (shipped by ``tritonclient``) against the graph."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .conftest import run_zoo
 
 
 def _export(*options: str):
-    return run_zoo("export", "mobilenet", "--onnx", "--weights", "none", *options)
+    return run_zoo("export", "mobilenet", "--weights", "none", *options)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_a_fixed_batch_is_not_batched_by_triton(tmp_path):
     import onnx
 
     model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
-    result = _export("--batch", "4", "--no-verify", "--triton", str(tmp_path))
+    result = _export("--batch-dim", "4", "--no-verify", "--triton", str(tmp_path))
     assert result.returncode == 0, result.stderr
     entry = tmp_path / "mobilenet"
     config = _config(entry)

@@ -59,7 +59,7 @@ def test_a_folder_that_does_not_fit_names_its_destination(full_disk, tmp_path):
 @pytest.mark.slow
 def test_an_export_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk):
     output = full_disk / "mobilenet.onnx"
-    result = run_zoo("export", "mobilenet", "--onnx", "--weights", "none", "-o", str(output))
+    result = run_zoo("export", "mobilenet", "--weights", "none", "-o", str(output))
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == f"zoo: no space left on device writing {output}"
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr

@@ -59,7 +59,7 @@ def test_the_shapes_model_recognises_shapes(drawings):
 
 def test_export_verifies_and_the_onnx_file_runs_without_tensorflow(drawings, tmp_path):
     path = tmp_path / "shapes.onnx"
-    exported = json.loads(zoo("export", "shapes", "--onnx", "-o", str(path), "--json").stdout)
+    exported = json.loads(zoo("export", "shapes", "-o", str(path), "--json").stdout)
     assert exported["verified"] is True
     script = (
         "import sys\n"
