@@ -9,11 +9,16 @@ registering it with pluggy, each of its hooks) goes through ``call_plugin``:
   (``--json``) that one stray line would break;
 * a plugin still running after ``SLOW_PLUGIN_S`` is named on stderr, and a real Ctrl-C then
   ends zoo with ``PluginInterrupted`` naming it.
+
+A module the user names for zoo to import (``--custom-objects``) goes through
+``import_user_module``, the same guard: its failure is one line naming it, and what it prints
+goes to stderr with a warning rather than into ``--json``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import signal
 import sys
@@ -21,7 +26,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from zoo.base.errors import describe_exception
+from zoo.base.errors import ZooError, describe_exception
+from zoo.base.interrupts import Terminated
 
 T = TypeVar("T")
 
@@ -41,17 +47,64 @@ class PluginInterrupted(KeyboardInterrupt):
         self.plugin = plugin
 
 
+class UserModuleFailed(ZooError):
+    """A module the user named on the command line (``--custom-objects``) failed to import."""
+
+
 def call_plugin(plugin: str, doing: str, function: Callable[[], T]) -> T:
     """``function()``, run as the plugin ``plugin``'s code; ``doing`` says what it was doing
     (``"loading"``, ``"register_models"``), for the slow-plugin notice."""
+    what = "loading" if doing == "loading" else f"running {doing} of"
+    notice = (
+        f"zoo: still {what} plugin {plugin!r} after {SLOW_PLUGIN_S:g} s "
+        f"(Ctrl-C stops zoo; ZOO_DISABLE_PLUGINS={plugin} skips the plugin)"
+    )
+    result, printed = _guarded(plugin, notice, function)
+    if printed:
+        raise PluginFailed(
+            f"printed to standard output ({printed[:60]!r}), which carries zoo's results; "
+            "a plugin must write to stderr or use logging"
+        )
+    return result
+
+
+def import_user_module(module: str, option: str) -> None:
+    """Import ``module``, named by the user with ``option`` (``--custom-objects``), guarded as
+    a plugin's code is: an exception or ``SystemExit`` is a ``UserModuleFailed`` naming it;
+    what it prints goes to stderr (zoo's stdout carries results, ``--json``), with a warning
+    naming it; still importing after ``SLOW_PLUGIN_S``, it is named on stderr (Ctrl-C stops
+    zoo)."""
+    named = f"{option} {module}"
+    notice = f"zoo: still importing {named} after {SLOW_PLUGIN_S:g} s (Ctrl-C stops zoo)"
+    try:
+        _, printed = _guarded(named, notice, lambda: importlib.import_module(module))
+    except PluginInterrupted:
+        raise KeyboardInterrupt from None
+    except PluginFailed as failure:
+        raise UserModuleFailed(f"{named}: cannot import it ({failure})") from None
+    if printed:
+        print(
+            f"zoo: warning: {named} printed to standard output ({printed[:60]!r}) when "
+            "imported; sent to stderr instead, as zoo's stdout carries its results",
+            file=sys.stderr,
+        )
+
+
+def _guarded(name: str, notice: str, function: Callable[[], T]) -> tuple[T, str]:
+    """``function()``'s result and the first line it printed ("" if none; all it printed
+    goes to stderr); any failure a ``PluginFailed``, a real Ctrl-C ``PluginInterrupted``
+    naming ``name``, SIGTERM itself; ``notice`` said on stderr if it runs past
+    ``SLOW_PLUGIN_S``."""
     printed = io.StringIO()
-    with _ctrl_c_watch() as pressed, _slow_notice(plugin, doing):
+    with _ctrl_c_watch() as pressed, _slow_notice(notice):
         try:
             with contextlib.redirect_stdout(printed):
                 result = function()
+        except Terminated:
+            raise
         except KeyboardInterrupt:
             if pressed.is_set():
-                raise PluginInterrupted(plugin) from None
+                raise PluginInterrupted(name) from None
             raise PluginFailed("raised KeyboardInterrupt (nobody pressed Ctrl-C)") from None
         except SystemExit as stop:
             raise PluginFailed(f"called sys.exit({stop.code!r})") from None
@@ -59,13 +112,8 @@ def call_plugin(plugin: str, doing: str, function: Callable[[], T]) -> T:
             raise PluginFailed(describe_exception(error)) from error
         finally:
             _forward_to_stderr(printed.getvalue())
-    if printed.getvalue().strip():
-        first = printed.getvalue().strip().splitlines()[0]
-        raise PluginFailed(
-            f"printed to standard output ({first[:60]!r}), which carries zoo's results; "
-            "a plugin must write to stderr or use logging"
-        )
-    return result
+    lines = printed.getvalue().strip().splitlines()
+    return result, lines[0] if lines else ""
 
 
 def _forward_to_stderr(text: str) -> None:
@@ -95,15 +143,9 @@ def _ctrl_c_watch() -> Iterator[threading.Event]:
 
 
 @contextlib.contextmanager
-def _slow_notice(plugin: str, doing: str) -> Iterator[None]:
+def _slow_notice(text: str) -> Iterator[None]:
     def notice() -> None:
-        what = "loading" if doing == "loading" else f"running {doing} of"
-        print(
-            f"zoo: still {what} plugin {plugin!r} after {SLOW_PLUGIN_S:g} s "
-            f"(Ctrl-C stops zoo; ZOO_DISABLE_PLUGINS={plugin} skips the plugin)",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(text, file=sys.stderr, flush=True)
 
     timer = threading.Timer(SLOW_PLUGIN_S, notice)
     timer.daemon = True

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
 import re
 import shutil
@@ -35,6 +34,7 @@ from zoo.base.progress import note
 from zoo.model.labels import read_label_file
 from zoo.model.preprocess_text import parse_preprocess
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
+from zoo.plugin.guard import import_user_module
 from zoo.sources import keras_rewrites
 from zoo.sources.keras_rewrites import layers
 
@@ -371,16 +371,13 @@ def check_loadable(path: Path, config: dict, options: KerasFileOptions) -> None:
 
 
 def import_custom_objects(modules: tuple[str, ...]) -> None:
-    """Import each module (from the current folder too), which registers its Keras classes."""
+    """Import each module (from the current folder too), which registers its Keras classes;
+    guarded as a plugin is (``import_user_module``): a failure, ``SystemExit`` or a print is
+    one line naming the module."""
     if modules and "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
     for module in modules:
-        try:
-            importlib.import_module(module)
-        except Exception as error:  # the user's module: one line saying which
-            raise KerasFileError(
-                f"--custom-objects {module}: cannot import it ({describe_exception(error)})"
-            ) from None
+        import_user_module(module, "--custom-objects")
 
 
 @dataclass(frozen=True)
