@@ -245,7 +245,7 @@ def _emit_function(graph: _Graph, model, inputs: list[_Value]) -> list[_Value]:
         operation = node.operation
         # Keras records the defaults (mask=None, training=False); anything else changes the call.
         keywords = node.arguments.kwargs
-        if type(operation) in INFERENCE_ONLY:  # augmentation records training=True
+        if type(operation) in INFERENCE_ONLY | TRAINING_BLIND:  # they record training=True
             keywords = {k: v for k, v in keywords.items() if k != "training"}
         given = [k for k, v in keywords.items() if v is not None and v is not False]
         if given or len(node.outputs) != 1:
@@ -875,6 +875,10 @@ INFERENCE_ONLY = {
 """Augmentation and regularisation layers: their input, at inference (``training=False``,
 which the export's verification runs Keras with)."""
 CONVERTERS.update(dict.fromkeys(INFERENCE_ONLY, _identity))
+
+TRAINING_BLIND = {keras.layers.Resizing, keras.layers.Rescaling, keras.layers.CenterCrop}
+"""Preprocessing layers that compute the same in training, whose calls Keras may record with
+``training=True`` (a ``Resizing`` in a nested ``Sequential``)."""
 
 TAKES_CONSTANTS: set[type] = set()
 """The operations whose arguments may be constants besides tensors."""
