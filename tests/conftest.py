@@ -16,8 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import zoo
+from zoo.model.card import ModelCard
 from zoo.model.input_config import InputConfig
 from zoo.model.spec import PreprocessSpec
+from zoo.plugin.manager import pm
+from zoo.plugin.registry import get_registry
+from zoo.training import train
+from zoo.training.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -184,3 +190,93 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not item.get_closest_marker("applications")]
+
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
+
+
+def build_tiny_cnn(weights):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name="tinycnn")
+    if weights:
+        model.load_weights(weights)
+    return model
+
+
+class TinyCNNPlugin:
+    @zoo.hookimpl
+    def register_models(self, register):
+        register(
+            zoo.ModelSpec(
+                name="tinycnn",
+                build=build_tiny_cnn,
+                input_size=(32, 32),
+                preprocess="tf",
+                labels=["a", "b", "c", "d"],
+            )
+        )
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty zoo home, and the tiny CNN registered as a base model."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_BUNDLES", raising=False)
+    pm.register(TinyCNNPlugin(), name="test-tinycnn")
+    get_registry(refresh=True)
+    yield tmp_path / "home"
+    pm.unregister(name="test-tinycnn")
+    get_registry(refresh=True)
+
+
+def make_image(path: Path, colour, rng, size=(40, 40)) -> None:
+    pixels = np.clip(np.array(colour) + rng.normal(0, 40, (*size, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """Three colour classes, 10 noisy JPEGs each."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for label, colour in COLOURS.items():
+        for i in range(10):
+            make_image(root / label / f"{i:02d}.jpg", colour, rng)
+    return root
+
+
+def small_train(data, output, on_epoch=None, engine=None, **settings):
+    """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
+    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05, "augment": 0}
+    return train(
+        "tinycnn",
+        data,
+        output,
+        TrainSettings(**{**fast, **settings}),
+        weights="none",
+        on_epoch=on_epoch,
+        engine=engine,
+    )
+
+
+CARD = ModelCard(
+    model="pets",
+    input=InputConfig(
+        size=(128, 96),
+        preprocess=PreprocessSpec(
+            "torch", divisor=255.0, mean=(0.485, 0.456, 0.406), std=(0.2, 0.2, 0.2)
+        ),
+        labels=(("c1", "cat"), ("c2", "dog")),
+    ),
+    weights="pets.weights.h5",
+    weights_sha256="ab" * 32,
+    zoo_version="0.1.0",
+    opset=17,
+)

@@ -26,8 +26,8 @@ from zoo.plugin.registry import get_registry
 from zoo.runtime.samples import sample_images
 from zoo.training import evaluate
 
-from .conftest import modules_imported, run_zoo
-from .test_images import (
+from .conftest import modules_imported, run_zoo, small_train
+from .image_files import (
     empty_file,
     oriented_jpeg,
     rgb,
@@ -36,7 +36,6 @@ from .test_images import (
     truncated_jpeg,
     with_alpha,
 )
-from .test_train import data, home, small_train  # noqa: F401  (data and home: fixtures)
 
 OBJECT_STORE_BYTES = 100 * 2**20
 
@@ -386,7 +385,7 @@ TRAIN_DIES_ONCE = dies_once(
     "zoo.training.distributed",
     "FeatureWorker",
     "FeatureRun",
-    setup="from zoo.plugin.manager import pm\nfrom tests.test_train import TinyCNNPlugin\n"
+    setup="from zoo.plugin.manager import pm\nfrom tests.conftest import TinyCNNPlugin\n"
     'pm.register(TinyCNNPlugin(), name="test-tinycnn")',
 )
 
@@ -401,7 +400,7 @@ def keras_installed():
 
 
 @pytest.fixture
-def labelled(data):  # noqa: F811
+def labelled(data):
     """The colour classes, one file in them that is no image."""
     (data / "red" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this JPEG stops here")
     return data
@@ -415,7 +414,7 @@ def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
     keras_installed,
     ray_session,
     labelled,
-    home,  # noqa: F811
+    home,
     tmp_path,
     monkeypatch,
     capsys,
@@ -451,8 +450,8 @@ def test_training_features_and_evaluation_on_ray_equal_the_local_ones(
 def test_files_with_the_same_bytes_are_each_a_job_with_its_record(
     keras_installed,
     ray_session,
-    data,  # noqa: F811
-    home,  # noqa: F811
+    data,
+    home,
     capsys,
 ):
     """Two empty files in a class (the same bytes, so the same content key): each is a job,
@@ -471,7 +470,7 @@ def test_an_actor_that_dies_while_computing_features_changes_nothing(
     keras_installed,
     ray_session,
     labelled,
-    home,  # noqa: F811
+    home,
     tmp_path,
 ):
     """Ray restarts the actor and runs its batch again: the model is written, its features

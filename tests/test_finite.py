@@ -19,8 +19,7 @@ from zoo.base.errors import NonFiniteScores
 from zoo.model.input_config import InputConfig
 from zoo.runtime.model import Model
 
-from .conftest import REPO, run_zoo
-from .test_train import data, home, small_train  # noqa: F401  (fixtures)
+from .conftest import REPO, run_zoo, small_train
 
 LABELS = (("c0", "a"), ("c1", "b"))
 
@@ -74,7 +73,7 @@ def test_the_server_answers_non_finite_scores_with_a_json_5xx():
     assert "model 'broken' gave non-finite scores" in response.json()["error"]
 
 
-def test_a_diverging_training_run_stops_and_writes_nothing(home, data):  # noqa: F811
+def test_a_diverging_training_run_stops_and_writes_nothing(home, data):
     with pytest.raises(zoo.ZooError, match=r"training diverged: .* lower --learning-rate"):
         small_train(data, "diverged", learning_rate=1e38)
     assert not (home / "bundles" / "diverged").exists()

@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from .conftest import run_zoo
-from .test_plugin_isolation import BAD, installed
+from .plugin_packages import BAD, installed
 from .tiny_onnx import write_tiny_onnx
 
 TIMEOUT_S = 60

@@ -18,8 +18,7 @@ from zoo.plugin.registry import get_registry
 from zoo.runtime.preprocessing import preprocess
 from zoo.runtime.samples import sample_images
 
-from .conftest import run_zoo
-from .test_onnx_export import CARD
+from .conftest import CARD, input_config, run_zoo
 
 CAFFE = get_registry().preprocessors["caffe"]
 TORCH = get_registry().preprocessors["torch"]
@@ -148,7 +147,7 @@ def test_the_embedded_graph_takes_uint8_under_the_same_name(exports):
 
 @pytest.mark.slow
 def test_embedded_and_plain_agree_on_the_same_pixels(exports):
-    pixels = load_photos(sample_images(), (224, 224))
+    pixels = load_photos(sample_images(), input_config((224, 224)))
     plain = zoo.load(exports["plain"], provider="cpu")
     embedded = zoo.load(exports["embedded"], provider="cpu")
     assert embedded.preprocessing.name == "raw"  # the host leaves the pixels alone
@@ -160,7 +159,7 @@ def test_embedded_and_plain_agree_on_the_same_pixels(exports):
 
 @pytest.mark.slow
 def test_the_mobilenet_top_k_outputs_are_the_largest_probabilities(exports):
-    pixels = load_photos(sample_images(), (224, 224))
+    pixels = load_photos(sample_images(), input_config((224, 224)))
     runner = zoo.load(exports["embedded"], provider="cpu").runner
     probabilities, scores, indices = runner.run(
         ["probabilities", "top_k_scores", "top_k_indices"], pixels
@@ -261,7 +260,7 @@ def test_the_embedded_model_fed_raw_pixels_ranks_like_keras(
     keras = zoo.load("mobilenet", weights=mobilenet_weights)
     session = onnxruntime.InferenceSession(str(destination), providers=["CPUExecutionProvider"])
     for image in shared_images:
-        pixels = load_image(image, (224, 224))[np.newaxis]
+        pixels = load_image(image, input_config((224, 224)))[np.newaxis]
         assert pixels.dtype == np.uint8
         scores, indices = session.run(["top_k_scores", "top_k_indices"], {"image": pixels})
         keras_top = keras.predict(image)

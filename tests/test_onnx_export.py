@@ -18,27 +18,10 @@ import zoo.runtime.samples
 from zoo.cli.main import main
 from zoo.exporters.verify_report import VerifyReport
 from zoo.model.card import METADATA_KEY, ModelCard
-from zoo.model.input_config import InputConfig
 from zoo.model.labels import imagenet_labels
-from zoo.model.spec import PreprocessSpec
 from zoo.plugin.registry import get_registry
 
-from .conftest import modules_imported, run_zoo
-
-CARD = ModelCard(
-    model="pets",
-    input=InputConfig(
-        size=(128, 96),
-        preprocess=PreprocessSpec(
-            "torch", divisor=255.0, mean=(0.485, 0.456, 0.406), std=(0.2, 0.2, 0.2)
-        ),
-        labels=(("c1", "cat"), ("c2", "dog")),
-    ),
-    weights="pets.weights.h5",
-    weights_sha256="ab" * 32,
-    zoo_version="0.1.0",
-    opset=17,
-)
+from .conftest import CARD, modules_imported, run_zoo
 
 
 def test_model_card_round_trips():

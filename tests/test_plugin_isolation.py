@@ -17,29 +17,8 @@ import pytest
 from zoo.plugin.guard import SLOW_PLUGIN_S
 
 from .conftest import run_zoo
-from .test_plugins import fake_distribution
+from .plugin_packages import BAD, GOOD, MODEL, hook, installed
 
-MODEL = (
-    "    register(zoo.ModelSpec(name='{name}', build=print, input_size=(8, 8),\n"
-    "                           preprocess='tf', labels=['a', 'b']))\n"
-)
-GOOD = "import zoo\n@zoo.hookimpl\ndef register_models(register):\n" + MODEL.format(name="good")
-
-
-def hook(body: str, name: str = "register_models", argument: str = "register") -> str:
-    return f"import zoo\n@zoo.hookimpl\ndef {name}({argument}):\n{body}"
-
-
-BAD = {
-    "signature": hook(MODEL.format(name="bad"), argument="registrar"),
-    "exit_in_hook": hook("    raise SystemExit(3)\n"),
-    "exit_at_import": "raise SystemExit('bye')\n",
-    "keyboard_interrupt_in_hook": hook("    raise KeyboardInterrupt\n"),
-    "keyboard_interrupt_at_import": "raise KeyboardInterrupt\n",
-    "print_at_import": "print('hello from a plugin')\n" + GOOD.replace("good", "bad"),
-    "print_in_hook": hook("    print('registering!')\n" + MODEL.format(name="bad")),
-    "print_in_commands": hook("    print('adding commands')\n", "register_commands", "cli"),
-}
 REASONS = {
     "signature": "its hooks do not match zoo's: hookimpl definition: register_models(registrar)",
     "exit_in_hook": "failed in register_models: called sys.exit(3)",
@@ -50,14 +29,6 @@ REASONS = {
     "print_in_hook": "failed in register_models: printed to standard output ('registering!')",
     "print_in_commands": "failed in register_commands: printed to standard output",
 }
-
-
-def installed(tmp_path, source: str) -> dict[str, str]:
-    """The environment of a zoo with two plugins: 'zoo-good' and 'zoo-bad' (``source``)."""
-    site = tmp_path / "site"
-    fake_distribution(site, "zoo-good", "zoo_good", GOOD)
-    fake_distribution(site, "zoo-bad", "zoo_bad", source)
-    return {"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "zoo-good,zoo-bad"}
 
 
 @pytest.mark.parametrize("case", BAD)

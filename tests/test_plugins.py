@@ -4,7 +4,6 @@ plugins are reported, never fatal."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from zoo.plugin.manager import pm
 from zoo.plugin.registry import KINDS, PluginWarning, get_registry
 
 from .conftest import run_zoo
+from .plugin_packages import fake_distribution
 
 BUILTIN_MODELS = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
 
@@ -197,15 +197,6 @@ def test_weights_file_names_come_from_keras_urls():
         "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
     )
     assert registry.models["mobilenet"].weights.file_hash is None
-
-
-def fake_distribution(site: Path, dist: str, module: str, source: str) -> None:
-    """An installed distribution with a ``zoo`` entry point, as pip would leave it."""
-    info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[zoo]\n{module} = {module}\n")
-    (site / f"{module}.py").write_text(source)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from zoo.serve.app import build_app
 from zoo.serve.metrics import ServeMetrics
 from zoo.serve.settings import ServeSettings
 
-from .test_hostile_server import (
+from .app_server import (
     PREDICT,
     SOCKET_TIMEOUT_S,
     metrics,

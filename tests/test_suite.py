@@ -58,3 +58,33 @@ def test_the_rule_sees_a_test_without_an_assertion():
         "def test_raises():\n    with pytest.raises(ValueError):\n        int('x')\n"
     )
     assert assertion_free_tests(source) == ["test_runs_only"]
+
+
+def imported_test_modules(source: str) -> list[str]:
+    """The test modules (``test_*``) that ``source`` imports, in any form."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module or "", *(alias.name for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [n for n in names if n.rpartition(".")[2].startswith("test_")]
+    return found
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in conftest.py and the harness modules (``tests/*.py`` that are
+    not ``test_*``), so each test module reads alone and runs alone."""
+    found = {
+        path.name: names
+        for path in REPO.glob("tests/test_*.py")
+        if (names := imported_test_modules(path.read_text()))
+    }
+    assert found == {}
+
+
+def test_the_rule_sees_a_test_module_importing_another():
+    source = "from .test_images import png_bomb\nimport tests.test_train\nfrom . import conftest\n"
+    assert imported_test_modules(source) == ["test_images", "tests.test_train"]

@@ -15,7 +15,6 @@ from PIL import Image
 
 import zoo
 from zoo.model.input_config import InputOverrides
-from zoo.plugin.manager import pm
 from zoo.plugin.registry import PluginWarning, get_registry
 from zoo.sources.bundle_network import read_head
 from zoo.training import evaluate, train
@@ -24,86 +23,15 @@ from zoo.training.reports import REPORT_FILE, EvaluationReport, TrainReport
 from zoo.training.settings import TrainSettings
 
 from .conftest import (
+    COLOURS,
     SHARED_DATA,
     fresh_venv_seeing_this_one,
     input_config,
+    make_image,
     modules_imported,
     run_zoo,
+    small_train,
 )
-
-COLOURS = {"red": (200, 40, 40), "green": (40, 180, 40), "blue": (40, 40, 200)}
-
-
-def build_tiny_cnn(weights):
-    import keras
-
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(inputs)
-    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(4, activation="softmax", name="predictions")(x)
-    model = keras.Model(inputs, outputs, name="tinycnn")
-    if weights:
-        model.load_weights(weights)
-    return model
-
-
-class TinyCNNPlugin:
-    @zoo.hookimpl
-    def register_models(self, register):
-        register(
-            zoo.ModelSpec(
-                name="tinycnn",
-                build=build_tiny_cnn,
-                input_size=(32, 32),
-                preprocess="tf",
-                labels=["a", "b", "c", "d"],
-            )
-        )
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty zoo home, and the tiny CNN registered as a base model."""
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("ZOO_BUNDLES", raising=False)
-    pm.register(TinyCNNPlugin(), name="test-tinycnn")
-    get_registry(refresh=True)
-    yield tmp_path / "home"
-    pm.unregister(name="test-tinycnn")
-    get_registry(refresh=True)
-
-
-def make_image(path: Path, colour, rng, size=(40, 40)) -> None:
-    pixels = np.clip(np.array(colour) + rng.normal(0, 40, (*size, 3)), 0, 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-
-
-@pytest.fixture
-def data(tmp_path) -> Path:
-    """Three colour classes, 10 noisy JPEGs each."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "data"
-    for label, colour in COLOURS.items():
-        for i in range(10):
-            make_image(root / label / f"{i:02d}.jpg", colour, rng)
-    return root
-
-
-def small_train(data, output, on_epoch=None, engine=None, **settings):
-    """The tiny CNN trained fast: ``settings`` are ``TrainSettings`` fields."""
-    fast = {"epochs": 15, "batch_size": 8, "learning_rate": 0.05, "augment": 0}
-    return train(
-        "tinycnn",
-        data,
-        output,
-        TrainSettings(**{**fast, **settings}),
-        weights="none",
-        on_epoch=on_epoch,
-        engine=engine,
-    )
-
 
 # --- the split ---------------------------------------------------------------------------
 
