@@ -298,3 +298,29 @@ def _default_mode(mode: int) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return mode & ~umask
+
+
+_OWN_TEMPORARIES = re.compile(r"zoo-tmp\.pid(\d+)\.[^.]+")
+
+
+@contextlib.contextmanager
+def own_temporaries() -> Iterator[Path]:
+    """Within the block, what ``tempfile`` makes by default (a library's scratch files and
+    folders: Keras extracts a ``.keras`` file's assets there) goes into a new folder of zoo's in
+    the system's temporary folder, removed with all it holds however the block ends: an error,
+    Ctrl-C, or SIGTERM (which zoo's CLI raises as an exception, ``zoo.base.interrupts``). A
+    process killed outright cannot remove its own; the next one removes those whose process no
+    longer exists. Usable as a decorator."""
+    parent = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            found = _OWN_TEMPORARIES.fullmatch(entry.name)
+            if found and not _process_exists(int(found.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"zoo-tmp.pid{os.getpid()}.", dir=parent))
+    previous, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)

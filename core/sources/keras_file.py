@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from zoo.base.errors import ZooError, describe_exception
+from zoo.base.files import own_temporaries
 from zoo.base.progress import note
 from zoo.model.labels import read_label_file
 from zoo.model.preprocess_text import parse_preprocess
@@ -215,6 +216,7 @@ class KerasFile:
         keras_file.model = keras_file.load()
         return keras_file
 
+    @own_temporaries()  # Keras extracts a file's assets into a temporary folder: zoo's
     def load(self):
         """The model with the file's weights, loaded by Keras: as saved, or, where Keras
         refuses the file as saved, from its config rewritten (``keras_rewrites``); a model
