@@ -26,7 +26,7 @@ class PluginCommands:
 
     def __init__(self, taken: set[str]) -> None:
         self._taken = taken
-        self._pending: list[tuple[str, dict, argparse.ArgumentParser]] = []
+        self._pending: list[tuple[list[str], dict, argparse.ArgumentParser]] = []
 
     def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
         names = [name, *kwargs.get("aliases", ())]
