@@ -120,6 +120,12 @@ def test_a_users_folder_is_refused_and_left_byte_identical(users_folder):
     assert sorted(p.name for p in users_folder.parent.iterdir()) == ["thesis"]  # no temporaries
 
 
+def test_the_refusal_names_the_kind_with_its_article(users_folder):
+    refused = pytest.raises(FolderRefused, match="exists and is not an imported model zoo wrote")
+    with refused:
+        check_replaceable(users_folder, FolderKind("imported model"))
+
+
 def test_a_folder_of_another_kind_is_refused(tmp_path):
     with atomic_directory(tmp_path / "out", FolderKind("package")):
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -143,6 +144,37 @@ def test_unreadable_files_are_skipped_text_counted_16_bit_png_used(home, data):
     assert report.stray_files == 1
     files = {f["path"] for f in json.loads((result.path / "manifest.json").read_text())["files"]}
     assert "blue/deep.png" in files and "red/corrupt.jpg" not in files
+
+
+def test_many_unreadable_files_are_said_once_each_then_counted(home, data, capsys):
+    """Each said once, not once per augmented copy; past ``SKIPS_SAID``, one line counts the
+    rest (10,000 empty files once gave 26,020 lines). A name with a newline stays one line."""
+    from zoo.training.features import SKIPS_SAID
+
+    names = [f"empty{i:02d}.jpg" for i in range(SKIPS_SAID + 5)] + ["line\nbreak.jpg"]
+    for name in names:
+        (data / "red" / name).write_bytes(b"")
+    for i in range(10, 40):  # so that red keeps enough readable images
+        shutil.copy(data / "red" / "00.jpg", data / "red" / f"{i}.jpg")
+    report = small_train(data, "colours", epochs=2, augment=2)
+    assert len(report.unreadable) == len(names)
+    skipped = [line for line in capsys.readouterr().err.splitlines() if "skipping" in line]
+    assert len(skipped) == SKIPS_SAID + 1
+    assert skipped[-1] == "zoo: skipping 6 more unreadable images (the report names them all)"
+    said = [line.split(": ")[1] for line in skipped[:-1]]
+    assert len(set(said)) == SKIPS_SAID  # each once
+    assert all("\n" not in line for line in said)
+
+
+def test_a_report_table_keeps_a_name_holding_a_newline_on_its_row(capsys):
+    from zoo.base.printing import print_table
+
+    print_table(["file", "score"], [["red/a\nb.jpg", "0.9"], ["red/\x1b[2Jc.jpg", "0.8"]])
+    assert capsys.readouterr().out.splitlines() == [
+        "file              score",
+        "red/a\\nb.jpg      0.9",
+        "red/\\x1b[2Jc.jpg  0.8",
+    ]
 
 
 def test_a_class_left_with_one_readable_image_fails_and_writes_nothing(home, data):

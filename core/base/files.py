@@ -141,10 +141,15 @@ def check_replaceable(
             if verdict:
                 return
             raise FolderRefused(
-                f"{destination}: exists and is not a {kind.name} zoo wrote; refused, nothing "
+                f"{destination}: exists and is not {_a(kind.name)} zoo wrote; refused, nothing "
                 "was changed (name a new or empty folder)"
             )
     raise FolderRefused(f"{destination}: other processes keep replacing it; try again")
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: a bundle, an imported model."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _replaceable_now(destination: Path, kind: FolderKind) -> bool | None:

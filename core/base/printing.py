@@ -102,7 +102,10 @@ def print_json(data, out=None) -> None:
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns padded to their widest cell, two spaces apart."""
+    """Columns padded to their widest cell, two spaces apart; each cell ``printable`` (a file
+    name holding a newline stays on its row)."""
+    header = [printable(cell) for cell in header]
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in (header, *rows):
         print(

@@ -28,6 +28,7 @@ from zoo.base import jsonio
 from zoo.base.errors import ImageError
 from zoo.base.files import atomic_path
 from zoo.base.paths import zoo_home
+from zoo.base.printing import printable
 from zoo.base.progress import note, progress_bar, status
 from zoo.base.version import __version__
 from zoo.model.input_config import InputConfig
@@ -129,6 +130,7 @@ class FeatureCache:
                 self._compute(missing, run, batch_size, seed, result)
             else:
                 engine.compute(self, missing, batch_size, seed, result)
+            _say_unsaid_skips(result)
         result.seconds = time.monotonic() - started
         return result
 
@@ -256,10 +258,26 @@ class _Disagrees(Exception):
         self.agreement = agreement
 
 
+SKIPS_SAID = 20
+"""Unreadable images named on stderr, one line each, per extraction; the rest are counted in
+one line (the report names them all)."""
+
+
 def skip(result: Extraction, job: FeatureTask, reason: str) -> None:
-    """An image that cannot be read: said, and left out."""
-    result.unreadable[str(job.path)] = reason
-    note(f"zoo: skipping {job.path}: {reason}")
+    """An image that cannot be read: left out, and said once (not once per augmented copy),
+    while fewer than ``SKIPS_SAID`` have been."""
+    path = str(job.path)
+    if path in result.unreadable:
+        return
+    result.unreadable[path] = reason
+    if len(result.unreadable) <= SKIPS_SAID:
+        note(f"zoo: skipping {printable(path)}: {reason}")
+
+
+def _say_unsaid_skips(result: Extraction) -> None:
+    unsaid = len(result.unreadable) - SKIPS_SAID
+    if unsaid > 0:
+        note(f"zoo: skipping {unsaid:,} more unreadable images (the report names them all)")
 
 
 def model_pixels(
