@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
+from zoo.base.errors import BackendUnavailable
 from zoo.base.progress import note
+from zoo.exporters.precision import PRECISIONS
 from zoo.model.spec import Backend, LoadOptions, ModelSpec, Runner
 from zoo.sources.export_cache import cached_export, export_again
 
@@ -20,7 +22,13 @@ class OnnxBackend(Backend):
     def load(self, spec: ModelSpec, weights: Path | None, options: LoadOptions) -> Runner:
         from zoo.runtime.onnx_file import ModelFileError, load_onnx
 
-        path = cached_export(spec, weights)
+        precision = options.precision or "fp32"
+        if precision not in PRECISIONS:
+            raise BackendUnavailable(
+                f"ONNX Runtime runs zoo's {', '.join(PRECISIONS)} exports, not {precision} "
+                "(bf16: --backend openvino)"
+            )
+        path = cached_export(spec, weights, precision)
         try:
             return load_onnx(
                 path, options.provider, options.threads, options.varying_batches
@@ -30,7 +38,7 @@ class OnnxBackend(Backend):
                 f"zoo: the cached export {path} is not usable: ONNX Runtime cannot load it "
                 f"({error}); exporting it again"
             )
-            export_again(spec, weights, path)
+            export_again(spec, weights, path, precision)
             return load_onnx(
                 path, options.provider, options.threads, options.varying_batches
             ).runner

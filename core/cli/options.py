@@ -136,6 +136,17 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_precision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        metavar="P",
+        default=None,
+        help="what the runtime computes in: fp32 (default: a file's own); bf16 or fp16 on "
+        "openvino, only where the CPU has them natively; int8 on onnx (a verified int8 "
+        "export); see docs/runtimes.md",
+    )
+
+
 def add_input_options(parser: argparse.ArgumentParser) -> None:
     """The options that override a model's own input settings (``InputOverrides``, one option
     a field, of the same name)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from urllib.parse import urlparse
 
+from zoo.base.errors import BackendUnavailable
 from zoo.model.interpolation import INTERPOLATION_NAMES, KERAS_INTERPOLATION
 
 if TYPE_CHECKING:
@@ -198,6 +199,11 @@ class LoadOptions:
     pattern for each input shape it has seen, on top of its arena: without them, a session
     that has run batches of 1 to 32 of MobileNet holds half the memory (232 MiB more than
     after loading, not 473) at the same speed (``benchmarks/ort_memory.py``)."""
+    precision: str | None = None
+    """What the runtime is asked to compute in (fp32, bf16, fp16, int8...); None: float32, or
+    a file's own. A backend that honours it sets its runner's ``precision`` to what the
+    runtime reports it runs at; zoo refuses a load whose precision is not the one asked
+    (docs/runtimes.md)."""
 
     def __post_init__(self) -> None:
         if self.threads < 0:
@@ -217,6 +223,11 @@ class Backend:
         ``zoo.base.errors.BackendUnavailable`` with one line saying so.
         """
         raise NotImplementedError
+
+    def load_file(self, path: Path, options: LoadOptions) -> Runner:
+        """Run a zoo-exported .onnx file; its runner has the file's ``card`` (what
+        ``zoo.runtime.onnx_file.OnnxRunner`` has). A backend that runs no files keeps this."""
+        raise BackendUnavailable(f"the {self.name} backend does not run .onnx files")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ DEFAULT_PLUGINS = (
     "zoo.plugins.keras_applications",
     "zoo.plugins.keras_backend",
     "zoo.plugins.onnx_backend",
+    "zoo.plugins.openvino_backend",
+    "zoo.plugins.opencv_backend",
     "zoo.plugins.onnx_exporter",
     "zoo.plugins.bundles",
     "zoo.plugins.commands",

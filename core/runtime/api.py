@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from zoo.base.errors import BackendUnavailable
 from zoo.base.progress import status
 from zoo.model.spec import LoadOptions
 from zoo.plugin.registry import get_registry
@@ -22,6 +24,7 @@ def load(
     threads: int = 0,
     keras_file: KerasFileOptions | None = None,
     varying_batches: bool = False,
+    precision: str | None = None,
 ) -> Model:
     """Load a registered model (by name or alias) or a Keras model file into a backend, or an
     exported .onnx file.
@@ -33,10 +36,20 @@ def load(
     ``keras_file``: what a ``.keras``/``.h5`` file given as ``name`` does not say (labels,
     preprocessing...), as the CLI's options say it. ``varying_batches``: the model will see
     batches of many sizes, as a server's does (ONNX Runtime then plans no memory pattern per
-    shape: see ``LoadOptions``).
+    shape: see ``LoadOptions``). ``precision``: what the runtime computes in (``"bf16"`` on
+    ``backend="openvino"``...; None: float32, or a file's own); the loaded model's
+    ``precision`` is what the runtime reports it runs at.
     """
+    options = LoadOptions(provider, threads, varying_batches, precision)
     if is_onnx_file(name):
-        return load_onnx(name, provider, threads, varying_batches)
+        if backend in ("keras", "onnx"):  # a file runs on ONNX Runtime unless told otherwise
+            return checked_precision(load_onnx(name, provider, threads, varying_batches), options)
+        runner = get_registry().backend(backend).load_file(Path(name), options)
+        card = runner.card
+        model = Model(
+            card.model, card.host_input, runner, backend, str(name), runner.precision, card
+        )
+        return checked_precision(model, options)
     register_reference(str(name), keras_file or KerasFileOptions())
     registry = get_registry()
     spec = registry.model(name)
@@ -44,6 +57,18 @@ def load(
     runtime = registry.backend(backend)
     weights_path = resolve_weights(spec, weights)
     status(f"loading {spec.name} on {backend} ({weights_path or 'random init'})")
-    runner = runtime.load(spec, weights_path, LoadOptions(provider, threads, varying_batches))
+    runner = runtime.load(spec, weights_path, options)
     source = str(weights_path) if weights_path else "none"
-    return Model(spec.name, config, runner, backend, source)
+    model = Model(spec.name, config, runner, backend, source, getattr(runner, "precision", "fp32"))
+    return checked_precision(model, options)
+
+
+def checked_precision(model: Model, options: LoadOptions) -> Model:
+    """``model``, if it computes in the precision asked for: a backend that ignores
+    ``LoadOptions.precision`` must not pass for one that honoured it."""
+    if options.precision not in (None, model.precision):
+        raise BackendUnavailable(
+            f"{model.name} on {model.backend} computes in {model.precision}, "
+            f"not the {options.precision} asked for"
+        )
+    return model

@@ -42,6 +42,8 @@ class OnnxRunner(Runner):
     def __init__(self, session, card: ModelCard):
         self.session = session
         self.card = card
+        self.precision = card.precision
+        """What it computes in: the file's precision (ONNX Runtime runs it as it was made)."""
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.run([self.card.probabilities_name], batch)[0]
@@ -79,7 +81,11 @@ def load_onnx(
 
 
 def read_card(session, path: str | os.PathLike) -> ModelCard:
-    metadata = session.get_modelmeta().custom_metadata_map
+    return card_from_metadata(session.get_modelmeta().custom_metadata_map, path)
+
+
+def card_from_metadata(metadata: dict[str, str], path: str | os.PathLike) -> ModelCard:
+    """The zoo model card among a .onnx file's ``metadata_props`` (as any runtime reads them)."""
     if METADATA_KEY not in metadata:
         raise ModelFileError(
             f"{path}: has no zoo metadata, so zoo cannot know its preprocessing and labels; "
@@ -101,12 +107,12 @@ def check_card(session, card: ModelCard, path: str | os.PathLike) -> None:
     disagrees with the graph (a 100000x100000 input size, 10 labels for 1000 classes) would
     otherwise fail on every image, or exhaust memory resizing to its size. ``ModelFileError``
     naming the first disagreement."""
-    problem = _card_mismatch(card, session.get_inputs(), session.get_outputs())
+    problem = card_mismatch(card, session.get_inputs(), session.get_outputs())
     if problem:
         raise ModelFileError(f"{path}: its zoo model card does not match its graph: {problem}")
 
 
-def _card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
+def card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
     size = card.input.size  # two positive integers, and at least one label: InputConfig checks
     if card.input_layout != "NHWC":
         return f"input layout {card.input_layout!r}; zoo feeds NHWC"

@@ -22,17 +22,20 @@ from zoo.plugin.registry import get_registry
 from zoo.sources.weights import file_digest
 
 
-def cached_export_path(spec: ModelSpec, weights: Path | None) -> Path:
-    """Keyed by model, weights and zoo's version (which fixes the exporter's opset)."""
+def cached_export_path(spec: ModelSpec, weights: Path | None, precision: str = "fp32") -> Path:
+    """Keyed by model, weights, precision and zoo's version (which fixes the exporter's
+    opset)."""
     weights_key = file_digest(weights)[:16] if weights else "random-init"
-    name = f"{spec.name}-{weights_key}-zoo{__version__}.onnx"
+    variant = "" if precision == "fp32" else f"-{precision}"
+    name = f"{spec.name}-{weights_key}{variant}-zoo{__version__}.onnx"
     return zoo_home() / "exports" / name
 
 
-def cached_export(spec: ModelSpec, weights: Path | None) -> Path:
-    """The cached verified export of ``spec`` with ``weights``: made when missing, made
-    again when it is not the file that was verified."""
-    path = cached_export_path(spec, weights)
+def cached_export(spec: ModelSpec, weights: Path | None, precision: str = "fp32") -> Path:
+    """The cached verified export of ``spec`` with ``weights`` at ``precision`` (a lower one:
+    its agreement with float32 verified as ``zoo export --precision`` does): made when
+    missing, made again when it is not the file that was verified."""
+    path = cached_export_path(spec, weights, precision)
     if path.is_file():
         problem = cache_problem(path)
         if problem is None:
@@ -40,16 +43,18 @@ def cached_export(spec: ModelSpec, weights: Path | None) -> Path:
         note(f"zoo: the cached export {path} is not usable: {problem}; exporting it again")
     else:
         status(f"first use of {spec.name} on ONNX Runtime: exporting to {path}")
-    export_again(spec, weights, path)
+    export_again(spec, weights, path, precision)
     return path
 
 
-def export_again(spec: ModelSpec, weights: Path | None, path: Path) -> None:
+def export_again(
+    spec: ModelSpec, weights: Path | None, path: Path, precision: str = "fp32"
+) -> None:
     """Export through the registered ``onnx`` exporter (zoo's own plugin, or one that replaces
     it), which verifies the file before it is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     exporter = get_registry().exporter("onnx")
-    exporter.export(spec, path, ExportOptions(weights=str(weights or "none")))
+    exporter.export(spec, path, ExportOptions(weights=str(weights or "none"), precision=precision))
     record_digest(path)
 
 

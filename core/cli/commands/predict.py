@@ -20,6 +20,7 @@ from zoo.cli.options import (
     add_json,
     add_keras_file_options,
     add_model_options,
+    add_precision,
     add_top,
     input_overrides,
     option_groups,
@@ -57,6 +58,7 @@ def add_command(commands) -> None:
         "pixels differ slightly from Keras's",
     )
     add_model_options(model)
+    add_precision(model)
     model.add_argument(
         "--batch-size", type=positive_int, default=32, help="images per backend run (32)"
     )
@@ -98,7 +100,13 @@ def run(args) -> int:
 
     files = expand_inputs(args.images)
     if is_onnx_file(args.model):  # a file carries all it needs; loading it is cheap
-        model = load(args.model, provider=args.provider, threads=args.threads)
+        model = load(
+            args.model,
+            args.backend,
+            provider=args.provider,
+            threads=args.threads,
+            precision=args.precision,
+        )
         name, config = model.name, model.input
     else:  # loaded once there is an image to classify: a bad file alone is reported quickly
         registry = get_registry()
@@ -114,7 +122,14 @@ def run(args) -> int:
         )
         for batch in batches:
             if model is None and any(item.error is None for item in batch):
-                model = load(name, args.backend, args.weights, args.provider, args.threads)
+                model = load(
+                    name,
+                    args.backend,
+                    args.weights,
+                    args.provider,
+                    args.threads,
+                    precision=args.precision,
+                )
             yield from batch_records(model, batch, args.top)
 
     bar = progress_bar(name, len(files), "image", enabled=args.json or not sys.stdout.isatty())

@@ -1,0 +1,206 @@
+"""Runtimes as backends: OpenVINO and OpenCV DNN run zoo's .onnx files as ONNX Runtime does,
+each stating the precision it actually ran at (read back from the runtime); a precision the CPU
+cannot compute natively, or a runtime that is not installed, is one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.cli.main import main
+from zoo.runtime import openvino_file
+from zoo.runtime.onnx_metadata import NotOnnx, read_metadata
+
+from .tiny_onnx import LABELS, write_tiny_onnx
+
+PHOTO = Path(__file__).resolve().parent.parent / "core" / "data" / "samples" / "cat.jpg"
+MATRIX = np.array([[3.0, -1.0, 0.5], [0.2, 2.0, -0.7], [-1.5, 0.4, 2.5]])
+"""A tiny model whose three scores differ, so that a wrong feed changes the answer."""
+
+
+def needs(module: str):
+    return pytest.mark.skipif(
+        not _installed(module), reason=f"{module} is not installed (pip install 'zoo[...]')"
+    )
+
+
+def _installed(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+openvino_needed, opencv_needed = needs("openvino"), needs("cv2")
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    return write_tiny_onnx(tmp_path / "tiny.onnx", matrix=MATRIX)
+
+
+def pixels(count: int = 5) -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, (count, 4, 4, 3), dtype=np.uint8)
+
+
+def test_the_card_is_read_from_the_file_without_a_runtime(tiny):
+    assert json.loads(read_metadata(tiny)["zoo"])["model"] == "tiny"
+
+
+def test_a_file_that_is_not_onnx_is_one_line(tmp_path):
+    path = tmp_path / "x.onnx"
+    path.write_bytes(b"\xff" * 20)
+    with pytest.raises(NotOnnx):
+        read_metadata(path)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("openvino", marks=openvino_needed), pytest.param("opencv", marks=opencv_needed)],
+)
+def test_a_file_gives_onnx_runtimes_answers_in_fp32(tiny, backend):
+    reference = zoo.load(tiny, backend="onnx")
+    model = zoo.load(tiny, backend=backend)
+    assert (model.backend, model.precision, model.runner.precision) == (backend, "fp32", "fp32")
+    assert model.labels == reference.labels
+    np.testing.assert_allclose(
+        model.probabilities(pixels()), reference.probabilities(pixels()), atol=1e-6
+    )
+
+
+@openvino_needed
+def test_openvino_records_the_precision_the_compiled_model_reports(tiny):
+    model = zoo.load(tiny, backend="openvino")
+    hint = model.runner.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    assert hint == "f32" and model.precision == "fp32"  # not OpenVINO's silent default
+
+
+@openvino_needed
+def test_bf16_where_the_cpu_has_it_is_what_the_compiled_model_runs(tiny):
+    import openvino
+
+    if "bf16" not in openvino_file.native_precisions(openvino.Core()):
+        pytest.skip("this CPU has no native bf16")
+    model = zoo.load(tiny, backend="openvino", precision="bf16")
+    hint = model.runner.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    assert (hint, model.precision) == ("bf16", "bf16")
+    reference = zoo.load(tiny, backend="onnx").probabilities(pixels())
+    assert np.array_equal(model.probabilities(pixels()).argmax(1), reference.argmax(1))
+
+
+@openvino_needed
+def test_bf16_on_a_cpu_without_it_is_one_line(tiny, monkeypatch, capsys):
+    monkeypatch.setattr(openvino_file, "native_precisions", lambda core: frozenset({"fp32"}))
+    args = ["predict", str(tiny), str(PHOTO), "--backend", "openvino", "--precision", "bf16"]
+    assert main(args) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("zoo: this CPU (") and "does not compute bf16 natively" in line
+
+
+@openvino_needed
+def test_a_runtime_that_reports_another_precision_than_asked_is_refused(tiny, monkeypatch):
+    """OpenVINO falls back to f32 without a word where it cannot run bf16: zoo reads back."""
+    import openvino
+
+    real = openvino.Core
+
+    class Core:  # OpenVINO's, except that its compiled models always say f32
+        def __init__(self):
+            self.core = real()
+
+        def __getattr__(self, name):
+            return getattr(self.core, name)
+
+        def compile_model(self, graph, device, config):
+            return self.core.compile_model(
+                graph, device, {**config, "INFERENCE_PRECISION_HINT": "f32"}
+            )
+
+    monkeypatch.setattr(
+        openvino_file, "native_precisions", lambda core: frozenset({"fp32", "bf16"})
+    )
+    monkeypatch.setattr("openvino.Core", Core)
+    with pytest.raises(zoo.ZooError, match=r"compiled .* in f32, not the bf16 asked for"):
+        openvino_file.load_openvino(tiny, "bf16")
+
+
+@pytest.mark.parametrize(
+    ("backend", "precision", "message"),
+    [
+        pytest.param("opencv", "bf16", "OpenCV DNN computes in fp32", marks=opencv_needed),
+        ("onnx", "bf16", "tiny on onnx computes in fp32, not the bf16 asked for"),
+        pytest.param(
+            "openvino",
+            "int4",
+            "OpenVINO computes in fp32, bf16, fp16, not 'int4'",
+            marks=openvino_needed,
+        ),
+    ],
+)
+def test_a_precision_a_runtime_does_not_run_is_one_line(tiny, capsys, backend, precision, message):
+    args = ["predict", str(tiny), str(PHOTO), "--backend", backend, "--precision", precision]
+    assert main(args) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("zoo: ") and message in line
+
+
+@pytest.mark.parametrize(
+    ("backend", "module", "extra"),
+    [("openvino", "openvino", "openvino"), ("opencv", "cv2", "opencv")],
+)
+def test_a_missing_runtime_is_one_line_naming_the_extra(
+    tiny, monkeypatch, capsys, backend, module, extra
+):
+    monkeypatch.setitem(sys.modules, module, None)
+    assert main(["predict", str(tiny), str(PHOTO), "--backend", backend]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("zoo: ") and f"pip install 'zoo[{extra}]'" in line
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("openvino", marks=openvino_needed), pytest.param("opencv", marks=opencv_needed)],
+)
+def test_a_card_that_does_not_match_the_graph_is_one_line(tmp_path, backend):
+    def four_labels(card):
+        card["labels"] = [*card["labels"], ["c3", "grey"]]
+
+    path = write_tiny_onnx(tmp_path / "m.onnx", four_labels)
+    with pytest.raises(zoo.ZooError, match=r"does not match its graph: .*4 labels"):
+        zoo.load(path, backend=backend)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("openvino", marks=openvino_needed), pytest.param("opencv", marks=opencv_needed)],
+)
+def test_predict_on_a_runtime_gives_onnx_runtimes_top_classes(tiny, capsys, backend):
+    assert main(["predict", str(tiny), str(PHOTO), "--json", "--backend", "onnx"]) == 0
+    expected = json.loads(capsys.readouterr().out)[0]["top"]
+    assert main(["predict", str(tiny), str(PHOTO), "--json", "--backend", backend]) == 0
+    [record] = json.loads(capsys.readouterr().out)
+    assert record["backend"] == backend
+    assert [t["index"] for t in record["top"]] == [t["index"] for t in expected]
+    assert len(record["top"]) == len(LABELS)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("openvino", marks=openvino_needed), pytest.param("opencv", marks=opencv_needed)],
+)
+def test_a_registered_model_runs_its_cached_export(tiny, monkeypatch, backend):
+    """``zoo.load(NAME, backend=...)`` goes through zoo's cache of verified exports, as onnx."""
+    plugin = sys.modules[f"zoo.plugins.{backend}_backend"]
+    exported = []
+    monkeypatch.setattr(
+        plugin, "cached_export", lambda spec, weights: exported.append(spec.name) or tiny
+    )
+    model = zoo.load("mobilenet", backend=backend, weights="none")
+    assert exported == ["mobilenet"]
+    assert (model.name, model.backend, model.precision) == ("mobilenet", backend, "fp32")
