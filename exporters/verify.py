@@ -208,9 +208,9 @@ def verify(
             if side:
                 raise NonFiniteOutputs(exported.name, side, name, len(index))
             report.checks.append(
-                _check(name, len(index), keras_probs[i], onnx_probs[row])
+                image_check(name, len(index), keras_probs[i], onnx_probs[row])
                 if onnx_logits is None or keras_logits is None
-                else _check(
+                else image_check(
                     name,
                     len(index),
                     keras_probs[i],
@@ -240,7 +240,7 @@ def _top_k_problems(exported: Model, pixels: np.ndarray, top_k: TopKOutputs) -> 
     return []
 
 
-def _check(image, batch, keras_probs, onnx_probs, keras_logits=None, onnx_logits=None):
+def image_check(image, batch, keras_probs, onnx_probs, keras_logits=None, onnx_logits=None):
     """One image's comparison; ranked by the logits when there are some."""
     has_logits = keras_logits is not None
     return ImageCheck(
