@@ -14,6 +14,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -237,7 +238,101 @@ def export_where_no_file_can_be(tmp: Path) -> Case:
     return Case(["export", "mobilenet", "--weights", "none", "-o", "/proc/m.onnx"])
 
 
+def _labels_case(tmp: Path, labels: Path | str) -> Case:
+    """``predict`` of a Keras file with ``--labels labels``: the labels are read (and refused)
+    before the file is, so the file need not even be one."""
+    model = tmp / "m.keras"
+    model.write_bytes(b"not read")
+    return Case(["predict", str(model), str(_photo(tmp)), "--labels", str(labels), "--json"])
+
+
+def labels_from_a_fifo(tmp: Path) -> Case:
+    fifo = tmp / "labels.txt"
+    os.mkfifo(fifo)  # nothing writes to it: once, reading it hung for good
+    return _labels_case(tmp, fifo)
+
+
+def labels_from_a_device(tmp: Path) -> Case:
+    return _labels_case(tmp, "/dev/zero")  # once read until memory ran out
+
+
+def labels_file_of_3_gib(tmp: Path) -> Case:
+    huge = tmp / "labels.txt"
+    with huge.open("wb") as file:
+        file.truncate(3 * 2**30)  # sparse: nothing on disk
+    return _labels_case(tmp, huge)
+
+
+def labels_nested_100000_deep(tmp: Path) -> Case:
+    (tmp / "labels.json").write_text("[" * 100_000)
+    return _labels_case(tmp, tmp / "labels.json")
+
+
+def labels_with_a_lone_surrogate(tmp: Path) -> Case:
+    (tmp / "labels.json").write_text('["cat", "\\ud800"]')
+    return _labels_case(tmp, tmp / "labels.json")
+
+
+def labels_with_a_terminal_escape(tmp: Path) -> Case:
+    (tmp / "labels.txt").write_text("cat\n\x1b[2Jdog\n")
+    return _labels_case(tmp, tmp / "labels.txt")
+
+
+def _data_with_a_class(tmp: Path, name: str | bytes) -> Path:
+    data = _labelled_data(tmp / "data")
+    for i in range(3):
+        _photo(data / os.fsdecode(name), f"{i}.png")
+    return data
+
+
+def train_on_a_class_folder_named_with_a_newline(tmp: Path) -> Case:
+    data = _data_with_a_class(tmp, "gr\neen")
+    return Case(["train", "mobilenet", str(data), "-o", "x", "--weights", "none"], untouched=[data])
+
+
+def evaluate_on_a_class_folder_named_in_latin_1(tmp: Path) -> Case:
+    data = _data_with_a_class(tmp, "caf\xe9".encode("latin-1"))
+    model = str(write_tiny_onnx(tmp / "t.onnx"))
+    return Case(["evaluate", model, str(data), "--json"], untouched=[data])
+
+
+def serve_with_no_header_timeout(tmp: Path) -> Case:
+    model = str(write_tiny_onnx(tmp / "t.onnx"))
+    return Case(["serve", model, "--header-timeout-s", "0", "--port", "0"], 2)
+
+
+def _custom_layer_file(tmp: Path) -> Path:
+    from .keras_files import make
+
+    return make("custom", tmp)  # beside it, acme_layers.py, which registers its layer
+
+
+def custom_objects_module_exits(tmp: Path) -> Case:
+    model = _custom_layer_file(tmp)
+    (tmp / "acme_exits.py").write_text("import sys\nsys.exit(3)\n")
+    args = ["predict", str(model), str(_photo(tmp)), "--custom-objects", "acme_exits", "--json"]
+    return Case(args)  # once: exit 3, and not a word
+
+
+def custom_objects_module_says_goodbye(tmp: Path) -> Case:
+    model = _custom_layer_file(tmp)
+    (tmp / "acme_bye.py").write_text("raise SystemExit('goodbye')\n")
+    return Case(["predict", str(model), str(_photo(tmp)), "--custom-objects", "acme_bye"])
+
+
+def custom_objects_module_prints(tmp: Path) -> Case:
+    model = _custom_layer_file(tmp)
+    (tmp / "acme_loud.py").write_text("print('registering Gain')\nfrom acme_layers import Gain\n")
+    (tmp / "labels.txt").write_text("a\nb\nc\n")
+    args = ["predict", str(model), str(_photo(tmp)), "--labels", str(tmp / "labels.txt")]
+    args += ["--custom-objects", "acme_loud", "--json"]
+    return Case(args, status=0)  # done, the print on stderr, --json whole
+
+
 SLOW = (
+    custom_objects_module_exits,
+    custom_objects_module_says_goodbye,
+    custom_objects_module_prints,
     bundle_labels_swapped,
     bundle_divisor_changed,
     bundle_first_format_enormous,
@@ -270,6 +365,15 @@ CORPUS: dict[str, Callable[[Path], Case]] = {
         plugin_exits_in_a_hook,
         plugin_prints_at_import,
         plugin_raises_keyboard_interrupt,
+        labels_from_a_fifo,
+        labels_from_a_device,
+        labels_file_of_3_gib,
+        labels_nested_100000_deep,
+        labels_with_a_lone_surrogate,
+        labels_with_a_terminal_escape,
+        train_on_a_class_folder_named_with_a_newline,
+        evaluate_on_a_class_folder_named_in_latin_1,
+        serve_with_no_header_timeout,
         *SLOW,
     )
 }
