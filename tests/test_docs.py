@@ -15,7 +15,7 @@ import pytest
 from zoo.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHELL_BLOCK = re.compile(r"```(?:sh|console|bash)\n(.*?)```", re.DOTALL)
 
 
@@ -61,3 +61,7 @@ def test_the_readme_is_short_and_links_every_doc():
     assert len(readme.encode()) < 20_000
     for doc in sorted((ROOT / "docs").glob("*.md")):
         assert f"docs/{doc.name}" in readme, f"README does not link docs/{doc.name}"
+    assert "docs/measurements/README.md" in readme
+    index = (ROOT / "docs" / "measurements" / "README.md").read_text()
+    for page in sorted((ROOT / "docs" / "measurements").glob("*.md")):
+        assert page.name == "README.md" or f"]({page.name})" in index, f"{page.name} unlisted"
