@@ -183,3 +183,17 @@ def test_a_circle_is_found(tmp_path):
     graph = import_graph(module_files({"pkg": tmp_path}))
     assert graph["pkg.d"] == {"pkg.a"}
     assert circles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_the_documented_module_paths_of_zoo_0_1_still_import_and_say_where_they_went():
+    import importlib
+    import sys
+
+    import zoo
+
+    for old, new in zoo._MOVED.items():
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=f"{old} is now {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new)
+        assert module.__spec__.name == new  # the module itself is left as it was
