@@ -168,3 +168,20 @@ def test_export_refuses_labels_that_are_not_text():
         check_options(ExportOptions(), (("n1", "cat"), ("n2", "d\x1bog")))
     with pytest.raises(LabelsError, match=r"^the model's labels: class id 0 \('n\\xed\\xa0\\x80'"):
         check_options(ExportOptions(), (("n\ud800", "cat"), ("n2", "dog")))
+
+
+def test_an_image_over_its_bound_is_refused_unread(tmp_path, monkeypatch):
+    from zoo.base.errors import ImageError
+    from zoo.runtime.images import read_bytes
+
+    photo = tmp_path / "photo.jpg"
+    with photo.open("wb") as file:
+        file.truncate(2 * 2**30)  # 2 GiB, sparse
+    started = time.monotonic()
+    with pytest.raises(ImageError) as refused:
+        read_bytes(photo)
+    assert refused.value.reason == (
+        "2,147,483,648 bytes, over the bound for an image file (1024 MiB); not read (raise it "
+        "with ZOO_MAX_IMAGE_MB=MIB)"
+    )
+    assert time.monotonic() - started < 1

@@ -33,14 +33,18 @@ FILE_KINDS = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
     stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a folder",
+    stat.S_IFDIR: "a directory",
 }
 """What a path that is not a regular file is, in words."""
 
 
 class UserFileError(ZooError):
     """A file the user named that zoo will not read: not a regular file, over its bound,
-    unreadable, or changed while it was read."""
+    unreadable, or changed while it was read. ``reason`` is the message without the name."""
+
+    def __init__(self, label: str, reason: str):
+        self.label, self.reason = label, reason
+        super().__init__(f"{label}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Bound:
         except ValueError:
             mib = -1.0
         if not 0 < mib < float("inf"):
-            raise UserFileError(f"${self.variable}={text!r}: a size in MiB above 0, please")
+            raise UserFileError(f"${self.variable}={text!r}", "a size in MiB above 0, please")
         return int(mib * MIB)
 
 
@@ -120,14 +124,16 @@ class UserFile:
             named = None
         if now != self.identity or named != self.identity:
             raise UserFileError(
-                f"{self._label}: changed while zoo read it (written to, or replaced); "
-                "try again once nothing is writing it"
+                self._label,
+                "changed while zoo read it (written to, or replaced); try again once nothing "
+                "is writing it",
             )
 
     def _over(self, bound: Bound, figure: str, limit: int) -> UserFileError:
         return UserFileError(
-            f"{self._label}: {figure}, over the bound for {bound.what} ({limit / MIB:g} MiB); "
-            f"not read (raise it with {bound.variable}=MIB)"
+            self._label,
+            f"{figure}, over the bound for {bound.what} ({limit / MIB:g} MiB); not read (raise "
+            f"it with {bound.variable}=MIB)",
         )
 
     @contextlib.contextmanager
@@ -135,7 +141,7 @@ class UserFile:
         try:
             yield
         except OSError as error:
-            raise UserFileError(f"{self._label}: cannot read ({error.strerror or error})") from None
+            raise UserFileError(self._label, f"cannot read ({error.strerror or error})") from None
 
 
 @contextlib.contextmanager
@@ -151,20 +157,18 @@ def open_user_file(path: str | os.PathLike, label: str | None = None) -> Iterato
             resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
         )
     except FileNotFoundError:
-        raise UserFileError(f"{label}: no such file") from None
+        raise UserFileError(label, "no such file") from None
     except PermissionError:
-        raise UserFileError(f"{label}: permission denied") from None
+        raise UserFileError(label, "permission denied") from None
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop, to resolve
-        raise UserFileError(
-            f"{label}: cannot open ({getattr(error, 'strerror', None) or error})"
-        ) from None
+        reason = getattr(error, "strerror", None) or error
+        raise UserFileError(label, f"cannot open ({reason})") from None
     try:
         status = os.fstat(fd)
         kind = stat.S_IFMT(status.st_mode)
         if kind != stat.S_IFREG:
-            raise UserFileError(
-                f"{label}: not a regular file ({FILE_KINDS.get(kind, 'a special file')})"
-            )
+            kind_name = FILE_KINDS.get(kind, "a special file")
+            raise UserFileError(label, f"not a regular file ({kind_name})")
         os.set_blocking(fd, True)
         yield UserFile(path, resolved, fd, Identity.of(status), label)
     finally:

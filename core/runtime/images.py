@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 import warnings
 from contextlib import contextmanager
 
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from zoo.base.errors import ImageError, ZooError
+from zoo.base.user_files import Bound, UserFileError, read_user_file
 from zoo.model.input_config import InputConfig
 from zoo.model.interpolation import INTERPOLATION_NAMES
 
@@ -120,35 +120,20 @@ def _converting(name: object):
         raise ImageError(name, f"cannot convert to RGB ({error})") from None
 
 
+IMAGE_FILE = Bound("an image file", 1024, "ZOO_MAX_IMAGE_MB")
+"""An image file is read whole before it is decoded; past 1 GiB it is refused unread (the
+pixel budget, ``PIL.Image.MAX_IMAGE_PIXELS``, then bounds what it decodes to)."""
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
-    """The file's bytes; anything but a regular file (a FIFO, a device, a socket: reading one
-    can block forever or never end) is refused without reading it. Any failure is an
+    """The file's bytes, read as every user's file is (``zoo.base.user_files``): anything but
+    a regular file (a FIFO, a device, a socket: reading one can block forever or never end) is
+    refused without reading it, and so is a file over ``IMAGE_FILE``. Any failure is an
     ``ImageError`` naming the file."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens at once
-        with open(fd, "rb") as file:
-            kind = stat.S_IFMT(os.fstat(fd).st_mode)
-            if kind == stat.S_IFDIR:
-                raise IsADirectoryError
-            if kind != stat.S_IFREG:
-                raise ImageError(path, f"not a regular file ({_FILE_KINDS.get(kind, 'special')})")
-            return file.read()
-    except FileNotFoundError:
-        raise ImageError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ImageError(path, "is a directory, not an image file") from None
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
-    except OSError as error:
-        raise ImageError(path, f"cannot read ({error.strerror or error})") from None
-
-
-_FILE_KINDS = {
-    stat.S_IFIFO: "a named pipe",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
+        return read_user_file(path, IMAGE_FILE)
+    except UserFileError as error:
+        raise ImageError(path, error.reason) from None
 
 
 def _too_large(path: str | os.PathLike, error: Exception) -> ImageError:
