@@ -41,6 +41,9 @@ THRESHOLDS = {
     "int8-vnni": INT8_THRESHOLDS,
     # float16 keeps 11 significant bits: rankings only change between near-ties.
     "fp16": Thresholds(top1_agreement=1.0, top5_overlap=0.8, max_probability_diff=0.01),
+    # bfloat16 (OpenVINO on AVX512-BF16/AMX CPUs) keeps 8: int8's thresholds, set from what
+    # MobileNet's real weights reach on the 15 photos (docs/runtimes.md).
+    "bf16": INT8_THRESHOLDS,
 }
 
 

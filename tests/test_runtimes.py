@@ -204,3 +204,109 @@ def test_a_registered_model_runs_its_cached_export(tiny, monkeypatch, backend):
     model = zoo.load("mobilenet", backend=backend, weights="none")
     assert exported == ["mobilenet"]
     assert (model.name, model.backend, model.precision) == ("mobilenet", backend, "fp32")
+
+
+def onnx_runtime_reference(path: Path, count: int = 6):
+    """What ``zoo verify`` compares with, made by ONNX Runtime instead of Keras (the tiny model
+    has no Keras original): exact by construction on ONNX Runtime."""
+    from zoo.exporters.keras_outputs import KerasReference
+    from zoo.runtime.preprocessing import preprocess
+
+    model = zoo.load(path, backend="onnx")
+    photos = pixels(count)
+    probabilities = model.runner(preprocess(photos, model.preprocessing)).astype(np.float64)
+    names = [f"photo{i}.png" for i in range(count)]
+    return KerasReference(names, photos, model.preprocessing, model.labels, probabilities, None)
+
+
+@pytest.fixture
+def verify_on(monkeypatch, tiny):
+    """``verify_runtimes`` on the tiny file, against ONNX Runtime's outputs; each model it
+    loads is kept in ``loaded``."""
+    from types import SimpleNamespace
+
+    from zoo.exporters import runtimes
+
+    reference = onnx_runtime_reference(tiny)
+    monkeypatch.setattr(runtimes, "keras_reference_for", lambda *args: reference)
+    loaded = []
+
+    def load(*args, **kwargs):
+        loaded.append(zoo.load(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(runtimes, "load", load)
+
+    def verify_on(backends, precisions=(None,)):
+        spec = SimpleNamespace(name="tiny")
+        return runtimes.verify_runtimes(spec, tiny, backends, precisions), loaded
+
+    return verify_on
+
+
+@openvino_needed
+@opencv_needed
+def test_verify_on_every_runtime_is_one_table_of_exact_checks(verify_on):
+    report, _ = verify_on(["onnx", "openvino", "opencv"])
+    assert report.passed and report.skipped == []
+    rows = report.rows()
+    assert [row[:4] for row in rows] == [
+        ["onnx", f"ONNX Runtime {zoo.base.hardware.onnxruntime_version()}", "fp32", "exact"],
+        ["openvino", f"OpenVINO {openvino_file.openvino_version()}", "fp32", "exact"],
+        ["opencv", f"OpenCV DNN {__import__('cv2').__version__}", "fp32", "exact"],
+    ]
+    assert [row[-1] for row in rows] == ["passes"] * 3
+
+
+@openvino_needed
+def test_the_report_records_the_precision_the_runtime_ran_at(verify_on):
+    import openvino
+
+    precisions = sorted(openvino_file.native_precisions(openvino.Core()) - {"fp16"})
+    report, loaded = verify_on(["openvino"], precisions)
+    for check, model in zip(report.checks, loaded, strict=True):
+        hint = model.runner.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        assert openvino_file.PRECISIONS[check.precision] == hint
+        assert report.to_dict()["runtimes"][loaded.index(model)]["precision"] == check.precision
+        assert check.check == ("exact" if check.precision == "fp32" else "agreement")
+
+
+@openvino_needed
+def test_a_configuration_the_cpu_cannot_run_is_skipped_with_one_line(
+    verify_on, monkeypatch, capsys
+):
+    monkeypatch.setattr(openvino_file, "native_precisions", lambda core: frozenset({"fp32"}))
+    report, _ = verify_on(["openvino"], ["fp32", "bf16"])
+    assert [check.precision for check in report.checks] == ["fp32"]
+    [line] = capsys.readouterr().err.splitlines()
+    assert (
+        line.startswith("zoo: openvino at bf16 skipped: this CPU (") and line == report.skipped[0]
+    )
+
+
+@openvino_needed
+def test_when_no_configuration_can_run_that_line_is_the_error(verify_on, monkeypatch):
+    monkeypatch.setattr(openvino_file, "native_precisions", lambda core: frozenset({"fp32"}))
+    with pytest.raises(zoo.ZooError, match="does not compute bf16 natively"):
+        verify_on(["openvino"], ["bf16"])
+
+
+@pytest.mark.slow
+@pytest.mark.real_weights
+@openvino_needed
+@opencv_needed
+def test_zoo_verify_on_three_runtimes_with_real_weights(tmp_path, mobilenet_weights, capsys):
+    from .conftest import run_zoo
+
+    path = tmp_path / "mobilenet.onnx"
+    exported = run_zoo("export", "mobilenet", "--weights", str(mobilenet_weights), "-o", str(path))
+    assert exported.returncode == 0, exported.stderr
+    args = ["verify", "mobilenet", str(path), "--weights", str(mobilenet_weights), "--json"]
+    assert main([*args, "--runtimes", "onnx,openvino,opencv", "--precisions", "fp32"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["backend"], r["precision"], r["check"]) for r in report["runtimes"]] == [
+        ("onnx", "fp32", "exact"),
+        ("openvino", "fp32", "exact"),
+        ("opencv", "fp32", "exact"),
+    ]
+    assert report["passed"] and all(r["top1_agreement"] == 1.0 for r in report["runtimes"])

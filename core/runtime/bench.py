@@ -18,7 +18,7 @@ from importlib import metadata
 
 import numpy as np
 
-from zoo.base.hardware import cpu_class, model_device
+from zoo.base.hardware import cpu_class, model_device, onnxruntime_version
 from zoo.runtime.model import Model
 from zoo.runtime.preprocessing import preprocess
 
@@ -79,6 +79,17 @@ def bench(
             )
         )
     return results
+
+
+def runtime_version(model: Model) -> str:
+    """The runtime a loaded model runs on, with its version: "ONNX Runtime 1.31.1",
+    "OpenVINO 2026.4.1", "OpenCV DNN 5.1.0", "Keras 3.15.1"."""
+    named = getattr(model.runner, "runtime", None)
+    if named:
+        return named
+    if model.backend == "keras":
+        return f"Keras {_version('keras')}"
+    return f"ONNX Runtime {onnxruntime_version()}"
 
 
 def machine() -> dict:

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from zoo.base.errors import BackendUnavailable, ZooError, describe_exception
+from zoo.base.errors import BackendUnavailable, describe_exception
 from zoo.base.hardware import cpu_name
 from zoo.model.card import ModelCard
 from zoo.runtime.cpu_check import warn_if_verified_elsewhere
@@ -120,12 +120,14 @@ def _precision_for(card: ModelCard, precision: str | None, path) -> str:
     if precision is None or precision == "fp32":
         return "fp32"
     if precision not in PRECISIONS:
-        raise ZooError(
+        raise BackendUnavailable(
             f"OpenVINO computes in {', '.join(PRECISIONS)}, not {precision!r} "
             "(an int8 model is a file: zoo export MODEL --precision int8)"
         )
     if card.precision != "fp32":
-        raise ZooError(f"{path} is an {card.precision} file; --precision {precision} needs fp32")
+        raise BackendUnavailable(
+            f"{path} is an {card.precision} file; --precision {precision} needs fp32"
+        )
     return precision
 
 

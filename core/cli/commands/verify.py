@@ -11,6 +11,7 @@ from zoo.cli.options import (
     MODEL_HELP,
     add_json,
     add_keras_file_options,
+    comma_list,
     number_between,
     option_groups,
 )
@@ -31,6 +32,7 @@ def add_command(commands) -> None:
     )
     add_keras_file_options(command, "model")
     add_endpoint_options(command)
+    add_runtime_options(command)
     [output] = option_groups(command, "output")
     add_json(output, "print the report as JSON")
     command.set_defaults(run=_run_verify)
@@ -65,6 +67,47 @@ def add_endpoint_options(command) -> None:
     )
 
 
+def add_runtime_options(command) -> None:
+    """``--runtimes A,B`` and ``--precisions A,B``: the file on each runtime (issue 35)."""
+    [runtimes] = option_groups(command, "runtimes")
+    runtimes.add_argument(
+        "--runtimes",
+        type=comma_list,
+        default=None,
+        metavar="A,B",
+        help="verify the file on each of these backends, in one table: onnx, openvino, opencv "
+        "(default: onnx)",
+    )
+    runtimes.add_argument(
+        "--precisions",
+        type=comma_list,
+        default=None,
+        metavar="A,B",
+        help="the precisions each runtime computes in (default: the file's own): fp32, bf16 "
+        "(openvino, where the CPU has it); a reduced one is measured by its agreement",
+    )
+
+
+def _run_runtimes(args) -> int:
+    from zoo.base.printing import print_json, print_table
+    from zoo.exporters.runtimes import HEADER, verify_runtimes
+    from zoo.model.labels import resolve_labels
+    from zoo.plugin.registry import get_registry
+    from zoo.runtime.samples import image_files
+
+    spec = get_registry().model(args.model)
+    images = image_files(Path(args.images)) if args.images else []
+    report = verify_runtimes(
+        spec, args.onnx, args.runtimes or ["onnx"], args.precisions or [None], args.weights, images
+    )
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_table(HEADER, report.rows())
+    report.raise_for_failure(resolve_labels(spec.labels))
+    return 0
+
+
 def _run_verify(args) -> int:
     from zoo.base.printing import print_json
     from zoo.exporters.verify_file import verify_file
@@ -76,6 +119,8 @@ def _run_verify(args) -> int:
         return _run_endpoint(args)
     if args.onnx is None:
         raise ZooError("zoo verify MODEL FILE.onnx, or zoo verify MODEL --endpoint URL")
+    if args.runtimes is not None or args.precisions is not None:
+        return _run_runtimes(args)
     spec = get_registry().model(args.model)
     images = image_files(Path(args.images)) if args.images else []
     report = verify_file(spec, args.onnx, args.weights, images)
