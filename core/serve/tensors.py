@@ -56,10 +56,15 @@ class InferRequest:
 
 
 def parse_request(
-    body: bytes, header_length: str | None, size: tuple[int, int], max_images: int
+    body: bytes,
+    header_length: str | None,
+    size: tuple[int, int],
+    max_images: int,
+    channels: int = 3,
 ) -> InferRequest:
     """The request in ``body``; ``size`` is the model's (height, width), ``max_images`` the
-    most images one request may carry (beyond: 413)."""
+    most images one request may carry (beyond: 413), ``channels`` the model's (1: a grayscale
+    model, which takes UINT8 ``[N, h, w, 1]`` pixels as well as RGB)."""
     document, binary = _split(body, header_length)
     inputs = _field(document, "inputs", list, "the request")
     if len(inputs) != 1 or not isinstance(inputs[0], dict):
@@ -77,9 +82,10 @@ def parse_request(
     if datatype != wanted[name]:
         raise RequestError(f"input {name!r} is {wanted[name]}, not {datatype!r}")
     count = shape[0] if shape else 0
-    if name == PIXELS_INPUT and shape[1:] != [size[0], size[1], 3]:
+    accepted = [[size[0], size[1], c] for c in sorted({3, channels})]
+    if name == PIXELS_INPUT and shape[1:] not in accepted:
         raise RequestError(
-            f"input {name!r} must have shape [N, {size[0]}, {size[1]}, 3], not {shape}"
+            f"input {name!r} must have shape [N, {size[0]}, {size[1]}, {channels}], not {shape}"
         )
     if name == BYTES_INPUT and (not shape or math.prod(shape[1:]) != 1):
         raise RequestError(f"input {name!r} must have shape [N] (or [N, 1]), not {shape}")
@@ -90,8 +96,9 @@ def parse_request(
     data = _binary_data(tensor, name, binary)
     if name == BYTES_INPUT:
         images = _encoded_images(tensor, data, count)
-    else:
+    else:  # grayscale as RGB of three equal channels, which zoo's luma maps back exactly
         images = _pixels(tensor, data, shape)
+        images = np.repeat(images, 3, axis=-1) if shape[-1] == 1 else images
     request_id = document.get("id")
     return InferRequest(
         request_id if isinstance(request_id, str) else None,

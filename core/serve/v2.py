@@ -75,7 +75,7 @@ class OpenInference:
                     {
                         "name": tensors.PIXELS_INPUT,
                         "datatype": "UINT8",
-                        "shape": [-1, height, width, 3],
+                        "shape": [-1, height, width, _channels(model)],
                     },
                 ],
                 "outputs": [
@@ -112,6 +112,7 @@ class OpenInference:
                 request.headers.get(tensors.HEADER_LENGTH),
                 model.input_size,
                 service.settings.max_queue,
+                _channels(model),
             )
             probabilities = await service.probabilities(request, batcher, parsed.images)
             content, headers = tensors.response(
@@ -136,3 +137,8 @@ def _check_version(request: Request) -> None:
             f"model {request.path_params['name']!r} has no version {version[:20]!r}; "
             f"its one version is {MODEL_VERSION}"
         )
+
+
+def _channels(model) -> int:
+    """What the model's pixels have: 1 for a grayscale model, else 3 (from its ONNX card)."""
+    return model.runner.card.input.preprocess.channels
