@@ -37,6 +37,8 @@ class Thresholds:
 # 0.89, max probability change 0.15 (benchmarks/int8_recipes.py, docs/int8-cpus.md).
 INT8_THRESHOLDS = Thresholds(top1_agreement=0.95, top5_overlap=0.85, max_probability_diff=0.3)
 THRESHOLDS = {
+    # Another runtime computing in float32 (zoo bench --precisions): the same top-5 classes.
+    "fp32": Thresholds(top1_agreement=1.0, top5_overlap=1.0, max_probability_diff=None),
     "int8": INT8_THRESHOLDS,
     "int8-vnni": INT8_THRESHOLDS,
     # float16 keeps 11 significant bits: rankings only change between near-ties.

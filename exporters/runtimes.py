@@ -8,6 +8,10 @@ the thresholds of its precision (``agreement``), as an int8 export is. Each row 
 runtime's version and the precision the runtime reports it ran at, not the one asked for.
 A configuration the runtime cannot run here (not installed, a precision the CPU lacks) is
 skipped with one line; if none can run, that line is the error.
+
+``zoo bench --precisions`` measures each configuration's agreement the same way, against the
+verified float32 export on ONNX Runtime instead of Keras (``export_reference``): no
+TensorFlow, and the same answers, since that export gives Keras's top-5 exactly.
 """
 
 from __future__ import annotations
@@ -23,15 +27,17 @@ from zoo.base.errors import BackendUnavailable, ZooError
 from zoo.base.progress import status
 from zoo.exporters.agreement import AgreementReport, agreement
 from zoo.exporters.errors import VerificationError
-from zoo.exporters.keras_outputs import DEFAULT_BATCH_SIZES
+from zoo.exporters.keras_outputs import DEFAULT_BATCH_SIZES, KerasReference, load_photos
 from zoo.exporters.verify import VerificationReport, verify
 from zoo.exporters.verify_file import keras_reference_for
 from zoo.model.labels import LabelList
 from zoo.model.spec import ModelSpec
 from zoo.runtime.api import load
-from zoo.runtime.bench import runtime_version
+from zoo.runtime.bench import BenchResult, runtime_version
 from zoo.runtime.cpu_check import acknowledge
+from zoo.runtime.model import Model
 from zoo.runtime.onnx_metadata import file_card
+from zoo.runtime.preprocessing import preprocess
 
 
 @dataclass
@@ -170,3 +176,38 @@ def verify_runtimes(
     if not report.checks:
         raise first_problem or ZooError("no runtime to verify on")
     return report
+
+
+def export_reference(reference: Model, photos: Sequence[Path]) -> KerasReference:
+    """What ``agreement`` compares a configuration with: the float32 export ``reference`` (on
+    ONNX Runtime) on ``photos``, probabilities and, where the file has them, logits."""
+    pixels = load_photos(photos, reference.input)
+    probabilities, logits = reference.runner.outputs(preprocess(pixels, reference.preprocessing))
+    return KerasReference(
+        [Path(photo).name for photo in photos],
+        pixels,
+        reference.preprocessing,
+        reference.labels,
+        probabilities.astype(np.float64),
+        None if logits is None else logits.astype(np.float64),
+    )
+
+
+def measured_agreement(reference: KerasReference, model: Model) -> AgreementReport:
+    """``model``'s agreement with the reference, at batch 1 and 8, against its precision's
+    thresholds (fp32: the same top-5 classes)."""
+    return agreement(reference, model, model.precision, DEFAULT_BATCH_SIZES)
+
+
+def fastest(
+    results: Sequence[BenchResult], agrees: dict[tuple[str, str], bool]
+) -> dict[int, BenchResult]:
+    """Per batch size, the fastest configuration whose agreement holds (``agrees``, keyed by
+    backend and precision)."""
+    best: dict[int, BenchResult] = {}
+    for result in results:
+        if not agrees.get((result.backend, result.precision)):
+            continue
+        if result.batch not in best or result.images_per_s > best[result.batch].images_per_s:
+            best[result.batch] = result
+    return best

@@ -310,3 +310,60 @@ def test_zoo_verify_on_three_runtimes_with_real_weights(tmp_path, mobilenet_weig
         ("opencv", "fp32", "exact"),
     ]
     assert report["passed"] and all(r["top1_agreement"] == 1.0 for r in report["runtimes"])
+
+
+@openvino_needed
+@opencv_needed
+def test_bench_times_each_configuration_with_its_agreement(tiny, capsys):
+    args = ["bench", str(tiny), "--backends", "onnx,openvino,opencv", "--precisions", "fp32,bf16"]
+    assert main([*args, "--batch-sizes", "1,2", "--runs", "2", "--json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    import openvino
+
+    ran = (
+        ["fp32", "bf16"] if "bf16" in openvino_file.native_precisions(openvino.Core()) else ["fp32"]
+    )
+    configurations = [(c["backend"], c["precision"]) for c in report["configurations"]]
+    assert configurations == [("onnx", "fp32"), *(("openvino", p) for p in ran), ("opencv", "fp32")]
+    assert [line.split(" skipped: ")[0] for line in err.splitlines()] == [
+        "zoo: onnx at bf16",
+        *(["zoo: openvino at bf16"] if ran == ["fp32"] else []),
+        "zoo: opencv at bf16",
+    ]
+    for configuration in report["configurations"]:
+        assert configuration["agreement"]["photos"], configuration
+        assert configuration["runtime"].split()[0] in ("ONNX", "OpenVINO", "OpenCV")
+    assert sorted(report["fastest"]) == ["1", "2"]
+    assert set(report["machine"]["cpu_flags"]) <= zoo.base.hardware.cpu_flags()
+    assert [(r["backend"], r["precision"], r["batch"]) for r in report["results"]] == [
+        (backend, precision, batch) for backend, precision in configurations for batch in (1, 2)
+    ]
+
+
+def test_the_fastest_configuration_is_one_whose_agreement_holds():
+    from zoo.exporters.runtimes import fastest
+    from zoo.runtime.bench import BenchResult
+
+    def result(backend, precision, batch, per_s):
+        return BenchResult("m", backend, precision, batch, 1.0, 1.0, per_s)
+
+    results = [
+        result("onnx", "fp32", 32, 40.0),
+        result("openvino", "bf16", 32, 200.0),
+        result("onnx", "int8", 32, 300.0),
+        result("onnx", "fp32", 1, 30.0),
+    ]
+    agrees = {("onnx", "fp32"): True, ("openvino", "bf16"): True, ("onnx", "int8"): False}
+    best = fastest(results, agrees)
+    assert {batch: (r.backend, r.precision) for batch, r in best.items()} == {
+        32: ("openvino", "bf16"),
+        1: ("onnx", "fp32"),
+    }
+
+
+def test_bench_of_a_file_with_the_default_backends_runs_it_on_onnx_runtime(tiny, capsys):
+    assert main(["bench", str(tiny), "--batch-sizes", "1", "--runs", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["backend"] for r in report["results"]] == ["onnx"]
+    assert "configurations" not in report  # without --precisions: as before

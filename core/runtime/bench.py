@@ -18,11 +18,32 @@ from importlib import metadata
 
 import numpy as np
 
-from zoo.base.hardware import cpu_class, model_device, onnxruntime_version
+from zoo.base.hardware import cpu_class, cpu_flags, model_device, onnxruntime_version
 from zoo.runtime.model import Model
 from zoo.runtime.preprocessing import preprocess
 
 WARMUP_RUNS = 2
+SPEED_FLAGS = frozenset(
+    {
+        "avx2",
+        "avx512f",
+        "avx512bw",
+        "avx512_vnni",
+        "avx_vnni",
+        "avx512_bf16",
+        "avx512_fp16",
+        "amx_tile",
+        "amx_int8",
+        "amx_bf16",
+        "amx_fp16",
+        "asimddp",
+        "bf16",
+        "i8mm",
+        "sve",
+    }
+)
+"""The CPU flags (as ``lscpu`` lists them) that decide which kernels the runtimes pick: int8
+dot products (VNNI, AMX, Arm's dot product and i8mm), bf16 and fp16 arithmetic."""
 
 
 @dataclass
@@ -97,13 +118,23 @@ def machine() -> dict:
     return {
         "cpu": _cpu_name(),
         "cpu_class": cpu_class(),
+        "cpu_flags": sorted(cpu_flags() & SPEED_FLAGS),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime_providers": _onnxruntime_providers(),
         "libraries": {
             name: version
-            for name in ("zoo", "numpy", "onnxruntime", "onnxruntime-gpu", "tensorflow", "keras")
+            for name in (
+                "zoo",
+                "numpy",
+                "onnxruntime",
+                "onnxruntime-gpu",
+                "openvino",
+                "opencv-python-headless",
+                "tensorflow",
+                "keras",
+            )
             if (version := _version(name))
         },
     }
