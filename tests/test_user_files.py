@@ -185,3 +185,27 @@ def test_an_image_over_its_bound_is_refused_unread(tmp_path, monkeypatch):
         "with ZOO_MAX_IMAGE_MB=MIB)"
     )
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("kind", ["bundle", "imported"])
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (os.mkfifo, "not a regular file (a named pipe)"),
+        (lambda path: path.write_text("[" * 100_000), "not JSON (nested too deep)"),
+        (lambda path: path.write_bytes(b'{"a": "\xff"}'), "not JSON ("),
+    ],
+)
+def test_a_card_is_read_as_a_users_file(tmp_path, kind, make, reason):
+    """A trained or imported model's card.json: a FIFO refused at once, JSON nested too deep or
+    not UTF-8 in one line (once a hang, a RecursionError)."""
+    from zoo.base.errors import ZooError
+
+    if kind == "bundle":
+        from zoo.sources.bundle import read_card
+    else:
+        from zoo.sources.imported import read_card
+    make(tmp_path / "card.json")
+    with pytest.raises(ZooError) as refused:
+        read_card(tmp_path)
+    assert str(refused.value).startswith(f"{tmp_path / 'card.json'}: unreadable ({reason}")

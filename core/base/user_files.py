@@ -16,11 +16,13 @@ both stated in the refusal (and in docs/errors.md).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from zoo.base.errors import ZooError
 from zoo.base.printing import printable
@@ -45,6 +47,10 @@ class UserFileError(ZooError):
     def __init__(self, label: str, reason: str):
         self.label, self.reason = label, reason
         super().__init__(f"{label}: {reason}")
+
+
+class MissingFile(UserFileError):
+    """The path names nothing."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ def open_user_file(path: str | os.PathLike, label: str | None = None) -> Iterato
             resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
         )
     except FileNotFoundError:
-        raise UserFileError(label, "no such file") from None
+        raise MissingFile(label, "no such file") from None
     except PermissionError:
         raise UserFileError(label, "permission denied") from None
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop, to resolve
@@ -180,3 +186,22 @@ def read_user_file(path: str | os.PathLike, bound: Bound, label: str | None = No
     say: a regular file, within ``bound``, unchanged while read."""
     with open_user_file(path, label) as file:
         return file.read(bound)
+
+
+CARD_FILE = Bound("a model card", 64, "ZOO_MAX_CARD_MB")
+"""A trained or imported model's ``card.json``: its labels are most of it (64 MiB holds
+400,000 of them)."""
+
+
+def read_json_file(path: str | os.PathLike, bound: Bound, label: str | None = None) -> Any:
+    """The JSON document in the user's file ``path``, read as ``read_user_file`` reads it;
+    anything but UTF-8 JSON (JSON nested deeper than Python's parser goes included) is a
+    ``UserFileError``, ``MissingFile`` where there is no file."""
+    label = label or printable(str(path))
+    data = read_user_file(path, bound, label)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise UserFileError(label, "not JSON (nested too deep)") from None
+    except ValueError as error:  # UnicodeDecodeError included
+        raise UserFileError(label, f"not JSON ({error})") from None

@@ -22,6 +22,7 @@ from zoo.base import jsonio
 from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import FolderKind, output_folder
 from zoo.base.paths import bundles_home, extra_bundle_roots
+from zoo.base.user_files import CARD_FILE, MissingFile, UserFileError, read_json_file
 from zoo.model.input_config import InputConfig
 
 CARD = "card.json"
@@ -176,11 +177,11 @@ def read_card(folder: Path) -> BundleCard:
     bundle's manifest or its base's graph."""
     path = Path(folder) / CARD
     try:
-        document = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+        document = read_json_file(path, CARD_FILE)
+    except MissingFile:
         raise BundleError(f"{folder}: not a zoo bundle (no {CARD})") from None
-    except (OSError, ValueError) as error:
-        raise BundleError(f"{path}: unreadable ({error})") from None
+    except UserFileError as error:
+        raise BundleError(f"{path}: unreadable ({error.reason})") from None
     version = document.get("format_version") if isinstance(document, dict) else None
     if (
         not isinstance(document, dict)

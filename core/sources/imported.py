@@ -11,7 +11,6 @@ against the card's when it is built.
 from __future__ import annotations
 
 import datetime
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from zoo.base import jsonio
 from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import FolderKind, atomic_directory
 from zoo.base.paths import bundles_home
+from zoo.base.user_files import CARD_FILE, UserFileError, read_json_file
 from zoo.base.version import __version__
 from zoo.model.input_config import InputConfig, model_spec
 from zoo.model.spec import ModelSpec, WeightsSpec
@@ -84,19 +84,21 @@ class ImportedCard:
 def is_imported(folder: Path) -> bool:
     """Whether ``folder`` holds an imported model (rather than a trained one)."""
     try:
-        return json.loads((Path(folder) / CARD).read_text("utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+        return read_json_file(Path(folder) / CARD, CARD_FILE).get("format") == FORMAT
+    except (UserFileError, AttributeError):
         return False
 
 
 def read_card(folder: Path) -> ImportedCard:
     path = Path(folder) / CARD
     try:
-        document = json.loads(path.read_text("utf-8"))
+        document = read_json_file(path, CARD_FILE)
         if document.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"format version {document.get('format_version')!r}")
         return ImportedCard.from_dict(document)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    except UserFileError as error:
+        raise ImportedModelError(f"{path}: unreadable ({error.reason})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ImportedModelError(f"{path}: unreadable ({describe_exception(error)})") from None
 
 
