@@ -322,3 +322,72 @@ def test_a_redirect_on_the_same_host_is_followed(capsys, tiny):
     with endpoint(answer=moved) as url:
         client = OipClient(url, 5)
         assert client.get_json("/old/v2")["name"] == "moved here"
+
+
+# MLServer, KServe and Triton, each from its own virtual environment (tests/oip_servers.py).
+
+
+@pytest.fixture(scope="module")
+def permuted(tiny, tmp_path_factory) -> Path:
+    """The tiny model with its classes in another order (its labels as they were)."""
+    matrix = (np.eye(3) * 10)[:, [2, 0, 1]]
+    return write_tiny_onnx(tmp_path_factory.mktemp("permuted") / "tiny.onnx", matrix=matrix)
+
+
+@pytest.fixture(scope="module")
+def int8(tiny, tmp_path_factory) -> Path:
+    """The tiny model quantized to int8 (weights and activations), still saying fp32."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = tmp_path_factory.mktemp("int8") / "tiny.int8.onnx"
+    quantize_dynamic(tiny, path, weight_type=QuantType.QInt8)
+    return path
+
+
+def caught(capsys, tiny, url: str, model: str) -> str:
+    """The wrong deployment ``model`` at ``url``, caught: exit 1, one line naming a photo and
+    the reference's and the endpoint's top-5."""
+    status, out, err = verify(capsys, str(tiny), "--endpoint", url, "--endpoint-model", model)
+    line = one_line(err)
+    assert status == 1 and out == "", err
+    assert f"model {model!r} disagrees with {tiny} on ONNX Runtime" in line
+    assert any(f"on {p} " in line for p in PHOTOS)
+    assert "reference top-5 [" in line and "endpoint top-5 [" in line
+    return line
+
+
+def test_mlserver_verifies_and_another_models_preprocessing_is_caught(capsys, tiny, tmp_path):
+    from .oip_servers import mlserver
+
+    models = {"tiny": (tiny, "unit"), "tiny-bgr": (tiny, "bgr")}
+    with mlserver(tmp_path, models) as server:
+        status, out, err = verify(capsys, str(tiny), "--endpoint", server.url)
+        assert status == 0, err
+        assert "through image_bytes (BYTES) in JSON: top-5 identical" in out
+        line = caught(capsys, tiny, server.url, "tiny-bgr")
+    reference, served = (part.split("]")[0] for part in line.split("top-5 [")[1:3])
+    assert reference != served
+
+
+def test_kserve_verifies_and_classes_in_another_order_are_caught(capsys, tiny, permuted, tmp_path):
+    from .oip_servers import kserve
+
+    with kserve(tmp_path, {"tiny": tiny, "tiny-permuted": permuted}) as server:
+        status, out, err = verify(capsys, str(tiny), "--endpoint", server.url)
+        assert status == 0, err
+        assert "through image (UINT8, NHWC)" in out and "top-5 identical" in out
+        line = caught(capsys, tiny, server.url, "tiny-permuted")
+    reference, served = (part.split("]")[0] for part in line.split("top-5 [")[1:3])
+    assert reference != served
+
+
+def test_triton_verifies_and_an_int8_file_served_as_fp32_is_caught(capsys, tiny, int8, tmp_path):
+    from .oip_servers import triton
+
+    with triton(tmp_path, {"tiny": tiny, "tiny-int8": int8}) as server:
+        status, out, err = verify(capsys, str(tiny), "--endpoint", server.url)
+        assert status == 0, err
+        assert "through image (FP32, NHWC) in binary: top-5 identical" in out
+        assert "labels checked (classification extension)" in out
+        line = caught(capsys, tiny, server.url, "tiny-int8")
+    assert "max |diff| of probabilities" in line
