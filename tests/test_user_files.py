@@ -209,3 +209,11 @@ def test_a_card_is_read_as_a_users_file(tmp_path, kind, make, reason):
     with pytest.raises(ZooError) as refused:
         read_card(tmp_path)
     assert str(refused.value).startswith(f"{tmp_path / 'card.json'}: unreadable ({reason}")
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".keras"])
+def test_a_fifo_given_as_a_model_is_not_called_missing(tmp_path, capsys, suffix):
+    fifo = tmp_path / f"model{suffix}"
+    os.mkfifo(fifo)
+    assert main(["predict", str(fifo), "red.png"]) == 1
+    assert capsys.readouterr().err == f"zoo: {fifo}: not a regular file (a named pipe)\n"

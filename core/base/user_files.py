@@ -150,6 +150,18 @@ class UserFile:
             raise UserFileError(self._label, f"cannot read ({error.strerror or error})") from None
 
 
+def missing_reason(path: str | os.PathLike) -> str:
+    """Why ``path`` is not a regular file zoo can open, in words: ``no such file``, or ``not a
+    regular file (a named pipe)`` and the like (a FIFO given as a model is not missing)."""
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        return "no such file"
+    if kind == stat.S_IFREG:
+        return "cannot open"
+    return f"not a regular file ({FILE_KINDS.get(kind, 'a special file')})"
+
+
 @contextlib.contextmanager
 def open_user_file(path: str | os.PathLike, label: str | None = None) -> Iterator[UserFile]:
     """``path``, opened once as a regular file (a FIFO, a device, a socket or a folder is

@@ -18,6 +18,7 @@ import numpy as np
 from zoo.base.errors import BackendUnavailable, ZooError, describe_exception
 from zoo.base.hardware import has_nvidia_gpu, preload_cuda
 from zoo.base.stdio import filtered_stderr
+from zoo.base.user_files import missing_reason
 from zoo.model.card import METADATA_KEY, ModelCard
 from zoo.model.spec import Runner
 from zoo.runtime.cpu_check import warn_if_verified_elsewhere
@@ -158,7 +159,7 @@ def open_session(
     """
     ort = import_onnxruntime()
     if not Path(path).is_file():
-        raise ModelFileError(f"{path}: no such file")
+        raise ModelFileError(f"{path}: {missing_reason(path)}")
     providers = _providers(ort, provider)
     if providers[0] == PROVIDERS["cuda"]:
         preload_cuda(ort)

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlparse
 from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import own_temporaries
 from zoo.base.progress import note
+from zoo.base.user_files import missing_reason
 from zoo.model.labels import read_label_file
 from zoo.model.preprocess_text import parse_preprocess
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
@@ -113,7 +114,7 @@ def read_config(path: Path) -> dict:
             )
         raise KerasFileError(f"{path}: a folder, not a model file (.keras, .h5 or .onnx)")
     if not path.is_file():
-        raise KerasFileError(f"{path}: no such file")
+        raise KerasFileError(f"{path}: {missing_reason(path)}")
     try:
         if file_format(path) == "zip":
             return _keras_zip_config(path)
