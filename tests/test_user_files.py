@@ -217,3 +217,32 @@ def test_a_fifo_given_as_a_model_is_not_called_missing(tmp_path, capsys, suffix)
     os.mkfifo(fifo)
     assert main(["predict", str(fifo), "red.png"]) == 1
     assert capsys.readouterr().err == f"zoo: {fifo}: not a regular file (a named pipe)\n"
+
+
+def test_a_training_image_swapped_for_a_fifo_after_it_was_listed_is_one_line(tmp_path, monkeypatch):
+    """The scan lists regular files, then hashes them: one that became a FIFO meanwhile is
+    refused at once, not waited on."""
+    from PIL import Image
+
+    from zoo.training import dataset
+
+    for folder in ("red", "blue"):
+        (tmp_path / folder).mkdir()
+        for i in range(2):
+            Image.new("RGB", (8, 8), (100 * i, 0, 0)).save(tmp_path / folder / f"{i}.png")
+    swapped = tmp_path / "red" / "swapped.png"
+    swapped.write_bytes(b"listed as a regular file")
+    is_image = dataset._is_image
+
+    def swapping(path: Path) -> bool:
+        listed = is_image(path)
+        if path == swapped:  # the race: listed a file, now a FIFO
+            path.unlink()
+            os.mkfifo(path)
+        return listed
+
+    monkeypatch.setattr(dataset, "_is_image", swapping)
+    started = time.monotonic()
+    with pytest.raises(UserFileError, match=r"swapped.png: not a regular file \(a named pipe\)"):
+        dataset.scan(tmp_path)
+    assert time.monotonic() - started < 5

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.base.errors import ZooError
+from zoo.base.user_files import read_user_file
 from zoo.model.labels import check_labels
+from zoo.runtime.images import IMAGE_FILE
 from zoo.runtime.samples import IMAGE_SUFFIXES
 
 SPLITS = ("train", "val", "test")
@@ -155,7 +157,9 @@ def _is_image(path: Path) -> bool:
 
 
 def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The sha256 of an image's bytes, read as every user's file is (``read_user_file``): a
+    file swapped for a FIFO or a device since it was listed is one line, not a hang."""
+    return hashlib.sha256(read_user_file(path, IMAGE_FILE)).hexdigest()
 
 
 def split_fraction(relative: str, seed: int) -> float:
