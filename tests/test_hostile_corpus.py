@@ -301,6 +301,20 @@ def serve_with_no_header_timeout(tmp: Path) -> Case:
     return Case(["serve", model, "--header-timeout-s", "0", "--port", "0"], 2)
 
 
+def predict_on_a_fifo_named_like_a_model(tmp: Path) -> Case:
+    fifo = tmp / "model.onnx"
+    os.mkfifo(fifo)  # once: "no such file"
+    return Case(["predict", str(fifo), str(_photo(tmp)), "--json"])
+
+
+def bundle_card_is_a_fifo(tmp: Path) -> Case:
+    case = _tampered(tmp, lambda card: None)
+    card = case.home / "bundles" / "colours" / "card.json"
+    card.unlink()
+    os.mkfifo(card)  # once: a hang
+    return case
+
+
 def _custom_layer_file(tmp: Path) -> Path:
     from .keras_files import make
 
@@ -330,6 +344,7 @@ def custom_objects_module_prints(tmp: Path) -> Case:
 
 
 SLOW = (
+    bundle_card_is_a_fifo,
     custom_objects_module_exits,
     custom_objects_module_says_goodbye,
     custom_objects_module_prints,
@@ -374,6 +389,7 @@ CORPUS: dict[str, Callable[[Path], Case]] = {
         train_on_a_class_folder_named_with_a_newline,
         evaluate_on_a_class_folder_named_in_latin_1,
         serve_with_no_header_timeout,
+        predict_on_a_fifo_named_like_a_model,
         *SLOW,
     )
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.base.errors import ZooError
+from zoo.base.printing import printable
 from zoo.base.progress import note, progress_bar
 from zoo.distributed import RayOptions, model_bytes
 from zoo.model.input_config import InputOverrides, resolve
@@ -77,7 +78,7 @@ def evaluate(
         for path, error in batch:
             if error is not None:
                 unreadable[labels[path].relative] = error
-                note(f"zoo: skipping {path}: {error}")
+                note(f"zoo: skipping {printable(path)}: {error}")
         if good:
             relative = [labels[path].relative for path in good]
             rows.append(_fold(probabilities, columns))
