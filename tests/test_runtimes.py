@@ -367,3 +367,71 @@ def test_bench_of_a_file_with_the_default_backends_runs_it_on_onnx_runtime(tiny,
     report = json.loads(capsys.readouterr().out)
     assert [r["backend"] for r in report["results"]] == ["onnx"]
     assert "configurations" not in report  # without --precisions: as before
+
+
+@pytest.fixture
+def served(tiny):
+    """``zoo serve``'s app in-process on the models ``load_models`` gives; yields the port."""
+    pytest.importorskip("uvicorn")
+    from zoo.serve.server import load_models
+
+    from .app_server import serving
+
+    def serve(backend, precision=None):
+        return serving(load=lambda: load_models([str(tiny)], "cpu", 0, backend, precision))
+
+    return serve
+
+
+def get_json(port: int, path: str) -> dict:
+    """The answer once the models are loaded (a 503 until then)."""
+    import time
+
+    from .app_server import request
+
+    deadline = time.monotonic() + 30
+    while (answer := request(port, "GET", path))[0] == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, _, body = answer
+    assert status == 200, body
+    return json.loads(body)
+
+
+@openvino_needed
+def test_serve_on_openvino_states_its_verification_in_v1_and_v2(served):
+    import openvino
+
+    precision = "bf16" if "bf16" in openvino_file.native_precisions(openvino.Core()) else "fp32"
+    with served("openvino", precision) as port:
+        v1 = get_json(port, "/v1/models/tiny")
+        v2 = get_json(port, "/v2/models/tiny")
+    assert (v1["backend"], v1["precision"]) == ("openvino", precision)
+    verification = v1["verification"]
+    assert verification["runtime"] == f"OpenVINO {openvino_file.openvino_version()}"
+    assert verification["precision"] == precision and verification["passed"] is True
+    assert verification["checked_against"].startswith("its fp32 export on ONNX Runtime ")
+    assert verification["photos"] == 6 and verification["batch_sizes"] == [1, 8]
+    parameters = v2["parameters"]
+    assert parameters["precision"] == precision and parameters["passed"] is True
+    assert json.loads(parameters["thresholds"]) == verification["thresholds"]
+    assert all(isinstance(value, str | int | float | bool) for value in parameters.values())
+
+
+def test_serve_on_onnx_runtime_serves_the_verified_file_itself(served):
+    with served("onnx") as port:
+        v1 = get_json(port, "/v1/models/tiny")
+        v2 = get_json(port, "/v2/models/tiny")
+    assert v1["verification"]["checked_against"] == "itself: the file is the verified export"
+    assert v2["parameters"]["runtime"].startswith("ONNX Runtime ")
+
+
+@openvino_needed
+def test_a_configuration_whose_agreement_fails_is_not_served(tiny, monkeypatch):
+    from zoo.exporters import runtimes
+    from zoo.exporters.agreement import THRESHOLDS, AgreementReport
+    from zoo.serve.server import load_models
+
+    failing = AgreementReport("tiny", "fp32", THRESHOLDS["fp32"])  # no photo agrees
+    monkeypatch.setattr(runtimes, "measured_agreement", lambda reference, model: failing)
+    with pytest.raises(zoo.ZooError, match="on openvino at fp32 does not agree with its fp32"):
+        load_models([str(tiny)], "cpu", 0, "openvino")

@@ -45,6 +45,8 @@ class Model:
         """What the model computes in: fp32, or a lower-precision export's fp16 or int8."""
         self.card = card
         """An exported .onnx file's card (what it was made from); None for a registered model."""
+        self.verification: dict | None = None
+        """How this configuration was checked where it was loaded (``zoo serve``), if it was."""
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -37,14 +37,29 @@ def check_sources(sources: Sequence[str]) -> list[tuple[str, str]]:
     return parsed
 
 
-def load_models(sources: Sequence[str], provider: str, threads: int) -> dict[str, Model]:
-    """The ``sources`` (as ``check_sources`` takes them), loaded on ONNX Runtime, by the name
-    clients use (the model's own name unless one is given)."""
+def load_models(
+    sources: Sequence[str],
+    provider: str,
+    threads: int,
+    backend: str = "onnx",
+    precision: str | None = None,
+) -> dict[str, Model]:
+    """The ``sources`` (as ``check_sources`` takes them), loaded on ``backend`` (ONNX Runtime
+    unless told) at ``precision``, by the name clients use (the model's own name unless one is
+    given), each with its ``verification`` (``zoo.serve.verification``)."""
+    from zoo.serve.verification import verification
+
     models: dict[str, Model] = {}
     for name, target in check_sources(sources):
         model = load(
-            target, backend="onnx", provider=provider, threads=threads, varying_batches=True
+            target,
+            backend=backend,
+            provider=provider,
+            threads=threads,
+            varying_batches=True,
+            precision=precision,
         )
+        model.verification = verification(model, target, threads)
         name = name or _check_served_name(model.name)
         if name in models:
             raise ZooError(f"two models named {name!r}; name one of them: NAME={target}")

@@ -70,7 +70,7 @@ class Predictions:
 
 def describe(name: str, model: Model) -> dict:
     """A served model's metadata, from its ONNX file's model card and session."""
-    card, session = model.runner.card, model.runner.session
+    card, session = model.runner.card, getattr(model.runner, "session", None)
     return {
         "name": name,
         "model": card.model,
@@ -85,6 +85,7 @@ def describe(name: str, model: Model) -> dict:
         "labels": len(model.labels),
         "weights": card.weights,
         "opset": card.opset,
-        "precision": card.precision,
-        "providers": session.get_providers(),
+        "precision": model.precision,
+        "providers": session.get_providers() if session is not None else [],
+        "verification": model.verification,
     }

@@ -23,6 +23,7 @@ from zoo.serve.errors import UnknownServedModel
 from zoo.serve.inputs import read_body
 from zoo.serve.metrics import MODEL_VERSION
 from zoo.serve.service import Service, served_top
+from zoo.serve.verification import as_parameters
 
 EXTENSIONS = ["binary_tensor_data", "classification"]
 PLATFORM = "onnxruntime_onnx"
@@ -85,6 +86,7 @@ class OpenInference:
                         "shape": [-1, len(model.labels)],
                     }
                 ],
+                "parameters": as_parameters(model.verification or {}),
             }
         )
 

@@ -12,6 +12,7 @@ from zoo.cli.options import (
     add_decode_threads,
     add_deprecated,
     add_model_references,
+    add_precision,
     add_provider,
     add_threads,
     integer_at_least,
@@ -157,10 +158,23 @@ def add_command(commands) -> None:
         f"({defaults.max_decoding_pixels / 1e6:g})",
     )
     add_decode_threads(requests, defaults.decode_threads)
+    add_serve_backend(model)
     add_provider(model)
     add_threads(model)
     add_model_references(command, "models")
     command.set_defaults(run=_run_serve)
+
+
+def add_serve_backend(model) -> None:
+    """``--backend`` and ``--precision``: the runtime the models are served on (issue 35)."""
+    model.add_argument(
+        "--backend",
+        default="onnx",
+        help="inference backend: onnx (default), openvino, opencv, a plugin's that runs .onnx "
+        "files; on another than onnx, each model's agreement with its export on ONNX Runtime "
+        "is measured before it is served",
+    )
+    add_precision(model)
 
 
 def _run_serve(args) -> int:
@@ -191,7 +205,7 @@ def _run_serve(args) -> int:
     )
     check_sources(args.models)
     run_server(
-        lambda: load_models(args.models, args.provider, args.threads),
+        lambda: load_models(args.models, args.provider, args.threads, args.backend, args.precision),
         settings,
         args.host,
         args.port,
