@@ -17,8 +17,12 @@ load, take one input, and give Keras's logits (max |diff| / max |logit| <= 1e-4)
 
 ``--keras-files`` measures the same three tools on five small seeded model files of the kinds
 users have (``tests/keras_files.py``: an augmentation CNN, a legacy .h5 Sequential, a nested
-MobileNetV2 transfer model, a logits head, a custom layer): zoo is ``zoo export FILE --onnx``
-(the command, verification included), the others load the file with Keras and export it.
+MobileNetV2 transfer model, a logits head, a custom layer) and, where ``../shared`` holds them,
+on the real files people committed (``tests/real_keras_files.py``): zoo is ``zoo export FILE``
+(the command, verification included, with the options the file's repository implies), the
+others load the file with Keras and export it. A real file's Keras reference is the file as zoo
+loads it (Keras, on the config rewritten where Keras refuses it as saved); zoo's file is
+compared on what Keras outputs (a one-sigmoid head's p is zoo's second column).
 """
 
 from __future__ import annotations
@@ -112,6 +116,20 @@ np.save(path, np.asarray(model(x, training=False)))
 """,
 }
 
+_REFERENCE_REWRITTEN = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from pathlib import Path
+import numpy as np
+from zoo.sources.keras_file import KerasFile, KerasFileOptions
+file, path, low, high = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+model = KerasFile.open(Path(file), KerasFileOptions()).model
+shape = tuple(model.inputs[0].shape[1:])
+x = np.random.default_rng(0).uniform(low, high, (2, *shape)).astype(np.float32)
+np.savez(path, x=x, y=np.asarray(model(x, training=False)))
+"""
+"""A real file's reference: the file as zoo loads it, its own outputs on seeded inputs."""
+
 WARM_UP = "import keras, onnxruntime, tensorflow, tf2onnx, zoo.exporters.onnx"
 
 
@@ -162,9 +180,13 @@ def measure(command: list[str], memory_cap_gib: float) -> Run:
     return Run(seconds, peak, True)
 
 
-def agreement(path: Path, x: np.ndarray, expected: np.ndarray, output: str = "logits") -> str:
+def agreement(
+    path: Path, x: np.ndarray, expected: np.ndarray, output: str = "logits", binary: bool = False
+) -> str:
     """Whether the file loads, takes the image alone, and gives Keras's logits (or its
-    ``output``, where the file has one of that name) and top-5."""
+    ``output``, where the file has one of that name) and top-5. ``x`` is reshaped to the
+    file's input rank (zoo's graph of an (h, w) model takes (h, w, 1)); ``binary``: Keras
+    gives one sigmoid p, which is the file's second column when it has two."""
     import onnxruntime as ort
 
     try:
@@ -176,7 +198,11 @@ def agreement(path: Path, x: np.ndarray, expected: np.ndarray, output: str = "lo
         return f"asks for {len(inputs)} inputs ({', '.join(i.name for i in inputs)})"
     names = [o.name for o in session.get_outputs()]
     output = output if output in names else names[0]
+    rank = len(inputs[0].shape)
+    x = x.reshape(*x.shape, 1) if rank == x.ndim + 1 else x
     (logits,) = session.run([output], {inputs[0].name: x})
+    if binary and logits.shape[-1] == 2:
+        logits = logits[:, 1:]
     difference = float(np.abs(logits - expected).max())
     relative = difference / float(np.abs(expected).max())
     same_top5 = np.array_equal(
@@ -238,10 +264,18 @@ def main() -> None:
 
 
 def _verdicts(
-    runs: dict, reference: Run, x_path: Path, paths: dict, x: np.ndarray, output: str = "logits"
+    runs: dict,
+    reference: Run,
+    x_path: Path,
+    paths: dict,
+    x: np.ndarray,
+    output: str = "logits",
+    expected: np.ndarray | None = None,
 ) -> dict[str, str]:
-    """Per tool: whether its file gives the Keras reference's outputs (saved at ``x_path``)."""
-    expected = np.load(x_path) if reference.ok else None
+    """Per tool: whether its file gives the Keras reference's outputs (``expected``, or those
+    saved at ``x_path``)."""
+    if expected is None and reference.ok:
+        expected = np.load(x_path)
     verdicts = {}
     for tool, path in paths.items():
         if not runs[tool].ok:
@@ -249,7 +283,8 @@ def _verdicts(
         elif expected is None:
             verdicts[tool] = f"no Keras reference ({reference.note})"
         else:
-            verdicts[tool] = agreement(path, x, expected, output)
+            binary = expected.shape[-1] == 1
+            verdicts[tool] = agreement(path, x, expected, output, binary)
     return verdicts
 
 
@@ -312,7 +347,45 @@ def keras_files_main(memory_cap: float, tools: list[str]) -> None:
             verdicts = _verdicts(runs, reference, x_path, paths, x, output)
             rows.append((file.description, runs, verdicts))
             print(_row(file.description, runs, verdicts, tools), file=sys.stderr, flush=True)
+        rows += _real_file_rows(Path(folder), memory_cap, tools)
     _print_table("file", rows, tools)
+
+
+def _real_file_rows(folder: Path, memory_cap: float, tools: list[str]) -> list:
+    """The three tools on each real file of ``../shared`` (none when it is absent)."""
+    from tests import real_keras_files as real
+
+    if not real.ROOT.is_dir():
+        print(f"{real.ROOT} is absent: no real files", file=sys.stderr)
+        return []
+    rows = []
+    for name, file in real.FILES.items():
+        source = real.ROOT / file.path
+        runs = {}
+        for tool in tools:
+            path = folder / f"real-{name}-{tool}.onnx"
+            print(f"{file.path}: {tool} ...", file=sys.stderr, flush=True)
+            if tool == "zoo":
+                command = [sys.executable, "-m", "zoo", "export", str(source), "-o", str(path)]
+                command += file.options
+            else:
+                command = [sys.executable, "-c", FILE_CHILDREN[tool], str(source), str(path)]
+            runs[tool] = measure(command, memory_cap)
+            print(f"  {runs[tool]}", file=sys.stderr, flush=True)
+        x_path = folder / f"real-{name}-x.npz"
+        low, high = (0, 1) if file.options else (0, 255)
+        command = [sys.executable, "-c", _REFERENCE_REWRITTEN, str(source), str(x_path)]
+        reference = measure([*command, str(low), str(high)], memory_cap)
+        saved = np.load(x_path) if reference.ok else None
+        x, expected = (saved["x"], saved["y"]) if saved is not None else (None, None)
+        scores = expected is None or expected.shape[-1] == 1
+        scores = scores or np.allclose(expected.sum(axis=-1), 1, 0, 1e-3)
+        output = "probabilities" if scores else "logits"  # Keras's own output, zoo's name
+        paths = {tool: folder / f"real-{name}-{tool}.onnx" for tool in tools}
+        verdicts = _verdicts(runs, reference, x_path, paths, x, output, expected)
+        rows.append((f"real: {file.path}", runs, verdicts))
+        print(_row(rows[-1][0], runs, verdicts, tools), file=sys.stderr, flush=True)
+    return rows
 
 
 def _input_shape(path: Path) -> tuple[int, ...]:

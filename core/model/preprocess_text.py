@@ -76,6 +76,8 @@ def _flag(
     if not word:
         raise _error(text, "an empty item")
     choices = ", ".join(sorted(registered))
+    if word == text:
+        raise _error(text, f"no such preprocessor; choose from {choices}, or give the steps")
     raise _error(text, f"{word!r} is no preprocessor ({choices}) and no setting (scale=...)")
 
 
