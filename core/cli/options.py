@@ -338,13 +338,15 @@ def add_keras_file_options(parser: argparse.ArgumentParser, *references: str) ->
         "--labels",
         metavar="FILE",
         default=None,
-        help="class labels, one per line or a JSON list (default: class_0, class_1...)",
+        help="class labels, one per line, Teachable Machine's '0 name' lines, or a JSON list "
+        "(default: a labels.txt beside the file with as many, else class_0, class_1...)",
     )
     group.add_argument(
         "--preprocess",
         metavar="NAME",
         default=None,
-        help="a registered preprocessor: caffe, tf, torch, none... (default: none when the "
+        help="a registered preprocessor: caffe, tf, torch, unit (x/255), none..., or the steps, "
+        "e.g. 'scale=1/255,bgr' or 'scale=1/255,mean=0.5,std=0.25' (default: none when the "
         "graph starts with Rescaling or Normalization; otherwise required)",
     )
     group.add_argument(
