@@ -94,7 +94,7 @@ def onnx_side(path: Path, photos: Sequence[Path], model: str | None = None) -> R
         raise ZooError(f"{path} holds {card.model!r}, not {model!r}")
     if card.precision != "fp32":
         raise ZooError(
-            f"{path} is a {card.precision} export; give the float32 export as the reference"
+            f"{path} computes in {card.precision}; give the float32 export as the reference"
         )
     pixels = load_photos(photos, card.input)
     probabilities, logits = exported.runner.outputs(preprocess(pixels, exported.preprocessing))

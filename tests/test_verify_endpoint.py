@@ -23,6 +23,7 @@ from zoo.exporters.endpoint import onnx_side, verify_endpoint
 from zoo.exporters.oip_client import MAX_BODY_BYTES, OipClient
 from zoo.runtime.samples import sample_images
 
+from .conftest import run_zoo
 from .serving import ServeProcess
 from .tiny_onnx import LABELS, SIZE, write_tiny_onnx
 
@@ -115,6 +116,21 @@ def test_an_unknown_model_name_is_one_line(capsys, tiny, served):
     assert status == 1 and "/v2/models/other: HTTP 404" in one_line(err)
 
 
+@pytest.mark.slow
+def test_keras_is_the_reference_of_a_registered_model(capsys, mobilenet_weights, tmp_path):
+    exported = tmp_path / "mobilenet.onnx"
+    weights = str(mobilenet_weights)
+    made = run_zoo("export", "mobilenet", "--weights", weights, "-o", str(exported), "--no-verify")
+    assert made.returncode == 0, made.stderr
+    with ServeProcess(str(exported), "--provider", "cpu", log=tmp_path / "log") as server:
+        status, out, err = verify(
+            capsys, "mobilenet", "--endpoint", server.url, "--weights", weights
+        )
+    assert status == 0, err
+    assert f"model 'mobilenet' against Keras on {len(PHOTOS)} photos" in out
+    assert "top-5 identical" in out and "labels checked" in out
+
+
 # Servers written here: a model that answers logits, in JSON only; and hostile endpoints.
 
 
@@ -130,6 +146,8 @@ class Endpoint(BaseHTTPRequestHandler):
     swap_channels = False
     infer_error: int | None = None
     """An HTTP status every inference gets, with an error that is not one line."""
+    mangle: Callable[[dict], None] | None = None
+    """Changes each inference response's output before it is sent."""
     answer: Callable | None = None
 
     def log_message(self, *args) -> None:  # quiet
@@ -163,7 +181,10 @@ class Endpoint(BaseHTTPRequestHandler):
             values = values[..., ::-1]
         logits = values.mean(axis=(1, 2)) @ (np.eye(3, dtype=np.float32) * 10)
         output = {"name": "logits", "datatype": "FP32", "shape": list(logits.shape)}
-        self.send_json({"outputs": [{**output, "data": logits.ravel().tolist()}]})
+        output["data"] = logits.ravel().tolist()
+        if self.mangle:
+            self.mangle(output)
+        self.send_json({"outputs": [output]})
 
     def send_json(self, document, status: int = 200) -> None:
         self.send_body(json.dumps(document).encode(), status)
@@ -181,8 +202,9 @@ class Endpoint(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def endpoint(**behaviour) -> Iterator[str]:
     """An ``Endpoint`` (its class attributes replaced by ``behaviour``) on a loopback port."""
-    if "answer" in behaviour:  # a function, not a method
-        behaviour["answer"] = staticmethod(behaviour["answer"])
+    for name in ("answer", "mangle"):  # functions, not methods
+        if name in behaviour:
+            behaviour[name] = staticmethod(behaviour[name])
     handler = type("Behaving", (Endpoint,), behaviour)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -296,6 +318,61 @@ def test_a_5xx(capsys, tiny):
     with endpoint(infer_error=503) as url:
         line = hostile(capsys, tiny, url)
     assert line.endswith("/v2/models/tiny/infer: HTTP 503: out of memory\\nTraceback...")
+
+
+def _nan(output: dict) -> None:
+    output["data"][0] = float("nan")
+
+
+def _two_classes(output: dict) -> None:
+    output["shape"][1], output["data"] = 2, output["data"][: output["shape"][0] * 2]
+
+
+def _renamed(output: dict) -> None:
+    output["name"] = "scores"
+
+
+def _too_few(output: dict) -> None:
+    output["data"] = output["data"][:-1]
+
+
+@pytest.mark.parametrize(
+    ("mangle", "said"),
+    [
+        (_nan, "it answered NaN or infinity for cat.jpg (batch 1)"),
+        (_two_classes, "output 'logits' came back of shape [1, 2] for 1 photos; the model has 3"),
+        (_renamed, "its answer has no output 'logits' (it has ['scores'])"),
+        (_too_few, "output logits: 2 values for shape [1, 3]"),
+    ],
+    ids=["nan", "two-classes", "renamed", "too-few"],
+)
+def test_answers_that_are_not_answers(capsys, tiny, mangle, said):
+    with endpoint(mangle=mangle) as url:
+        assert said in hostile(capsys, tiny, url)
+
+
+def test_a_reduced_precision_reference_is_refused(capsys, tiny, tmp_path):
+    def int8(card: dict) -> None:
+        card["precision"] = "int8"
+
+    reference = write_tiny_onnx(tmp_path / "int8.onnx", int8)
+    with endpoint() as url:
+        status, _, err = verify(capsys, str(reference), "--endpoint", url)
+    assert status == 1 and "computes in int8; give the float32 export" in one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--endpoint-model", "x"], "go with --endpoint URL"),
+        (["--endpoint", "ftp://host/"], "ftp://host/: not an http:// or https:// URL"),
+        (["--endpoint", "http://host:port/"], "not a valid port"),
+        (["--endpoint", "http://127.0.0.1:1/", "--reference", "other.onnx"], "leave --reference"),
+    ],
+)
+def test_options_that_do_not_go_together(capsys, tiny, args, said):
+    status, _, err = verify(capsys, str(tiny), *args)
+    assert status == 1 and said in one_line(err)
 
 
 def test_a_redirect_to_another_host_is_not_followed(capsys, tiny):
