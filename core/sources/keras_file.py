@@ -37,7 +37,7 @@ from zoo.model.labels import read_label_file
 from zoo.model.preprocess_text import parse_preprocess
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
 from zoo.plugin.guard import import_user_module
-from zoo.sources import keras_rewrites
+from zoo.sources import keras_rewrites, saved_model
 from zoo.sources.keras_rewrites import layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -78,8 +78,10 @@ class KerasFileError(ZooError):
 
 
 def is_keras_file(reference: str) -> bool:
-    """Whether a model reference names a Keras file (by its suffix; it may not exist)."""
-    return Path(str(reference)).suffix.lower() in KERAS_SUFFIXES
+    """Whether a model reference names a Keras file (by its suffix; it may not exist) or a
+    TensorFlow SavedModel folder (``zoo.sources.saved_model``)."""
+    path = Path(str(reference))
+    return path.suffix.lower() in KERAS_SUFFIXES or saved_model.is_saved_model(path)
 
 
 @dataclass(frozen=True)
@@ -529,8 +531,9 @@ def model_name(path: Path, options: KerasFileOptions) -> str:
 def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> ModelSpec:
     """``path`` as a ``ModelSpec``, checked and loaded once; ``preprocessors``: the registered
     preprocessors ``--preprocess`` may name or start from."""
-    path = Path(path)
-    name = model_name(path, options)
+    source = Path(path)
+    name = model_name(source, options)
+    path = saved_model.as_keras_file(source) if saved_model.is_saved_model(source) else source
     stated = None
     if options.preprocess is not None:  # before Keras: a typo costs no load
         stated = parse_preprocess(options.preprocess, preprocessors)
@@ -548,7 +551,7 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         labels = teachable_machine_labels(given)
         check_label_count(labels, options.labels, graph.classes, path)
     else:
-        labels = _labels_beside(path, name, graph.classes)
+        labels = _labels_beside(source, name, graph.classes)
     rewritten = f", loaded after rewrites {', '.join(keras_file.rewrites)}"
     return ModelSpec(
         name=name,
@@ -557,9 +560,15 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         preprocess=preprocess,
         labels=labels,
         weights=WeightsSpec(path.resolve().as_uri(), keras_file.sha256, path.name, in_place=True),
-        description=f"Keras file {path.name}" + (rewritten if keras_file.rewrites else ""),
+        description=_kind(source) + (rewritten if keras_file.rewrites else ""),
         output=graph.output,
     )
+
+
+def _kind(source: Path) -> str:
+    if saved_model.is_saved_model(source):
+        return f"Keras 2 SavedModel {source.name} (read with tf_keras)"
+    return f"Keras file {source.name}"
 
 
 def _preprocessing(stated, graph: Classifier, preprocessors, path: Path):
