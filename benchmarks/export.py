@@ -22,7 +22,7 @@ on the real files people committed (``tests/real_keras_files.py``): zoo is ``zoo
 (the command, verification included, with the options the file's repository implies), the
 others load the file with Keras and export it. A real file's Keras reference is the file as zoo
 loads it (Keras, on the config rewritten where Keras refuses it as saved); zoo's file is
-compared on what Keras outputs (a one-sigmoid head's p is zoo's second column).
+compared on what Keras outputs (a one-sigmoid head's p as the scores [1 - p, p], zoo's).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def agreement(
     """Whether the file loads, takes the image alone, and gives Keras's logits (or its
     ``output``, where the file has one of that name) and top-5. ``x`` is reshaped to the
     file's input rank (zoo's graph of an (h, w) model takes (h, w, 1)); ``binary``: Keras
-    gives one sigmoid p, which is the file's second column when it has two."""
+    gives one sigmoid p, compared as the scores [1 - p, p] (zoo's two columns)."""
     import onnxruntime as ort
 
     try:
@@ -201,8 +201,9 @@ def agreement(
     rank = len(inputs[0].shape)
     x = x.reshape(*x.shape, 1) if rank == x.ndim + 1 else x
     (logits,) = session.run([output], {inputs[0].name: x})
-    if binary and logits.shape[-1] == 2:
-        logits = logits[:, 1:]
+    if binary:
+        expected = np.concatenate([1 - expected, expected], axis=1)
+        logits = logits if logits.shape[-1] == 2 else np.concatenate([1 - logits, logits], 1)
     difference = float(np.abs(logits - expected).max())
     relative = difference / float(np.abs(expected).max())
     same_top5 = np.array_equal(
