@@ -24,7 +24,13 @@ from zoo.base.version import __version__
 from zoo.model.input_config import InputConfig, model_spec
 from zoo.model.spec import ModelSpec, WeightsSpec
 from zoo.plugin.registry import get_registry
-from zoo.sources.keras_file import KerasFile, KerasFileOptions, keras_file_spec, model_name
+from zoo.sources.keras_file import (
+    KerasFile,
+    KerasFileOptions,
+    keras_file_spec,
+    model_name,
+    source_file,
+)
 
 CARD = "card.json"
 FORMAT = "zoo-keras-file"
@@ -131,10 +137,11 @@ def import_file(path: Path, options: KerasFileOptions) -> dict:
     if existing is not None and not is_imported(destination):
         raise ImportedModelError(f"--name {name}: a trained model has that name; choose another")
     spec = keras_file_spec(path, options, registry.preprocessors)
+    kept = source_file(spec)  # the file itself; a SavedModel folder's .h5
     config = registry.input_config(spec)
     card = ImportedCard(
         name=name,
-        model_file=f"model{path.suffix.lower()}",
+        model_file=f"model{kept.suffix.lower()}",
         sha256=spec.weights.file_hash,
         source=str(path.resolve()),
         input=config,
@@ -145,6 +152,6 @@ def import_file(path: Path, options: KerasFileOptions) -> dict:
     )
     destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(destination, KEPT) as folder:
-        shutil.copyfile(path, folder / card.model_file)
+        shutil.copyfile(kept, folder / card.model_file)
         (folder / CARD).write_text(jsonio.dumps(card.to_dict(), indent=1))
     return {"model": name, "path": str(destination), "sha256": card.sha256}

@@ -299,11 +299,13 @@ class KerasFile:
         import keras
 
         model, self.model = self.model or self.load(), None
+        if self.graph is None:  # a kept file (zoo import), built from its card
+            self.graph = describe_classifier(model, self.path)
         if weights is None:
             model = keras.models.clone_model(model)
         elif Path(weights).resolve() != self.path:
             model.load_weights(weights)
-        return model if self.graph is None else adapt(model, self.graph)
+        return adapt(model, self.graph)
 
 
 def _fixed_batch(model) -> bool:
