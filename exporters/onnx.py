@@ -32,6 +32,7 @@ from zoo.exporters.keras_outputs import (
     load_photos,
     logits_model,
 )
+from zoo.exporters.layout import LAYOUTS, input_as_nchw
 from zoo.exporters.precision import PRECISIONS, is_int8, lower_precision
 from zoo.exporters.results import OnnxExportResult
 from zoo.exporters.triton import export_to_triton
@@ -81,6 +82,8 @@ def check_options(options: ExportOptions, labels: LabelList) -> None:
     opset = options.opset or DEFAULT_OPSET
     check_labels((class_id for class_id, _ in labels), "the model's labels", "class id")
     check_labels((label for _, label in labels), "the model's labels")
+    if options.layout not in LAYOUTS:
+        raise ExportError(f"unknown layout {options.layout!r}; choose from {', '.join(LAYOUTS)}")
     if options.precision not in PRECISIONS:
         raise ExportError(
             f"unknown precision {options.precision!r}; choose from {', '.join(PRECISIONS)}"
@@ -107,6 +110,7 @@ def model_card(
         zoo_version=__version__,
         opset=options.opset or DEFAULT_OPSET,
         input_dtype="uint8" if options.embed_preprocessing else "float32",
+        input_layout=options.layout.upper(),
         top_k=TopKOutputs(options.top_k) if options.top_k else None,
         verified_on=VerifiedOn.here() if options.verify else None,
     )
@@ -262,6 +266,8 @@ def _convert(
         embed_preprocessing(proto, card.input.preprocess, card.input_name)
     if card.top_k:
         add_top_k(proto, card.probabilities_name, card.top_k)
+    if card.input_layout == "NCHW":
+        input_as_nchw(proto, card.input_name)
     proto.producer_name, proto.producer_version = "zoo", __version__
     proto.doc_string = f"{card.model}, exported by zoo {__version__}"
     helper.set_model_props(proto, {METADATA_KEY: card.to_json()})

@@ -435,3 +435,107 @@ def test_a_configuration_whose_agreement_fails_is_not_served(tiny, monkeypatch):
     monkeypatch.setattr(runtimes, "measured_agreement", lambda reference, model: failing)
     with pytest.raises(zoo.ZooError, match="on openvino at fp32 does not agree with its fp32"):
         load_models([str(tiny)], "cpu", 0, "openvino")
+
+
+def nchw_tiny(tmp_path) -> Path:
+    """The tiny model with an NCHW input (``zoo export --layout nchw``'s rewrite), its card
+    saying so."""
+    import onnx
+
+    from zoo.exporters.layout import input_as_nchw
+
+    def nchw(card):
+        card["input"]["layout"] = "NCHW"
+
+    path = write_tiny_onnx(tmp_path / "nchw.onnx", nchw, matrix=MATRIX)
+    proto = onnx.load(path)
+    input_as_nchw(proto, "image")
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "onnx",
+        pytest.param("openvino", marks=openvino_needed),
+        pytest.param("opencv", marks=opencv_needed),
+    ],
+)
+def test_an_nchw_file_is_fed_channels_first_and_answers_as_the_nhwc_one(tmp_path, tiny, backend):
+    path = nchw_tiny(tmp_path)
+    import onnx
+
+    [graph_input] = onnx.load(path).graph.input
+    dims = [d.dim_value or d.dim_param for d in graph_input.type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, 4, 4]
+    model = zoo.load(path, backend=backend)
+    assert model.card.input_layout == "NCHW"
+    expected = zoo.load(tiny, backend="onnx").probabilities(pixels())
+    np.testing.assert_allclose(model.probabilities(pixels()), expected, atol=1e-6)
+
+
+def test_an_nchw_card_on_an_nhwc_graph_is_refused(tmp_path):
+    def nchw(card):
+        card["input"]["layout"] = "NCHW"
+
+    path = write_tiny_onnx(tmp_path / "m.onnx", nchw)
+    with pytest.raises(zoo.ZooError, match=r"input \(batch, 3, 4, 4\), the graph's is"):
+        zoo.load(path, backend="onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.real_weights
+@openvino_needed
+@opencv_needed
+def test_an_nchw_export_is_verified_and_every_runtime_gives_the_nhwc_top5(
+    tmp_path, mobilenet_weights, capsys
+):
+    from .conftest import run_zoo
+
+    photos = [str(p) for p in sorted((PHOTO.parent).iterdir())]
+    files = {}
+    for name, extra in {
+        "nhwc": [],
+        "nchw": ["--layout", "nchw"],
+        "nchw-embedded": ["--layout", "nchw", "--embed-preprocessing"],
+    }.items():
+        files[name] = tmp_path / f"{name}.onnx"
+        weights = ["--weights", str(mobilenet_weights)]
+        done = run_zoo("export", "mobilenet", *weights, "-o", str(files[name]), *extra)
+        assert done.returncode == 0, done.stderr  # verified against Keras, as every export
+    answers = {}
+    for (name, path), backend in [
+        *((item, "onnx") for item in files.items()),
+        (("nchw", files["nchw"]), "openvino"),
+        (("nchw", files["nchw"]), "opencv"),
+        (("nchw-embedded", files["nchw-embedded"]), "openvino"),
+    ]:
+        assert main(["predict", str(path), *photos, "--json", "--backend", backend]) == 0
+        records = json.loads(capsys.readouterr().out)
+        answers[(name, backend)] = [[t["index"] for t in r["top"]] for r in records]
+    assert len({json.dumps(top5) for top5 in answers.values()}) == 1, answers
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("openvino", marks=openvino_needed), pytest.param("opencv", marks=opencv_needed)],
+)
+def test_evaluate_on_a_runtime_gives_onnx_runtimes_metrics(tmp_path, tiny, capsys, backend):
+    from PIL import Image
+
+    for name, colour in {"red": (250, 5, 5), "green": (5, 250, 5), "blue": (5, 5, 250)}.items():
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(2):
+            shade = tuple(max(0, value - 40 * i) for value in colour)
+            Image.new("RGB", (8, 8), shade).save(tmp_path / "data" / name / f"{i}.png")
+    reports = {}
+    for name in ("onnx", backend):
+        assert (
+            main(["evaluate", str(tiny), str(tmp_path / "data"), "--backend", name, "--json"]) == 0
+        )
+        reports[name] = json.loads(capsys.readouterr().out)
+    assert (reports[backend]["backend"], reports[backend]["precision"]) == (backend, "fp32")
+    for key in ("images", "top1", "confusion_matrix", "per_class"):
+        assert reports[backend][key] == reports["onnx"][key]

@@ -253,6 +253,8 @@ class ExportOptions:
     calibration: tuple[Path, ...] = ()
     """Photos to calibrate int8 on; empty: the model's verification photos."""
     triton: Path | None = None
+    layout: str = "nhwc"
+    """The image input's layout: nhwc (Keras's), or nchw (channels first: TensorRT, OpenCV DNN)."""
     """A Triton model repository: write the entry ``triton/MODEL`` instead of ``output``."""
 
 

@@ -63,9 +63,13 @@ class OnnxRunner(Runner):
         return self.session.run(names, self.feed(batch))
 
     def feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """What ONNX Runtime is given for one batch: the input, in the graph's dtype."""
+        """What ONNX Runtime is given for one batch: the input, in the graph's dtype and
+        layout (zoo's batches are NHWC; an NCHW export's, ``zoo export --layout nchw``, are
+        transposed)."""
         if self.card.embeds_preprocessing and batch.dtype != np.uint8:
             batch = np.clip(np.rint(batch), 0, 255)  # pixel values as floats: exact in uint8
+        if self.card.input_layout == "NCHW":
+            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
         return {self.card.input_name: batch.astype(self.card.input_dtype, copy=False)}
 
 
@@ -115,8 +119,8 @@ def check_card(session, card: ModelCard, path: str | os.PathLike) -> None:
 
 def card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
     size = card.input.size  # two positive integers, and at least one label: InputConfig checks
-    if card.input_layout != "NHWC":
-        return f"input layout {card.input_layout!r}; zoo feeds NHWC"
+    if card.input_layout not in ("NHWC", "NCHW"):
+        return f"input layout {card.input_layout!r}; zoo feeds NHWC or NCHW"
     if card.input_dtype not in ORT_TYPES:
         return f"input dtype {card.input_dtype!r}; zoo feeds {' or '.join(ORT_TYPES)}"
     graph_inputs = {node.name: node for node in inputs}
@@ -128,14 +132,13 @@ def card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
         return f"input dtype {card.input_dtype}, the graph's is {graph_input.type}"
     # any batch size; a grayscale model's graph takes one channel, RGB with preprocessing inside
     channels = 3 if card.embeds_preprocessing else card.input.preprocess.channels
-    wanted = (None, *size, channels)
+    wanted = (None, *size, channels) if card.input_layout == "NHWC" else (None, channels, *size)
     if len(graph_input.shape) != 4 or any(
         isinstance(dim, int) and want is not None and dim != want
         for dim, want in zip(graph_input.shape, wanted, strict=True)
     ):
-        return (
-            f"input (batch, {size[0]}, {size[1]}, {channels}), the graph's is {graph_input.shape}"
-        )
+        dims = ", ".join(str(dim) for dim in wanted[1:])
+        return f"input (batch, {dims}), the graph's is {graph_input.shape}"
     per_class = [name for name in (card.probabilities_name, card.logits_name) if name]
     top_k = [card.top_k.scores_name, card.top_k.indices_name] if card.top_k else []
     for name in [*per_class, *top_k]:

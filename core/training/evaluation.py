@@ -38,6 +38,7 @@ def evaluate(
     threads: int = 0,
     reference: str | os.PathLike | None = None,
     engine: RayOptions | None = None,
+    precision: str | None = None,
 ) -> EvaluationReport:
     """Metrics of ``model`` (a registered name, a bundle, or an exported .onnx file) on
     ``data``: a folder with one sub-folder per class, named by the model's labels or class
@@ -48,13 +49,21 @@ def evaluate(
 
     ``engine``: the images go through a pool of Ray actors (the model as ONNX: a .onnx file,
     or ``backend="onnx"``), and the report is the same. The float32 agreement is then not
-    measured: the pixels stay with the actors."""
+    measured: the pixels stay with the actors. ``precision``: what the runtime computes in
+    (``"bf16"`` with ``backend="openvino"``; see ``zoo.load``)."""
     dataset = scan(Path(data))
     split = "test" if dataset.split("test") else "val" if dataset.layout == "splits" else None
     items = dataset.split(split) if split else dataset.items
     if engine is not None:  # the actors run the model as ONNX: its labels and card are those
         backend = "onnx"
-    loaded = load(model, backend=backend, weights=weights, provider=provider, threads=threads)
+    loaded = load(
+        model,
+        backend=backend,
+        weights=weights,
+        provider=provider,
+        threads=threads,
+        precision=precision,
+    )
     columns = _columns(dataset.classes, loaded.labels)
     if engine is None:
         comparison = fp32_comparison(loaded, reference, provider, threads)

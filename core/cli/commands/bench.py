@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from zoo.base.errors import BackendUnavailable, ZooError
+from zoo.base.errors import ZooError
 from zoo.base.printing import print_json, print_table
 from zoo.base.progress import status
 from zoo.cli.options import (
@@ -86,7 +86,8 @@ def run(args) -> int:
                 model = load(
                     args.model, backend, args.weights, provider, args.threads, precision=precision
                 )
-            except BackendUnavailable as error:
+            except ZooError as error:  # side by side: a runtime not here, a precision not
+                # offered, a lower-precision export that fails its verification: skipped
                 if not side_by_side:
                     raise
                 skipped.append(error)

@@ -9,6 +9,7 @@ from zoo.cli.options import (
     add_json,
     add_keras_file_options,
     add_model_options,
+    add_precision,
     input_overrides,
     option_groups,
     positive_int,
@@ -31,6 +32,7 @@ def add_command(commands) -> None:
     inputs, model = option_groups(evaluate, "input", "model")
     add_input_options(inputs)
     add_model_options(model)
+    add_precision(model)
     model.add_argument("--batch-size", type=positive_int, default=32, help="batch size (32)")
     model.add_argument(
         "--reference",
@@ -62,6 +64,7 @@ def _run_evaluate(args) -> int:
             overrides=input_overrides(args),
             provider=args.provider,
             threads=args.threads if engine is None else 0,
+            precision=args.precision,
             reference=args.reference,
             engine=engine,
         ),

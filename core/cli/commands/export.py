@@ -64,6 +64,13 @@ def add_command(commands) -> None:
         help="take raw uint8 RGB pixels and preprocess inside the graph",
     )
     exported.add_argument(
+        "--layout",
+        choices=["nhwc", "nchw"],
+        default="nhwc",
+        help="the image input's layout: nhwc (default, as Keras) or nchw (channels first, as "
+        "TensorRT, DeepStream and OpenCV DNN feed images); recorded in the file's card",
+    )
+    exported.add_argument(
         "--top-k",
         type=positive_int,
         metavar="K",
@@ -100,6 +107,7 @@ def run(args) -> int:
         verify=not args.no_verify,
         embed_preprocessing=args.embed_preprocessing,
         top_k=args.top_k,
+        layout=args.layout,
         precision=args.precision,
         calibration=tuple(image_files(Path(args.calibration))) if args.calibration else (),
         triton=None if args.triton is None else output_folder(args.triton),
