@@ -184,7 +184,13 @@ def export_onnx(
                     )
                     _raise_for_disagreement(agreement_report, labels, random_init=not weights_path)
     return OnnxExportResult(
-        output, card, report, report_path, agreement=agreement_report, conversion=conversion
+        output,
+        card,
+        report,
+        report_path,
+        agreement=agreement_report,
+        conversion=conversion,
+        rewrites=spec.rewrites,
     )
 
 

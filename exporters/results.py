@@ -24,6 +24,8 @@ class OnnxExportResult:
     """How a lower-precision (int8, fp16) export agrees with Keras."""
     conversion: Conversion | None = None
     """Which converter made the graph and, on a fallback, why (its ``proto`` dropped)."""
+    rewrites: tuple[str, ...] = ()
+    """The rewrites the model's Keras file needed before Keras would load it."""
 
     def to_dict(self) -> dict:
         return {
@@ -44,6 +46,7 @@ class OnnxExportResult:
             "precision": self.card.precision,
             "agreement": _agreement_figures(self.agreement) if self.agreement else None,
             "converter": converter_facts(self.conversion),
+            "keras_rewrites": list(self.rewrites),
         }
 
     def summary(self) -> str:
@@ -59,6 +62,8 @@ class OnnxExportResult:
         if self.conversion:
             facts.append(describe_conversion(self.conversion))
         lines = [f"wrote {self.path} ({', '.join(facts)})"]
+        if self.rewrites:
+            lines.append(f"from the Keras file after zoo's rewrites {', '.join(self.rewrites)}")
         if self.report is None:
             lines[0] += ", not verified (--no-verify)"
         else:

@@ -87,6 +87,7 @@ def test_export_names_the_rewrites_and_verifies_through_the_emitter(forms, tmp_p
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["verified"] and document["converter"]["name"] == "emitter"
+    assert document["keras_rewrites"] == ["functional-single-io", "depthwise-groups"]
     assert "after zoo's rewrites functional-single-io" in result.stderr
     assert "depthwise-groups" in result.stderr
     assert f"labels from {folder / 'labels.txt'} (2 classes)" in result.stderr

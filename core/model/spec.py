@@ -162,6 +162,9 @@ class ModelSpec:
     """The resize filter the model's inputs are made with, as it was trained: what
     ``keras.utils.load_img`` uses (nearest) for the ImageNet models; a trained model's own.
     Every command uses it unless told ``--interpolation``, and exports record it."""
+    rewrites: tuple[str, ...] = ()
+    """The named rewrites (``zoo.sources.keras_rewrites``) a Keras file's config needed before
+    Keras would load it, which an export's summary and ``--json`` name; empty otherwise."""
 
     def __post_init__(self) -> None:
         problem = check_model_name(self.name)

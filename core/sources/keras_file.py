@@ -564,6 +564,7 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         weights=WeightsSpec(path.resolve().as_uri(), keras_file.sha256, path.name, in_place=True),
         description=_kind(source) + (rewritten if keras_file.rewrites else ""),
         output=graph.output,
+        rewrites=keras_file.rewrites,
     )
 
 
