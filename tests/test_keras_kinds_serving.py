@@ -1,6 +1,8 @@
-"""A grayscale Keras file served and run on Ray as RGB files are: ``zoo serve`` answers ``/v1``
-with a photo and ``/v2`` with encoded images and with UINT8 ``[N, h, w, 1]`` pixels (and RGB),
-all as ``zoo predict`` scores them; ``--engine ray`` gives the local records."""
+"""Keras files as people train them, served and run on Ray as any model: a grayscale file
+answers ``/v1`` with a photo and ``/v2`` with encoded images and with UINT8 ``[N, h, w, 1]``
+pixels (and RGB), a one-sigmoid file (its labels.txt beside it) and an x/255 file stated as
+``--preprocess "scale=1/255"`` answer ``/v1``, all as ``zoo predict`` scores them;
+``--engine ray`` gives the local records."""
 
 from __future__ import annotations
 
@@ -32,6 +34,16 @@ def imported(tmp_path_factory) -> tuple[Path, Path, dict]:
     env = {"ZOO_HOME": str(folder / "home")}
     kept = run_zoo("import", str(folder / "gray.keras"), "--preprocess", "unit", env=env)
     assert kept.returncode == 0, kept.stderr
+    (folder / "catdog").mkdir()
+    kinds.sigmoid(folder / "catdog" / "catdog.keras")
+    (folder / "catdog" / "labels.txt").write_text("cats\ndogs\n")
+    kinds.unit_rgb(folder / "stated.keras")
+    for file, options in [
+        ("catdog/catdog.keras", ()),
+        ("stated.keras", ("--preprocess", "scale=1/255")),
+    ]:
+        kept = run_zoo("import", str(folder / file), *options, env=env)
+        assert kept.returncode == 0, kept.stderr
     return folder, photo, env
 
 
@@ -45,11 +57,24 @@ def test_serve_v1_and_v2_take_photos_and_one_channel_pixels(imported, tmp_path, 
     predicted = run_zoo("predict", "gray", str(photo), "--json", "--top", "3", env=env)
     assert predicted.returncode == 0, predicted.stderr
     want = scores(json.loads(predicted.stdout))
-    with ServeProcess("gray", log=tmp_path / "log") as server:
+    others = {}
+    for name in ("catdog", "stated"):
+        predicted = run_zoo("predict", name, str(photo), "--json", "--top", "3", env=env)
+        assert predicted.returncode == 0, predicted.stderr
+        others[name] = json.loads(predicted.stdout)
+    with ServeProcess("gray", "catdog", "stated", log=tmp_path / "log") as server:
         photo_bytes = photo.read_bytes()
         status, _, body = server.post_image("/v1/models/gray:predict", photo_bytes, "image/png")
         assert status == 200, body
         np.testing.assert_allclose(scores(body), want, atol=1e-5)
+        for name, expected in others.items():
+            status, _, body = server.post_image(
+                f"/v1/models/{name}:predict", photo_bytes, "image/png"
+            )
+            assert status == 200, body
+            np.testing.assert_allclose(scores(body), scores(expected), atol=1e-5)
+        assert {e["label"] for e in others["catdog"][0]["top"]} == {"cats", "dogs"}
+        assert sum(e["score"] for e in others["catdog"][0]["top"]) == pytest.approx(1, abs=1e-6)
         status, _, metadata = server.request("GET", "/v2/models/gray")
         assert metadata["inputs"][1]["shape"] == [-1, 16, 16, 1]
         rgb = np.asarray(Image.open(photo).convert("RGB").resize((16, 16), Image.NEAREST))
