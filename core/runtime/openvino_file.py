@@ -104,7 +104,11 @@ def load_openvino(path: str | os.PathLike, precision: str | None = None, threads
     config = {"INFERENCE_PRECISION_HINT": PRECISIONS[wanted], "PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
-    compiled = core.compile_model(graph, "CPU", config)
+    try:
+        compiled = core.compile_model(graph, "CPU", config)
+    except Exception as error:  # an operator its CPU plugin lacks, for one
+        message = describe_exception(error).splitlines()[0]
+        raise ModelFileError(f"{path}: OpenVINO cannot compile it ({message})") from None
     ran = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
     if ran != PRECISIONS[wanted]:
         raise BackendUnavailable(f"OpenVINO compiled {path} in {ran}, not the {wanted} asked for")
@@ -117,7 +121,7 @@ def load_openvino(path: str | os.PathLike, precision: str | None = None, threads
 def _precision_for(card: ModelCard, precision: str | None, path) -> str:
     """The float precision to ask OpenVINO for: ``precision``, one OpenVINO has a name for; a
     lower-precision file (int8, fp16) runs as it was made."""
-    if precision is None or precision == "fp32":
+    if precision is None or precision in ("fp32", card.precision):
         return "fp32"
     if precision not in PRECISIONS:
         raise BackendUnavailable(
