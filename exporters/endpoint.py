@@ -14,7 +14,7 @@ classification extension, the labels it gives each class are checked against the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -397,8 +397,17 @@ def _tensor_for(plan: InputPlan, reference: Reference, index: list[int]) -> Tens
     return Tensor(plan.name, plan.datatype, list(values.shape), values)
 
 
-def _sizes(plan: InputPlan, batch_sizes: Sequence[int]) -> Sequence[int]:
-    return batch_sizes if plan.batch is None else (plan.batch,)
+def _batches(plan: InputPlan, batch_sizes: Sequence[int], count: int) -> Iterator[list[int]]:
+    """The photos' indices, a batch at a time, at each size (the one the endpoint takes, when
+    it declares one); a batch's own photos repeat after it to fill it."""
+    for size in batch_sizes if plan.batch is None else (plan.batch,):
+        for index in batches(count, size):
+            yield index + [index[i % len(index)] for i in range(size - len(index))]
+
+
+def _distinct(index: list[int]) -> list[int]:
+    """The batch's photos, each once: they lead it, repeats follow."""
+    return list(dict.fromkeys(index))
 
 
 def _compare(
@@ -412,25 +421,20 @@ def _compare(
     compared = VerificationReport(report.model, f"{report.url} {plan.describe()}", report.tolerance)
     outputs = reference.outputs
     classes = len(reference.config.labels)
-    for size in _sizes(plan, batch_sizes):
-        for index in batches(len(outputs.names), size):
-            answer = client.infer(
-                report.model,
-                [_tensor_for(plan, reference, index)],
-                [{"name": output}],
-                report.binary,
-            )
-            found = _scores(answer, output, len(index), classes, report)
-            if found is None:
+    for index in _batches(plan, batch_sizes, len(outputs.names)):
+        sent = [_tensor_for(plan, reference, index)]
+        answer = client.infer(report.model, sent, [{"name": output}], report.binary)
+        found = _scores(answer, output, len(index), classes, report)
+        if found is None:
+            return compared
+        scores, kind = found
+        for row, i in enumerate(_distinct(index)):
+            if not np.isfinite(scores[row]).all():
+                report.problems.append(
+                    f"it answered NaN or infinity for {outputs.names[i]} (batch {len(index)})"
+                )
                 return compared
-            scores, kind = found
-            for row, i in enumerate(index[: len(outputs.names)]):
-                if not np.isfinite(scores[row]).all():
-                    report.problems.append(
-                        f"it answered NaN or infinity for {outputs.names[i]} (batch {len(index)})"
-                    )
-                    return compared
-                compared.checks.append(_photo_check(outputs, i, scores[row], kind, len(index)))
+            compared.checks.append(_photo_check(outputs, i, scores[row], kind, len(index)))
     return compared
 
 
@@ -480,8 +484,7 @@ def _label_checks(
     outputs, labels = reference.outputs, reference.config.labels
     k = min(TOP, len(labels))
     checks = []
-    size = _sizes(plan, [len(outputs.names)])[-1]
-    for index in batches(len(outputs.names), size):
+    for index in _batches(plan, [len(outputs.names)], len(outputs.names)):
         answer = client.infer(
             report.model,
             [_tensor_for(plan, reference, index)],
@@ -495,7 +498,7 @@ def _label_checks(
                 f"asked for each photo's top {k} (classification extension), it answered {got}"
             )
             return checks
-        for row, i in enumerate(index[: len(outputs.names)]):
+        for row, i in enumerate(_distinct(index)):
             entries = [_classified(e, len(labels)) for e in tensor.data[row * k : (row + 1) * k]]
             if None in entries:
                 report.problems.append(

@@ -175,6 +175,9 @@ class Endpoint(BaseHTTPRequestHandler):
             return self.send_json({"error": "out of memory\nTraceback..."}, self.infer_error)
         [tensor] = json.loads(body)["inputs"]
         values = np.array(tensor["data"], np.float32).reshape(tensor["shape"])
+        batch = (self.metadata_shape or [-1])[0]
+        if batch > 0 and len(values) != batch:
+            return self.send_json({"error": f"a batch of {len(values)}, not {batch}"}, 400)
         if self.layout == "NCHW":
             values = values.transpose(0, 2, 3, 1)
         if self.swap_channels:
@@ -229,6 +232,16 @@ def test_an_endpoint_taking_nchw_values_gets_them(capsys, tiny):
     with endpoint(layout="NCHW") as url:
         status, out, err = verify(capsys, str(tiny), "--endpoint", url)
     assert status == 0 and "x (FP32, NCHW)" in out, err
+
+
+def test_an_endpoint_taking_one_batch_size_gets_only_that(capsys, tiny):
+    with endpoint(metadata_shape=[4, *SIZE, 3]) as url:  # 6 photos: 4, then 2 and 2 repeated
+        status, out, err = verify(capsys, str(tiny), "--endpoint", url, "--json")
+    document = json.loads(out)
+    assert status == 0 and document["passed"], err
+    [compared] = document["inputs"].values()
+    assert compared["batch_sizes"] == [4] and compared["images"] == len(PHOTOS)
+    assert len(compared["checks"]) == len(PHOTOS)
 
 
 def test_the_wrong_preprocessing_is_caught_naming_the_photo_and_both_top5s(capsys, tiny):
