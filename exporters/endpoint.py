@@ -219,11 +219,17 @@ class EndpointReport:
             if self.labels is not None
             else "labels not seen (no classification extension)"
         )
+        on_logits = any(c.max_abs_diff_logits is not None for r in reports for c in r.checks)
+        closeness = (
+            f"max |diff| of logits {self.max_relative_diff:.2g} of their scale"
+            if on_logits
+            else f"max |diff| of probabilities {self.max_relative_diff:.2g}"
+        )
         return (
             f"{self.url} model {self.model!r} against {self.reference} on {photos} photos at "
             f"batch sizes {sizes} through {through}: {verdict}; it answers "
-            f"{' and '.join(self.scores) or 'nothing'}, max diff {self.max_relative_diff:.2g} "
-            f"(tolerance {self.tolerance:g}); {labels}"
+            f"{' and '.join(self.scores) or 'nothing'}, {closeness} (tolerance "
+            f"{self.tolerance:g}); {labels}"
         )
 
     def raise_for_failure(self, labels: LabelList) -> None:
