@@ -225,7 +225,7 @@ def test_an_endpoint_answering_logits_in_json_verifies(capsys, tiny):
         status, out, err = verify(capsys, str(tiny), "--endpoint", url)
     assert status == 0, err
     assert "through x (FP32, NHWC) in JSON: top-5 identical" in out
-    assert "it answers logits" in out and "labels not seen" in out
+    assert "it answers logits, max |diff| of logits" in out and "labels not seen" in out
 
 
 def test_an_endpoint_taking_nchw_values_gets_them(capsys, tiny):
