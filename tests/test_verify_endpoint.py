@@ -225,7 +225,25 @@ def test_an_endpoint_answering_logits_in_json_verifies(capsys, tiny):
         status, out, err = verify(capsys, str(tiny), "--endpoint", url)
     assert status == 0, err
     assert "through x (FP32, NHWC) in JSON: top-5 identical" in out
-    assert "it answers logits, max |diff| of logits" in out and "labels not seen" in out
+    # the tiny file has no logits output: the endpoint's logits are compared by their softmax
+    assert "it answers logits, max |diff| of probabilities" in out and "labels not seen" in out
+
+
+def test_logits_are_compared_with_the_references_logits(capsys, tmp_path):
+    onnx = pytest.importorskip("onnx")
+
+    def with_logits(card: dict) -> None:
+        card["outputs"]["logits"] = "logits"
+
+    reference = write_tiny_onnx(tmp_path / "tiny.onnx", with_logits)
+    model = onnx.load(reference)  # the graph's own logits, an output too
+    logits = onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 3])
+    model.graph.output.append(logits)
+    onnx.save(model, reference)
+    with endpoint() as url:
+        status, out, err = verify(capsys, str(reference), "--endpoint", url)
+    assert status == 0, err
+    assert "it answers logits, max |diff| of logits" in out and "of their scale" in out
 
 
 def test_an_endpoint_taking_nchw_values_gets_them(capsys, tiny):
