@@ -144,6 +144,11 @@ def _run_endpoint(args) -> int:
         raise ZooError("--endpoint-model, --reference and --timeout go with --endpoint URL")
     if args.onnx is not None:
         raise ZooError(f"give {args.onnx} or --endpoint, not both (or --reference {args.onnx})")
+    if args.runtimes is not None or args.precisions is not None:
+        raise ZooError("--runtimes and --precisions verify a file; leave them out with --endpoint")
+    onnx_reference = args.reference or is_onnx_file(args.model)
+    if onnx_reference and args.weights:
+        raise ZooError("--weights chooses Keras's weights; the reference here is a .onnx file")
     client = OipClient(args.endpoint, args.timeout or DEFAULT_TIMEOUT)
     extra = image_files(Path(args.images)) if args.images else []
     if is_onnx_file(args.model):
