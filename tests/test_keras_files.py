@@ -201,6 +201,7 @@ def test_verify_passes_and_notices_a_changed_file(files, tmp_path):
 
 
 def test_the_export_cache_is_keyed_by_the_files_sha256(files, tmp_path, home):
+    from zoo.plugin.registry import get_registry
     from zoo.sources.export_cache import cached_export_path
     from zoo.sources.keras_file import KerasFileOptions, keras_file_spec
     from zoo.sources.weights import resolve_weights
@@ -209,7 +210,7 @@ def test_the_export_cache_is_keyed_by_the_files_sha256(files, tmp_path, home):
     keys = []
     for source in ("augmented_cnn.keras", "transfer.keras"):
         shutil.copy(files / source, path)
-        spec = keras_file_spec(path, KerasFileOptions(), ["none"])
+        spec = keras_file_spec(path, KerasFileOptions(), get_registry().preprocessors)
         weights = resolve_weights(spec, "imagenet")
         assert weights == path.resolve()  # the file itself, not a copy in Keras's cache
         keys.append(cached_export_path(spec, weights))
