@@ -49,6 +49,12 @@ class InputConfig:
         if not self.labels:
             raise ValueError("a model needs at least one label")
 
+    @property
+    def channels(self) -> int:
+        """The model's input channels: 1 for a grayscale model (its preprocessing's channel
+        order ``L``, which the card carries), else 3. Photos are RGB either way."""
+        return self.preprocess.channels
+
     def to_dict(self) -> dict[str, Any]:
         """Every field, as JSON data: the one writer of a model's input settings, in every
         card (the ``.onnx`` file's, a trained bundle's, an imported model's)."""
