@@ -142,5 +142,6 @@ def _check_version(request: Request) -> None:
 
 
 def _channels(model) -> int:
-    """What the model's pixels have: 1 for a grayscale model, else 3 (from its ONNX card)."""
-    return model.runner.card.input.preprocess.channels
+    """What the model's pixels have: 1 for a grayscale model, else 3 (its ``InputConfig``'s,
+    which its card gave it; a model served from memory has no card)."""
+    return model.input.preprocess.channels
