@@ -469,3 +469,30 @@ def test_a_connection_past_the_bound_gets_a_json_503_at_once():
             assert time.monotonic() < deadline, status
         samples = metrics(port)
     assert samples['zoo_connections_shed_total{reason="connection_limit"}'] >= 1
+
+
+def test_the_descriptor_limit_is_raised_to_hold_the_bound_or_the_bound_lowered(monkeypatch, capsys):
+    import resource
+
+    from zoo.serve.connections import DESCRIPTORS_SPARE, fit_descriptor_limit
+
+    limits = {"soft": 1024, "hard": 4096}
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: (limits["soft"], limits["hard"]))
+
+    def setrlimit(kind, pair):
+        if pair[0] > limits["hard"]:
+            raise ValueError("not allowed to raise maximum limit")
+        limits["soft"] = pair[0]
+
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
+    settings = ServeSettings(max_connections=1000)
+    assert fit_descriptor_limit(settings) == settings
+    assert limits["soft"] == 1000 + DESCRIPTORS_SPARE
+    assert capsys.readouterr().err == ""
+
+    limits.update(soft=1024, hard=1024)
+    assert fit_descriptor_limit(settings).max_connections == 1024 - DESCRIPTORS_SPARE
+    assert capsys.readouterr().err == (
+        "zoo: warning: --max-connections 1000 does not fit the file-descriptor limit (1024; "
+        "ulimit -n); serving at most 768 connections\n"
+    )
