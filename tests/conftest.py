@@ -3,6 +3,7 @@ it skip cleanly when it is absent."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -181,9 +182,26 @@ def modules_imported(
         return result, json.loads(found.read_text())
 
 
+NEEDS = {"tensorflow": "tensorflow", "ray": "ray", "browser": "playwright"}
+"""Marker -> the package a test marked so needs."""
+FIXTURES_NEEDING = {"ray_session": "ray", "ray_installed": "ray", "browser": "browser"}
+"""A test using one of these fixtures is marked with what the fixture needs."""
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``applications`` (every keras.applications architecture, long) run only
-    when the marker expression names them: ``pytest -m applications``."""
+    when the marker expression names them: ``pytest -m applications``. A test that needs
+    TensorFlow, Ray or a browser (marked, or using a fixture that does) is slow, and skipped
+    with one line where the package is not installed."""
+    for item in items:
+        for fixture, marker in FIXTURES_NEEDING.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+        for marker, package in NEEDS.items():
+            if item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.slow)
+                if importlib.util.find_spec(package) is None:
+                    item.add_marker(pytest.mark.skip(reason=f"needs {package}"))
     if "applications" in config.getoption("markexpr"):
         return
     deselected = [item for item in items if item.get_closest_marker("applications")]

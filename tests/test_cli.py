@@ -16,6 +16,7 @@ from .conftest import modules_imported, run_zoo
 HEAVY = ("tensorflow", "keras", "onnxruntime", "tf2onnx", "onnx", "numpy", "PIL", "matplotlib")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args", [["--help"], ["list"], ["list", "--json"], ["plugins", "--all"], ["predict", "--help"]]
 )

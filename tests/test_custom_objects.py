@@ -21,6 +21,9 @@ MODULES = {
 }
 
 
+pytestmark = pytest.mark.tensorflow  # every test here builds Keras models
+
+
 @pytest.fixture
 def modules(tmp_path, monkeypatch):
     """The modules above, importable under a name unique to the test."""

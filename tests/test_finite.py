@@ -73,6 +73,7 @@ def test_the_server_answers_non_finite_scores_with_a_json_5xx():
     assert "model 'broken' gave non-finite scores" in response.json()["error"]
 
 
+@pytest.mark.slow
 def test_a_diverging_training_run_stops_and_writes_nothing(home, data):
     with pytest.raises(zoo.ZooError, match=r"training diverged: .* lower --learning-rate"):
         small_train(data, "diverged", learning_rate=1e38)

@@ -182,6 +182,7 @@ CONCURRENT_WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_writers_of_one_folder_all_end_cleanly_and_leave_it_whole(tmp_path):
     destination = tmp_path / "same"
     writers = [
@@ -202,6 +203,7 @@ def test_concurrent_writers_of_one_folder_all_end_cleanly_and_leave_it_whole(tmp
 # --- every command that writes a folder ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_refuses_a_users_folder_and_leaves_it_byte_identical(users_folder, data, env):
     before = snapshot(users_folder)
     result = run_zoo(
@@ -211,6 +213,7 @@ def test_train_refuses_a_users_folder_and_leaves_it_byte_identical(users_folder,
     assert snapshot(users_folder) == before
 
 
+@pytest.mark.slow
 def test_train_refuses_a_blank_name_and_keeps_the_trained_models(tmp_path, data, env):
     bundles = write_card(Path(env["ZOO_HOME"]) / "bundles" / "kept")
     before = snapshot(bundles.parent)
@@ -220,6 +223,7 @@ def test_train_refuses_a_blank_name_and_keeps_the_trained_models(tmp_path, data,
     assert snapshot(bundles.parent) == before
 
 
+@pytest.mark.slow
 def test_train_refuses_the_working_directory_and_the_data(tmp_path, data, env):
     inner = tmp_path / "inner"
     inner.mkdir()
@@ -233,6 +237,7 @@ def test_train_refuses_the_working_directory_and_the_data(tmp_path, data, env):
     assert_refused(result, "contains")
 
 
+@pytest.mark.slow
 def test_package_refuses_a_users_folder(users_folder, env):
     write_card(Path(env["ZOO_HOME"]) / "bundles" / "colours")
     before = snapshot(users_folder)
@@ -243,6 +248,7 @@ def test_package_refuses_a_users_folder(users_folder, env):
     assert snapshot(users_folder) == before
 
 
+@pytest.mark.slow
 def test_a_triton_export_refuses_a_users_model_folder(tmp_path, env):
     entry = tmp_path / "repository" / "mobilenet"
     (entry / "1").mkdir(parents=True)

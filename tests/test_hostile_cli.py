@@ -55,6 +55,7 @@ def red(tmp_path) -> Path:
 # 6. A named pipe among the inputs; an interrupt with a thread stuck ------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
 def test_a_named_pipe_is_an_error_record_and_the_photo_beside_it_is_classified(tmp_path, tiny, red):
     fifo = tmp_path / "pipe.jpg"
@@ -83,6 +84,7 @@ STUCK_THREAD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sent", "code", "said"),
     [(signal.SIGTERM, 143, "zoo: terminated"), (signal.SIGINT, 130, "zoo: interrupted")],
@@ -107,6 +109,7 @@ def test_an_interrupt_ends_the_process_even_with_a_thread_stuck(sent, code, said
 # 10. File names that break lines or are not UTF-8 ------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
 def test_odd_file_names_stay_one_line_in_text_and_valid_utf8_in_json(tmp_path, tiny, red):
     folder = tmp_path / "odd"
@@ -135,6 +138,7 @@ def test_odd_file_names_stay_one_line_in_text_and_valid_utf8_in_json(tmp_path, t
     )
 
 
+@pytest.mark.slow
 def test_an_unreadable_odd_name_is_one_line_on_stderr(tmp_path, tiny):
     missing = tmp_path / "no\nsuch.png"
     result = zoo_cli("predict", str(tiny), str(missing), "--provider", "cpu")
@@ -173,6 +177,7 @@ def test_a_card_with_a_fractional_size_is_refused_as_malformed(tmp_path):
         zoo.load(path, provider="cpu")
 
 
+@pytest.mark.slow
 def test_predict_on_a_lying_card_is_one_line(tmp_path, red):
     path = write_tiny_onnx(tmp_path / "lying.onnx", CARD_EDITS["huge_input"][0])
     result = zoo_cli("predict", str(path), str(red), "--provider", "cpu")
@@ -376,6 +381,7 @@ def test_model_names_that_could_escape_a_folder_or_url_are_refused(name):
         ModelSpec(name=name, build=print, input_size=(4, 4), preprocess="tf")
 
 
+@pytest.mark.slow
 def test_serving_a_model_named_dot_dot_is_one_line(tiny):
     result = zoo_cli("serve", f"..={tiny}", "--port", "0", "--provider", "cpu")
     assert result.returncode == 1
@@ -396,6 +402,7 @@ def test_a_multi_line_coloured_runtime_log_record_is_kept_off_the_terminal(capfd
     assert len(dropped) == 3
 
 
+@pytest.mark.slow
 def test_a_file_onnx_runtime_cannot_load_is_one_line(tmp_path, tiny, red):
     data = tiny.read_bytes()
     broken = tmp_path / "broken.onnx"

@@ -128,6 +128,7 @@ def read_until_closed(client: socket.socket) -> bytes:
 # 3. A body trickled byte by byte ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closed():
     with serving(body_timeout_s=0.5) as port:
         started = time.monotonic()
@@ -144,6 +145,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closed(
         assert request(port, "POST", PREDICT, png())[0] == 200  # others are still served
 
 
+@pytest.mark.slow
 def test_requests_beyond_the_body_reader_cap_get_503_at_once():
     with serving(body_timeout_s=5, max_body_readers=2) as port:
         with trickle(port) as first, trickle(port) as second:
@@ -198,6 +200,7 @@ def test_work_for_clients_that_hung_up_is_dropped_before_decoding(decodes):
     assert not any('status="400"' in name or "zoo_errors" in name for name in samples)
 
 
+@pytest.mark.slow
 def test_an_image_whose_client_hung_up_while_it_waited_for_a_batch_is_not_run():
     runs = []
     with serving(toy_model(runs), batch_timeout_ms=1000, max_batch_size=8) as port:
@@ -257,6 +260,7 @@ def test_pixels_beyond_the_decoding_budget_get_503_with_retry_after(decodes):
     assert samples['zoo_errors_total{kind="overloaded",model="toy"}'] == 1
 
 
+@pytest.mark.slow
 def test_a_request_budget_larger_than_the_decoding_budget_is_refused():
     result = run_zoo("serve", "model.onnx", "--max-request-megapixels", "200", timeout=60)
     assert result.returncode == 1
@@ -295,6 +299,7 @@ def test_a_top_that_is_not_a_few_ascii_digits_is_a_400(top, shown):
 # A shutdown with more work than --shutdown-timeout -----------------------------------------
 
 
+@pytest.mark.slow
 def test_requests_cut_short_by_the_shutdown_timeout_get_a_json_503(tmp_path):
     model = write_tiny_onnx(tmp_path / "tiny.onnx")
     options = ("--provider", "cpu", "--batch-timeout-ms", "20000", "--max-batch-size", "64")
@@ -345,6 +350,7 @@ def test_deeply_nested_json_is_a_400(body):
 # 2. Files whose card does not match the graph ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_file_whose_card_lies_with_one_line(tmp_path):
     lying = write_tiny_onnx(
         tmp_path / "lying.onnx", lambda card: card.update(labels=[["a", "a"]] * 10)
@@ -423,6 +429,7 @@ def _closed(client: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_clients_trickling_headers_are_closed_within_the_timeout_while_others_are_answered(
     capfd,
 ):

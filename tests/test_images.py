@@ -304,6 +304,7 @@ def large_image(path: Path, kind: str) -> Path:
     return save(image, path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc")
 @pytest.mark.parametrize(
     "kind, how, bytes_per_pixel",

@@ -134,6 +134,7 @@ def test_zoo_has_no_import_circles():
     assert circles(graph) == []
 
 
+@pytest.mark.slow
 def test_each_layer_imports_only_the_layers_below_it():
     graph = import_graph(module_files(PACKAGES))
     assert layer_violations(graph, LAYERS, OUTSIDE_LAYERS) == []

@@ -17,7 +17,7 @@ from zoo.plugin.registry import get_registry
 
 from . import keras_file_kinds as kinds
 
-pytest.importorskip("keras")
+pytestmark = pytest.mark.tensorflow  # every test here builds Keras models
 
 
 @pytest.fixture(scope="module")

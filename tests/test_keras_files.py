@@ -20,6 +20,9 @@ from .conftest import fresh_venv_seeing_this_one, modules_imported, run_zoo
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 
 
+pytestmark = pytest.mark.tensorflow  # every test here builds Keras models
+
+
 @pytest.fixture(scope="session")
 def files(tmp_path_factory) -> Path:
     """Every file of ``keras_files``, made once, with a labels file per class count and the

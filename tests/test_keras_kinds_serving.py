@@ -18,7 +18,7 @@ from . import keras_file_kinds as kinds
 from .conftest import run_zoo
 from .serving import ServeProcess
 
-pytest.importorskip("keras")
+pytestmark = pytest.mark.tensorflow  # every test here builds Keras models
 
 
 @pytest.fixture(scope="module")

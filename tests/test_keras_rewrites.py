@@ -17,7 +17,7 @@ from zoo.sources.keras_file import KerasFile, KerasFileError, KerasFileOptions, 
 from . import legacy_keras_files as legacy
 from .conftest import run_zoo
 
-pytest.importorskip("keras")
+pytestmark = pytest.mark.tensorflow  # every test here builds Keras models
 
 
 @pytest.fixture(scope="module")

@@ -221,6 +221,7 @@ def test_verify_fails_when_the_top_k_outputs_lie(exports, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_top_k_beyond_the_classes_is_one_line_before_any_work(tmp_path):
     result = run_zoo("export", "mobilenet", "--top-k", "1001", "-o", str(tmp_path / "m.onnx"))
     assert result.returncode == 1

@@ -146,6 +146,7 @@ def test_verify_passes_on_the_export(exported):
     assert json.loads(result.stdout)["passed"] is True
 
 
+@pytest.mark.slow
 def test_a_truncated_onnx_is_one_line(tmp_path, photo):
     whole = _relu_model(tmp_path / "relu.onnx").read_bytes()
     truncated = tmp_path / "truncated.onnx"
@@ -156,6 +157,7 @@ def test_a_truncated_onnx_is_one_line(tmp_path, photo):
     assert line.startswith(f"zoo: {truncated}: not a model ONNX Runtime can load (")
 
 
+@pytest.mark.slow
 def test_an_onnx_file_not_made_by_zoo_is_one_line(tmp_path, photo):
     plain = _relu_model(tmp_path / "plain.onnx")
     result = run_zoo("predict", str(plain), str(photo), "--provider", "cpu")
@@ -188,6 +190,7 @@ def _relu_model(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_an_unwritable_destination_fails_before_any_work(tmp_path):
     started = time.monotonic()
     result = run_zoo("export", "vgg16", "-o", str(tmp_path / "missing" / "vgg16.onnx"))
@@ -245,6 +248,7 @@ def test_the_onnx_backend_exports_once_into_the_cache(tmp_path, photo):
     assert [p["index"] for p in top()] == [p["index"] for p in first]  # the keras backend
 
 
+@pytest.mark.slow
 def test_provider_auto_falls_back_in_one_line(tmp_path, photo):
     """On a machine whose ONNX Runtime has CUDA but no usable GPU: one line, then the CPU."""
     import onnxruntime
@@ -261,6 +265,7 @@ def test_provider_auto_falls_back_in_one_line(tmp_path, photo):
         assert fallback[0].endswith("; running on CPU")
 
 
+@pytest.mark.slow
 def test_an_unknown_provider_is_one_line(tmp_path, photo):
     plain = _relu_model(tmp_path / "plain.onnx")
     result = run_zoo("predict", str(plain), str(photo), "--provider", "tpu")

@@ -152,6 +152,7 @@ def evaluation_report(split, figures) -> EvaluationReport:
     return EvaluationReport("m", "keras", "fp32", "data", split, {}, figures)
 
 
+@pytest.mark.slow
 def test_the_training_plot_gives_every_piece_its_own_place():
     classes = ["airplane", "automobile", LONG_NAME, "cat"]
     report = train_report(classes)
@@ -173,6 +174,7 @@ def test_the_training_plot_gives_every_piece_its_own_place():
     assert matrix.images[0].colorbar.ax is colour_bar and colour_bar.get_ylabel() == "images"
 
 
+@pytest.mark.slow
 def test_a_large_evaluation_matrix_names_every_class_without_counts():
     classes = [f"class-number-{i}" for i in range(30)]
     report = evaluation_report("test", metrics(classes, per_class=3))
@@ -195,6 +197,7 @@ def test_short_class_names_stay_level(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["evaluate.png"]  # no temporary left
 
 
+@pytest.mark.slow
 def test_the_comparison_grid_gives_every_piece_its_own_place():
     top = [
         {"label": "German short-haired pointer", "score": 0.93},

@@ -31,6 +31,7 @@ REASONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD)
 def test_a_bad_plugin_costs_only_itself(case, tmp_path):
     env = installed(tmp_path, BAD[case])
@@ -51,6 +52,7 @@ def test_a_bad_plugin_costs_only_itself(case, tmp_path):
                    result.stderr.splitlines())  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_bad_plugin_costs_every_registration_it_made(tmp_path):
     source = hook(MODEL.format(name="first")) + hook(
         "    raise RuntimeError('later')\n", "register_backends"
@@ -61,6 +63,7 @@ def test_a_bad_plugin_costs_every_registration_it_made(tmp_path):
     assert "failed in register_backends: RuntimeError: later" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_python_api_raises_only_zoo_errors_beside_a_broken_plugin(tmp_path):
     probe = (
         "import zoo\n"
@@ -75,6 +78,7 @@ def test_the_python_api_raises_only_zoo_errors_beside_a_broken_plugin(tmp_path):
     assert result.stdout == "UnknownModel\n"
 
 
+@pytest.mark.slow
 def test_a_misspelled_hook_is_named_with_the_real_one(tmp_path):
     misspelled = hook(MODEL.format(name="never"), name="register_model")
     env = installed(tmp_path, misspelled)
@@ -94,6 +98,7 @@ def test_a_misspelled_hook_is_named_with_the_real_one(tmp_path):
 SLEEPER = "import time\ntime.sleep({seconds})\n" + GOOD.replace("good", "sleepy")
 
 
+@pytest.mark.slow
 def test_a_slow_plugin_is_named_and_zoo_goes_on(tmp_path):
     env = installed(tmp_path, SLEEPER.format(seconds=SLOW_PLUGIN_S + 1))
     result = run_zoo("--help", env=env, timeout=60)
@@ -103,6 +108,7 @@ def test_a_slow_plugin_is_named_and_zoo_goes_on(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_a_plugin_hangs_names_it(tmp_path):
     env = {**os.environ, **installed(tmp_path, SLEEPER.format(seconds=600))}
     zoo = subprocess.Popen(

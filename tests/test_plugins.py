@@ -217,6 +217,7 @@ def site_with_plugins(tmp_path):
     return {"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "zoo-broken,zoo-extra"}
 
 
+@pytest.mark.slow
 def test_entry_point_plugins_load_and_a_broken_one_is_one_warning(site_with_plugins):
     result = run_zoo("list", env=site_with_plugins)
     assert result.returncode == 0
@@ -235,6 +236,7 @@ def test_entry_point_plugins_load_and_a_broken_one_is_one_warning(site_with_plug
     assert rows["zoo_broken"]["error"].startswith("ModuleNotFoundError")
 
 
+@pytest.mark.slow
 def test_plugins_can_be_disabled_or_limited(site_with_plugins):
     disabled = run_zoo("list", env={**site_with_plugins, "ZOO_DISABLE_PLUGINS": "zoo-broken"})
     assert disabled.stderr == ""
@@ -308,6 +310,7 @@ def site_with_runtime(tmp_path):
     return {"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "zoo-mean"}
 
 
+@pytest.mark.slow
 def test_a_third_party_backend_gets_the_load_options(site_with_runtime, tmp_path):
     from PIL import Image
 
@@ -324,6 +327,7 @@ def test_a_third_party_backend_gets_the_load_options(site_with_runtime, tmp_path
     assert refused.stderr == "zoo: the mean backend has no provider 'cuda'\n"
 
 
+@pytest.mark.slow
 def test_a_third_party_exporter_gets_the_export_options(site_with_runtime, tmp_path):
     output = tmp_path / "lightness.txt"
     args = ("export", "lightness", "--format", "text", "-o", str(output), "--opset", "13")

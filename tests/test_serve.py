@@ -56,6 +56,7 @@ def post_concurrently(server: ServeProcess, count: int) -> list:
         return list(pool.map(lambda _: server.post_image(PREDICT, CAT), range(count)))
 
 
+@pytest.mark.slow
 def test_a_posted_photo_gets_the_zoo_predict_json(server, mobilenet_onnx, tmp_path):
     photo = tmp_path / "parrot.jpg"
     photo.write_bytes(PARROT)
@@ -173,6 +174,7 @@ def test_metrics_count_requests_by_status_and_never_a_500(server):
     assert samples['zoo_images_in_flight{model="mobilenet"}'] == 0
 
 
+@pytest.mark.slow
 def test_concurrent_requests_share_one_run(mobilenet_onnx, tmp_path):
     options = ("--max-batch-size", "8", "--batch-timeout-ms", "1500")
     with serve(mobilenet_onnx, tmp_path, *options) as server:
@@ -184,6 +186,7 @@ def test_concurrent_requests_share_one_run(mobilenet_onnx, tmp_path):
     assert samples[batches_up_to(4)] == 1
 
 
+@pytest.mark.slow
 def test_max_batch_size_1_runs_each_request_alone(mobilenet_onnx, tmp_path):
     with serve(mobilenet_onnx, tmp_path, "--max-batch-size", "1") as server:
         answers = post_concurrently(server, 4)
@@ -193,6 +196,7 @@ def test_max_batch_size_1_runs_each_request_alone(mobilenet_onnx, tmp_path):
     assert samples[batches_up_to(1)] == 4
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_503_with_retry_after(mobilenet_onnx, tmp_path):
     options = ("--max-queue", "2", "--max-batch-size", "8", "--batch-timeout-ms", "2000")
     with serve(mobilenet_onnx, tmp_path, *options) as server, ThreadPoolExecutor(2) as pool:
@@ -213,6 +217,7 @@ OVERLOAD_PEAK_RSS_MIB = 1024
 """The server's peak memory under the overload test, stated; it took 274 MiB here."""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 def test_five_times_the_queue_is_shed_fast_and_every_accepted_request_answered(
     mobilenet_onnx, tmp_path
@@ -248,6 +253,7 @@ def test_five_times_the_queue_is_shed_fast_and_every_accepted_request_answered(
     assert peak < OVERLOAD_PEAK_RSS_MIB, peak
 
 
+@pytest.mark.slow
 def test_sigterm_answers_every_accepted_request_then_exits_0(mobilenet_onnx, tmp_path):
     options = ("--max-batch-size", "64", "--batch-timeout-ms", "1500")
     with serve(mobilenet_onnx, tmp_path, *options) as server, ThreadPoolExecutor(6) as pool:
@@ -261,6 +267,7 @@ def test_sigterm_answers_every_accepted_request_then_exits_0(mobilenet_onnx, tmp
     assert server.log.read_text().rstrip().endswith("zoo: stopped")
 
 
+@pytest.mark.slow
 def test_serves_an_export_with_embedded_preprocessing(tmp_path):
     path = tmp_path / "mobilenet-uint8.onnx"
     result = run_zoo(
@@ -279,6 +286,7 @@ def test_serves_an_export_with_embedded_preprocessing(tmp_path):
     assert model["input"]["dtype"] == "uint8"
 
 
+@pytest.mark.slow
 def test_two_models_need_two_names(mobilenet_onnx):
     result = run_zoo(
         "serve", str(mobilenet_onnx), str(mobilenet_onnx), "--provider", "cpu", "--port", "0"
@@ -289,6 +297,7 @@ def test_two_models_need_two_names(mobilenet_onnx):
     )
 
 
+@pytest.mark.slow
 def test_a_busy_port_is_one_line(server, mobilenet_onnx):
     result = run_zoo("serve", str(mobilenet_onnx), "--port", str(server.port), "--provider", "cpu")
     assert result.returncode == 1
@@ -297,6 +306,7 @@ def test_a_busy_port_is_one_line(server, mobilenet_onnx):
     )
 
 
+@pytest.mark.slow
 def test_without_the_serve_extra_it_says_what_to_install():
     code = (
         "import sys; sys.modules['uvicorn'] = None\n"
@@ -309,6 +319,7 @@ def test_without_the_serve_extra_it_says_what_to_install():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--help"], ["serve", "--help"]])
 def test_help_imports_no_server_or_runtime(args):
     result, imported = modules_imported(

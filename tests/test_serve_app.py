@@ -183,6 +183,7 @@ def test_a_lone_request_runs_at_once_and_a_busy_model_gathers_the_next_batch():
     assert samples['nv_inference_exec_count{model="toy",version="1"}'] == 2
 
 
+@pytest.mark.slow
 def test_a_request_that_waits_past_the_queue_timeout_gets_a_503_and_is_not_run():
     release, runs = threading.Event(), []
     model = toy_model(held_runner(runs, 2, release))

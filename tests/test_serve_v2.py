@@ -68,6 +68,7 @@ def pixels_of(tiny, *blobs: bytes) -> np.ndarray:
     return np.stack([decode_to_size(open_lazily(b, "x"), "x", model.input) for b in blobs])
 
 
+@pytest.mark.slow
 def test_health_and_server_metadata(client):
     assert client.is_server_live()
     assert client.is_server_ready()
@@ -311,6 +312,7 @@ def test_real_photos_in_binary_get_their_imagenet_classes(
             assert top[0].decode().endswith(f":{index}:{label}"), (image.name, top[0])
 
 
+@pytest.mark.slow
 def test_the_client_snippet_in_the_docs_runs(tiny, tmp_path):
     page = (REPO / "docs" / "serving.md").read_text()
     section = page[page.index("## Open Inference Protocol") :]

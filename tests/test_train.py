@@ -37,6 +37,9 @@ from .conftest import (
 # --- the split ---------------------------------------------------------------------------
 
 
+pytestmark = pytest.mark.tensorflow  # every test here builds Keras models
+
+
 def test_split_is_deterministic_stratified_and_written_down(data):
     first, second = scan(data, seed=3), scan(data, seed=3)
     assert [(i.relative, i.split) for i in first.items] == [

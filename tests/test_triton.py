@@ -155,6 +155,7 @@ def test_an_export_replaces_an_earlier_entry(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["mobilenet"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options, message",
     [

@@ -62,6 +62,7 @@ def served(tiny, tmp_path_factory) -> Iterator[ServeProcess]:
         yield server
 
 
+@pytest.mark.slow
 def test_a_zoo_serve_deployment_verifies_through_each_input(capsys, tiny, served):
     status, out, err = verify(capsys, str(tiny), "--endpoint", served.url)
     assert status == 0, err
@@ -72,6 +73,7 @@ def test_a_zoo_serve_deployment_verifies_through_each_input(capsys, tiny, served
     assert "it answers probabilities" in line and "labels checked" in line
 
 
+@pytest.mark.slow
 def test_json_or_binary_tensors_alike(capsys, tiny, served):
     reference = onnx_side(tiny, sample_images())
     client = OipClient(served.url, 10)
@@ -89,6 +91,7 @@ def test_json_or_binary_tensors_alike(capsys, tiny, served):
     assert all(c["keras_top5"] == c["onnx_top5"] for c in checks)
 
 
+@pytest.mark.slow
 def test_zoo_serve_with_labels_in_another_order_is_caught(capsys, tiny, tmp_path):
     def reversed_labels(card: dict) -> None:
         card["labels"] = card["labels"][::-1]
@@ -220,6 +223,7 @@ def endpoint(**behaviour) -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.slow
 def test_an_endpoint_answering_logits_in_json_verifies(capsys, tiny):
     with endpoint() as url:
         status, out, err = verify(capsys, str(tiny), "--endpoint", url)
@@ -246,6 +250,7 @@ def test_logits_are_compared_with_the_references_logits(capsys, tmp_path):
     assert "it answers logits, max |diff| of logits" in out and "of their scale" in out
 
 
+@pytest.mark.slow
 def test_an_endpoint_taking_nchw_values_gets_them(capsys, tiny):
     with endpoint(layout="NCHW") as url:
         status, out, err = verify(capsys, str(tiny), "--endpoint", url)
@@ -262,6 +267,7 @@ def test_an_endpoint_taking_one_batch_size_gets_only_that(capsys, tiny):
     assert len(compared["checks"]) == len(PHOTOS)
 
 
+@pytest.mark.slow
 def test_the_wrong_preprocessing_is_caught_naming_the_photo_and_both_top5s(capsys, tiny):
     with endpoint(swap_channels=True) as url:  # another model's preprocessing: BGR
         status, _, err = verify(capsys, str(tiny), "--endpoint", url)
@@ -288,6 +294,7 @@ def test_nothing_listening(capsys, tiny):
     assert "connection refused" in hostile(capsys, tiny, f"http://127.0.0.1:{port}")
 
 
+@pytest.mark.slow
 def test_a_server_that_accepts_and_never_answers(capsys, tiny):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -296,6 +303,7 @@ def test_a_server_that_accepts_and_never_answers(capsys, tiny):
         assert f"no answer within {TIMEOUT_S:g} s" in hostile(capsys, tiny, url)
 
 
+@pytest.mark.slow
 def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout(capsys, tiny):
     def trickle(handler) -> None:
         handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
@@ -309,12 +317,14 @@ def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout(capsys, tin
         assert f"no answer within {TIMEOUT_S:g} s" in hostile(capsys, tiny, url)
 
 
+@pytest.mark.slow
 def test_a_200_with_invalid_json(capsys, tiny):
     with endpoint(answer=lambda h: h.send_body(b"{not json\x1b[31m")) as url:
         line = hostile(capsys, tiny, url)
     assert line.endswith("/v2: answered invalid JSON: {not json\\x1b[31m")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "streamed"])
 def test_a_100_mb_body(capsys, tiny, declared):
     size = 100 * 1024 * 1024
@@ -339,12 +349,14 @@ def test_a_100_mb_body(capsys, tiny, declared):
         assert f"a body of more than {MAX_BODY_BYTES:,} bytes; not read" in line
 
 
+@pytest.mark.slow
 def test_metadata_declaring_another_shape(capsys, tiny):
     with endpoint(metadata_shape=[-1, 5, 5, 3]) as url:
         line = hostile(capsys, tiny, url)
     assert "input x FP32 [-1, 5, 5, 3] does not fit the model, which takes [N, 4, 4, 3]" in line
 
 
+@pytest.mark.slow
 def test_a_5xx(capsys, tiny):
     with endpoint(infer_error=503) as url:
         line = hostile(capsys, tiny, url)
@@ -408,6 +420,7 @@ def test_options_that_do_not_go_together(capsys, tiny, args, said):
     assert status == 1 and said in one_line(err)
 
 
+@pytest.mark.slow
 def test_a_redirect_to_another_host_is_not_followed(capsys, tiny):
     asked: list[str] = []
 
@@ -423,6 +436,7 @@ def test_a_redirect_to_another_host_is_not_followed(capsys, tiny):
     assert "not followed" in line and len(asked) == 1
 
 
+@pytest.mark.slow
 def test_a_redirect_on_the_same_host_is_followed(capsys, tiny):
     def moved(handler) -> None:
         if handler.path.startswith("/old"):

@@ -128,6 +128,7 @@ def test_a_file_digest_follows_the_file(tmp_path):
     assert file_digest(path) == hashlib.sha256(b"second, longer").hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("value", "published", "random_init", "recorded"),
     [

@@ -11,7 +11,7 @@ from PIL import Image
 pytest.importorskip("zoo_plugin_shapes", reason="pip install ./examples/zoo-plugin-shapes")
 pytestmark = pytest.mark.slow
 
-from zoo_plugin_shapes.model import LABELS  # noqa: E402
+from zoo_plugin_shapes import LABELS  # noqa: E402
 from zoo_plugin_shapes.train import draw  # noqa: E402
 
 

@@ -14,6 +14,7 @@ import zoo
 ZOO_API_VERSION = 2
 """The zoo plugin API this plugin is written for: a zoo with another refuses it, in one line."""
 
+LABELS = ("circle", "square", "triangle")
 SHAPES_WEIGHTS = Path(__file__).with_name("shapes.weights.h5")
 SHAPES = zoo.PreprocessSpec("shapes-unit", divisor=255.0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 """Pixels to [-1, 1] by mean/std, the way the shapes model was trained."""
@@ -59,7 +60,7 @@ def register_models(register):
             description="circle, square or triangle: a 3-class CNN trained on drawn shapes",
             input_size=(64, 64),
             preprocess="shapes-unit",
-            labels=[("circle", "circle"), ("square", "square"), ("triangle", "triangle")],
+            labels=list(LABELS),
             weights=zoo.WeightsSpec(SHAPES_WEIGHTS.as_uri()),
             build=build_shapes,
         )

@@ -7,8 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from zoo.runtime.preprocessing import preprocess
-from zoo_plugin_shapes import SHAPES, SHAPES_WEIGHTS, build_shapes
-from zoo_plugin_shapes.model import LABELS
+from zoo_plugin_shapes import LABELS, SHAPES, SHAPES_WEIGHTS, build_shapes
 
 
 def draw(shape: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
