@@ -119,7 +119,7 @@ def test_an_unknown_model_name_is_one_line(capsys, tiny, served):
     assert status == 1 and "/v2/models/other: HTTP 404" in one_line(err)
 
 
-@pytest.mark.slow
+@pytest.mark.tensorflow
 def test_keras_is_the_reference_of_a_registered_model(capsys, mobilenet_weights, tmp_path):
     exported = tmp_path / "mobilenet.onnx"
     weights = str(mobilenet_weights)
@@ -480,6 +480,7 @@ def caught(capsys, tiny, url: str, model: str) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_mlserver_verifies_and_another_models_preprocessing_is_caught(capsys, tiny, tmp_path):
     from .oip_servers import mlserver
 
@@ -493,6 +494,7 @@ def test_mlserver_verifies_and_another_models_preprocessing_is_caught(capsys, ti
     assert reference != served
 
 
+@pytest.mark.slow
 def test_kserve_verifies_and_classes_in_another_order_are_caught(capsys, tiny, permuted, tmp_path):
     from .oip_servers import kserve
 
@@ -505,6 +507,7 @@ def test_kserve_verifies_and_classes_in_another_order_are_caught(capsys, tiny, p
     assert reference != served
 
 
+@pytest.mark.slow
 def test_triton_verifies_and_an_int8_file_served_as_fp32_is_caught(capsys, tiny, int8, tmp_path):
     from .oip_servers import triton
 
