@@ -7,8 +7,12 @@ answer, each caught in one line within the timeout."""
 from __future__ import annotations
 
 import contextlib
+import email
+import http.client
 import json
+import re
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +24,14 @@ import pytest
 
 from zoo.cli.main import main
 from zoo.exporters.endpoint import onnx_side, verify_endpoint
-from zoo.exporters.oip_client import MAX_BODY_BYTES, OipClient
+from zoo.exporters.oip_client import (
+    HEADER_LENGTH,
+    MAX_BODY_BYTES,
+    Answer,
+    EndpointError,
+    OipClient,
+    parse_answer,
+)
 from zoo.runtime.samples import sample_images
 
 from .conftest import run_zoo
@@ -518,3 +529,50 @@ def test_triton_verifies_and_an_int8_file_served_as_fp32_is_caught(capsys, tiny,
         assert "labels checked (classification extension)" in out
         line = caught(capsys, tiny, server.url, "tiny-int8")
     assert "max |diff| of probabilities" in line
+
+
+def _answer(body: bytes, header_length: int | None = None) -> Answer:
+    headers = email.message_from_string(
+        "" if header_length is None else f"{HEADER_LENGTH}: {header_length}\n\n",
+        _class=http.client.HTTPMessage,
+    )
+    return Answer(200, headers, body)
+
+
+def _tensor(**fields) -> bytes:
+    output = {"name": "p", "datatype": "FP32", "shape": [1, 3], **fields}
+    return json.dumps({"outputs": [output]}).encode()
+
+
+def test_answers_in_binary_and_json_are_read():
+    scores = np.array([[0.25, 0.5, 0.25]], np.float32)
+    header = _tensor(parameters={"binary_data_size": 12})
+    [binary] = parse_answer(_answer(header + scores.tobytes(), len(header)), "u").values()
+    [nested] = parse_answer(_answer(_tensor(data=[[0.25, 0.5, 0.25]])), "u").values()
+    assert np.array_equal(binary.data, scores) and np.array_equal(nested.data, scores)
+    labels = b"".join(struct.pack("<I", len(e)) + e for e in (b"0.5:1:green", b"0.25:0:red"))
+    header = _tensor(datatype="BYTES", shape=[1, 2], parameters={"binary_data_size": len(labels)})
+    [classified] = parse_answer(_answer(header + labels, len(header)), "u").values()
+    assert classified.data == [b"0.5:1:green", b"0.25:0:red"]
+
+
+@pytest.mark.parametrize(
+    ("body", "header_length", "said"),
+    [
+        (_tensor(parameters={"binary_data_size": 12}), 10**6, "is not a length within the body"),
+        (_tensor(parameters={"binary_data_size": 12}) + b"\0" * 8, -1, "overruns the body"),
+        (_tensor(parameters={"binary_data_size": 8}) + b"\0" * 8, -1, "8 bytes, not 3 FP32"),
+        (_tensor(parameters={"binary_data_size": 12}) + b"\0" * 16, -1, "4 bytes left after"),
+        (_tensor(datatype="BYTES", parameters={"binary_data_size": 4}) + b"\xff" * 4, -1, "ends"),
+        (_tensor(data=[1, 2]), None, "2 values for shape [1, 3]"),
+        (_tensor(data=["a", "b", "c"]), None, "FP32 data that is not numbers"),
+        (_tensor(shape=[1, -3], data=[]), None, "is not a list of sizes"),
+        (_tensor(datatype="FP99", data=[1, 2, 3]), None, "unknown datatype FP99"),
+        (json.dumps({"outputs": {"p": 1}}).encode(), None, "the answer has no list of outputs"),
+    ],
+)
+def test_answers_that_do_not_add_up_are_refused(body, header_length, said):
+    if header_length == -1:  # the JSON's own length
+        header_length = body.index(b"}]}") + 3
+    with pytest.raises(EndpointError, match=re.escape(said)):
+        parse_answer(_answer(body, header_length), "u")
