@@ -492,9 +492,11 @@ def test_an_nchw_card_on_an_nhwc_graph_is_refused(tmp_path):
 def test_an_nchw_export_is_verified_and_every_runtime_gives_the_nhwc_top5(
     tmp_path, mobilenet_weights, capsys
 ):
+    from zoo.runtime.samples import sample_images
+
     from .conftest import run_zoo
 
-    photos = [str(p) for p in sorted((PHOTO.parent).iterdir())]
+    photos = [str(p) for p in sample_images()]
     files = {}
     for name, extra in {
         "nhwc": [],
