@@ -1,0 +1,106 @@
+"""A Keras 2 SavedModel folder (made here with tf_keras, seeded and small) as a model: read as
+the Keras model it holds (converted once to a legacy .h5 in zoo's cache), the outputs of the
+model tf_keras saved, exported verified through the emitter; a SavedModel with no Keras
+metadata refused in one line. Skipped where tf_keras (the ``savedmodel`` extra) is absent."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo.cli.main import main
+from zoo.plugin.registry import get_registry
+
+MAKE = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf, tf_keras
+folder, bare, outputs = sys.argv[1:4]
+tf_keras.utils.set_random_seed(0)
+model = tf_keras.Sequential([
+    tf_keras.Input((16, 16, 3)),
+    tf_keras.layers.Rescaling(1 / 255),
+    tf_keras.layers.Conv2D(4, 3, activation="relu"),
+    tf_keras.layers.BatchNormalization(),
+    tf_keras.layers.GlobalAveragePooling2D(),
+    tf_keras.layers.Dense(3, activation="softmax"),
+])
+model.save(folder)  # a folder: tf_keras's SavedModel format
+x = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+np.savez(outputs, x=x, y=model(x, training=False).numpy())
+module = tf.Module()
+module.scale = tf.Variable(2.0)
+signature = [tf.TensorSpec([None], tf.float32)]
+module.f = tf.function(lambda x: x * module.scale, input_signature=signature)
+tf.saved_model.save(module, bare)
+"""
+
+
+pytestmark = [
+    pytest.mark.tensorflow,  # every test here builds Keras models
+    pytest.mark.skipif(
+        importlib.util.find_spec("tf_keras") is None, reason="needs tf_keras (Keras 2)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("saved")
+    paths = (folder / "my_model", folder / "bare_model", folder / "outputs.npz")
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE, *map(str, paths)], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    get_registry(refresh=True)
+    yield
+    get_registry(refresh=True)
+
+
+def test_read_as_the_keras_model_it_holds(made):
+    from zoo.sources.keras_file import KerasFile, KerasFileOptions
+    from zoo.sources.saved_model import as_keras_file
+
+    folder, _, outputs = made
+    h5 = as_keras_file(folder)
+    assert as_keras_file(folder) == h5  # converted once
+    saved = np.load(outputs)
+    model = KerasFile.open(h5, KerasFileOptions()).model
+    ours = np.asarray(model(saved["x"], training=False))
+    np.testing.assert_allclose(ours, saved["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_exports_verified_and_predicts_as_its_export(made, capsys, tmp_path):
+    folder, _, _ = made
+    output = tmp_path / "my_model.onnx"
+    assert main(["export", str(folder), "-o", str(output), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verified"] and result["converter"]["name"] == "emitter"
+    assert result["model"] == "my_model"
+    photo = Path(__file__).resolve().parent.parent / "core" / "data" / "samples" / "cat.jpg"
+    assert main(["predict", str(folder), str(photo), "--json"]) == 0
+    on_keras = json.loads(capsys.readouterr().out)[0]["top"]
+    assert main(["predict", str(output), str(photo), "--json"]) == 0
+    on_onnx = json.loads(capsys.readouterr().out)[0]["top"]
+    assert [e["label"] for e in on_keras] == [e["label"] for e in on_onnx]
+
+
+def test_a_saved_model_without_keras_metadata_is_one_line(made, capsys, tmp_path):
+    _, bare, _ = made
+    output = tmp_path / "bare.onnx"
+    assert main(["export", str(bare), "-o", str(output)]) != 0
+    err = capsys.readouterr().err
+    assert "a TensorFlow SavedModel with no Keras metadata (keras_metadata.pb)" in err
+    assert err.count("\n") == 1 and not output.exists()
