@@ -20,7 +20,7 @@ from . import real_keras_files as real
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.tensorflow,  # every test here loads Keras files (and so is slow)
     pytest.mark.skipif(not real.ROOT.is_dir(), reason=f"{real.ROOT} is absent"),
 ]
 
