@@ -4,6 +4,7 @@ cannot compute natively, or a runtime that is not installed, is one line."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.base.hardware import cpu_flags, onnxruntime_version
 from zoo.cli.main import main
 from zoo.runtime import openvino_file
 from zoo.runtime.onnx_metadata import NotOnnx, read_metadata
@@ -23,21 +25,13 @@ MATRIX = np.array([[3.0, -1.0, 0.5], [0.2, 2.0, -0.7], [-1.5, 0.4, 2.5]])
 """A tiny model whose three scores differ, so that a wrong feed changes the answer."""
 
 
-def needs(module: str):
-    return pytest.mark.skipif(
-        not _installed(module), reason=f"{module} is not installed (pip install 'zoo[...]')"
-    )
+def needs(module: str, extra: str):
+    """Skip, in one line, where the runtime is not installed (``.ci/run`` installs both)."""
+    missing = importlib.util.find_spec(module) is None
+    return pytest.mark.skipif(missing, reason=f"no {module}: pip install 'zoo[{extra}]'")
 
 
-def _installed(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
-openvino_needed, opencv_needed = needs("openvino"), needs("cv2")
+openvino_needed, opencv_needed = needs("openvino", "openvino"), needs("cv2", "opencv")
 
 
 @pytest.fixture
@@ -247,13 +241,15 @@ def verify_on(monkeypatch, tiny):
 @openvino_needed
 @opencv_needed
 def test_verify_on_every_runtime_is_one_table_of_exact_checks(verify_on):
+    import cv2
+
     report, _ = verify_on(["onnx", "openvino", "opencv"])
     assert report.passed and report.skipped == []
     rows = report.rows()
     assert [row[:4] for row in rows] == [
-        ["onnx", f"ONNX Runtime {zoo.base.hardware.onnxruntime_version()}", "fp32", "exact"],
+        ["onnx", f"ONNX Runtime {onnxruntime_version()}", "fp32", "exact"],
         ["openvino", f"OpenVINO {openvino_file.openvino_version()}", "fp32", "exact"],
-        ["opencv", f"OpenCV DNN {__import__('cv2').__version__}", "fp32", "exact"],
+        ["opencv", f"OpenCV DNN {cv2.__version__}", "fp32", "exact"],
     ]
     assert [row[-1] for row in rows] == ["passes"] * 3
 
@@ -335,7 +331,7 @@ def test_bench_times_each_configuration_with_its_agreement(tiny, capsys):
         assert configuration["agreement"]["photos"], configuration
         assert configuration["runtime"].split()[0] in ("ONNX", "OpenVINO", "OpenCV")
     assert sorted(report["fastest"]) == ["1", "2"]
-    assert set(report["machine"]["cpu_flags"]) <= zoo.base.hardware.cpu_flags()
+    assert set(report["machine"]["cpu_flags"]) <= cpu_flags()
     assert [(r["backend"], r["precision"], r["batch"]) for r in report["results"]] == [
         (backend, precision, batch) for backend, precision in configurations for batch in (1, 2)
     ]
