@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 from zoo.base.errors import ZooError, describe_exception
@@ -74,10 +76,30 @@ def import_user_module(module: str, option: str) -> None:
     what it prints goes to stderr (zoo's stdout carries results, ``--json``), with a warning
     naming it; still importing after ``SLOW_PLUGIN_S``, it is named on stderr (Ctrl-C stops
     zoo)."""
-    named = f"{option} {module}"
+    _import_guarded(f"{option} {module}", lambda: importlib.import_module(module))
+
+
+def import_user_file(module: str, path: Path, what: str) -> None:
+    """Import ``module`` from the file ``path`` (not from ``sys.path``), guarded as
+    ``import_user_module`` is; ``what`` names it in messages."""
+
+    def load() -> None:
+        spec = importlib.util.spec_from_file_location(module, path)
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[module] = loaded
+        try:
+            spec.loader.exec_module(loaded)
+        except BaseException:
+            del sys.modules[module]
+            raise
+
+    _import_guarded(f"{what} {module} ({path})", load)
+
+
+def _import_guarded(named: str, load: Callable[[], object]) -> None:
     notice = f"zoo: still importing {named} after {SLOW_PLUGIN_S:g} s (Ctrl-C stops zoo)"
     try:
-        _, printed = _guarded(named, notice, lambda: importlib.import_module(module))
+        _, printed = _guarded(named, notice, load)
     except PluginInterrupted:
         raise KeyboardInterrupt from None
     except PluginFailed as failure:

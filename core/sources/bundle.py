@@ -11,14 +11,13 @@ models by the ``zoo.plugins.bundles`` plugin. Reading a card needs no NumPy or T
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.base import jsonio
+from zoo.base import integrity, jsonio
 from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import FolderKind, output_folder
 from zoo.base.paths import bundles_home, extra_bundle_roots
@@ -74,10 +73,11 @@ class BundleCard:
     (``read_card``), which also reads version-1 cards (input settings at the top level, no
     integrity hash).
 
-    ``integrity`` is the sha256 of what changes the model's answer besides its weights file
-    (which has its own sha256): the input settings (labels and their order, preprocessing,
-    size, resize filter), the base, the head and the mode. A card edited by hand no longer
-    matches it and is refused, naming the field that was changed where it can tell.
+    Its integrity record (``zoo.base.integrity``) is the sha256 of what changes the model's
+    answer besides its weights file (which has its own sha256): the input settings (labels
+    and their order, preprocessing, size, resize filter), the base, the head and the mode. A
+    card edited by hand no longer matches it and is refused, naming the field that was
+    changed where it can tell.
     """
 
     name: str
@@ -93,9 +93,6 @@ class BundleCard:
     metrics: dict
     zoo_version: str
     created: str
-
-    def integrity(self) -> str:
-        return _digest(self._answer_fields())
 
     def _answer_fields(self) -> dict:
         return {
@@ -122,14 +119,14 @@ class BundleCard:
             "metrics": self.metrics,
             "zoo_version": self.zoo_version,
             "created": self.created,
-            "integrity": {"sha256": self.integrity(), "fields": self._field_digests()},
+            "integrity": integrity.record(self._answer_fields(), self._fields()),
         }
 
-    def _field_digests(self) -> dict[str, str]:
-        """One digest per answer-changing field, so that a mismatch can be named."""
+    def _fields(self) -> dict:
+        """Each answer-changing field on its own, so that a mismatch can be named."""
         fields = {**self.input.to_dict(), **self._answer_fields()}
         del fields["input"]
-        return {name: _digest(value) for name, value in fields.items()}
+        return fields
 
     def write(self, folder: Path) -> None:
         (folder / CARD).write_text(dumps(self.to_dict()))
@@ -160,10 +157,6 @@ class BundleCard:
             zoo_version=card.get("zoo_version", "?"),
             created=card.get("created", ""),
         )
-
-
-def _digest(value) -> str:
-    return hashlib.sha256(jsonio.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def dumps(document: dict) -> str:
@@ -206,10 +199,9 @@ def read_card(folder: Path) -> BundleCard:
 def _check_integrity(card: BundleCard, recorded, path: Path) -> None:
     if not isinstance(recorded, dict) or "sha256" not in recorded:
         raise BundleError(f"{path}: has no integrity record; it was not written by zoo train")
-    if recorded["sha256"] == card.integrity():
+    changed = integrity.changed_fields(card._answer_fields(), card._fields(), recorded)
+    if changed is None:
         return
-    digests = recorded.get("fields") if isinstance(recorded.get("fields"), dict) else {}
-    changed = [name for name, value in card._field_digests().items() if digests.get(name) != value]
     raise BundleError(
         f"{path}: its {', '.join(changed) or 'settings'} changed since zoo train wrote it "
         "(the integrity check fails); train the model again rather than edit its card"
