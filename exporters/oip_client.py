@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoo.base.errors import ZooError
+from zoo.base.jsonio import flatten
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """The most bytes of one answer read: a classifier's scores for a batch are kilobytes."""
@@ -352,7 +353,7 @@ def _output(output: dict, binary: bytes, offset: int, where: str) -> tuple[Tenso
     elements = output.get("data")
     if not isinstance(elements, list):
         raise EndpointError(f"{what}: no data")
-    flat = _flatten(elements)
+    flat = flatten(elements)
     if len(flat) != count:
         raise EndpointError(f"{what}: {len(flat):,} values for shape {shape}")
     if datatype == "BYTES":
@@ -383,16 +384,3 @@ def _from_binary(blob: bytes, datatype: str, count: int, what: str):
     if len(blob) != count * dtype.itemsize:
         raise EndpointError(f"{what}: {len(blob):,} bytes, not {count} {datatype} values")
     return np.frombuffer(blob, dtype).astype(dtype.newbyteorder("="))
-
-
-def _flatten(nested: list) -> list:
-    flat, stack = [], [iter(nested)]
-    while stack:
-        for element in stack[-1]:
-            if isinstance(element, list):
-                stack.append(iter(element))
-                break
-            flat.append(element)
-        else:
-            stack.pop()
-    return flat

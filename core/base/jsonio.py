@@ -17,3 +17,19 @@ from typing import Any
 def dumps(data: Any, **options: Any) -> str:
     """``json.dumps`` that refuses NaN and infinity; ``options`` as for ``json.dumps``."""
     return json.dumps(data, allow_nan=False, **options)
+
+
+def flatten(nested: list) -> list:
+    """The leaves of nested JSON arrays, in order (row-major, as the Open Inference Protocol
+    lays out a tensor's ``data``); iterative, so that arrays nested 100,000 deep cost no
+    recursion."""
+    flat, stack = [], [iter(nested)]
+    while stack:
+        for element in stack[-1]:
+            if isinstance(element, list):
+                stack.append(iter(element))
+                break
+            flat.append(element)
+        else:
+            stack.pop()
+    return flat

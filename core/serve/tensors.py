@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoo.base import jsonio
+from zoo.base.jsonio import flatten
 from zoo.model.labels import Prediction
 from zoo.serve.errors import PayloadTooLarge, RequestError
 from zoo.serve.inputs import CONTENT_LENGTH_DIGITS, EncodedImage, decimal
@@ -227,22 +228,9 @@ def _json_elements(tensor: dict, name: str, count: int) -> list:
     data = tensor.get("data")
     if not isinstance(data, list):
         raise RequestError(f"input {name!r} has no data: a JSON 'data' array or binary data")
-    flat = _flatten(data) if any(isinstance(e, list) for e in data) else data
+    flat = flatten(data) if any(isinstance(e, list) for e in data) else data
     if len(flat) != count:
         raise RequestError(f"input {name!r}: {len(flat):,} elements, but its shape has {count:,}")
-    return flat
-
-
-def _flatten(nested: list) -> list:
-    flat, stack = [], [iter(nested)]
-    while stack:
-        for element in stack[-1]:
-            if isinstance(element, list):
-                stack.append(iter(element))
-                break
-            flat.append(element)
-        else:
-            stack.pop()
     return flat
 
 
