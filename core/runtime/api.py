@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.base.errors import BackendUnavailable
+from zoo.base.errors import BackendUnavailable, ZooError, describe_exception
 from zoo.base.progress import status
 from zoo.model.spec import LoadOptions
 from zoo.plugin.registry import get_registry
 from zoo.runtime.model import Model
 from zoo.runtime.onnx_file import load_onnx
-from zoo.sources.keras_file import KerasFileOptions
+from zoo.sources.keras_file import KerasFileError, KerasFileOptions
 from zoo.sources.resolver import is_onnx_file, register_reference
 from zoo.sources.weights import resolve_weights
 
@@ -50,7 +50,7 @@ def load(
             card.model, card.host_input, runner, backend, str(name), runner.precision, card
         )
         return checked_precision(model, options)
-    register_reference(str(name), keras_file or KerasFileOptions())
+    read_reference(name, keras_file or KerasFileOptions())
     registry = get_registry()
     spec = registry.model(name)
     config = registry.input_config(spec)
@@ -61,6 +61,18 @@ def load(
     source = str(weights_path) if weights_path else "none"
     model = Model(spec.name, config, runner, backend, source, getattr(runner, "precision", "fp32"))
     return checked_precision(model, options)
+
+
+def read_reference(name: str | os.PathLike, options: KerasFileOptions) -> None:
+    """``register_reference``: a user's file read and checked. Whatever reading that file
+    raises is a ``ZooError`` (the cause chained), so a caller of ``zoo.load`` need catch
+    nothing else; the CLI's "unexpected error" still names such a failure as zoo's bug."""
+    try:
+        register_reference(str(name), options)
+    except ZooError:
+        raise
+    except (AttributeError, RecursionError, TypeError, ValueError, KeyError, OSError) as error:
+        raise KerasFileError(f"{name}: cannot read it ({describe_exception(error)})") from error
 
 
 def checked_precision(model: Model, options: LoadOptions) -> Model:

@@ -17,7 +17,6 @@ from there alone, never from the folder a later command runs in, with a warning 
 from __future__ import annotations
 
 import datetime
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from zoo.plugin.registry import get_registry
 from zoo.sources.keras_file import (
     KerasFile,
     KerasFileOptions,
+    copy_checked,
     keras_file_spec,
     model_name,
     source_file,
@@ -265,6 +265,6 @@ def import_file(path: Path, options: KerasFileOptions) -> dict:
     )
     destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(destination, KEPT) as folder:
-        shutil.copyfile(kept, folder / card.model_file)
+        copy_checked(kept, folder / card.model_file, card.sha256)  # the file loaded
         (folder / CARD).write_text(jsonio.dumps(card.to_dict(), indent=1))
     return {"model": name, "path": str(destination), "sha256": card.sha256}

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -31,13 +33,14 @@ from urllib.parse import unquote, urlparse
 
 from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import own_temporaries
+from zoo.base.printing import printable
 from zoo.base.progress import note
-from zoo.base.user_files import missing_reason
+from zoo.base.user_files import UserFile, open_user_file
 from zoo.model.labels import read_label_file
 from zoo.model.preprocess_text import parse_preprocess
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
 from zoo.plugin.guard import import_user_module
-from zoo.sources import keras_rewrites, saved_model
+from zoo.sources import keras_bounds, keras_rewrites, saved_model
 from zoo.sources.keras_rewrites import layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -104,65 +107,138 @@ class KerasFileOptions:
 
 
 def read_config(path: Path) -> dict:
-    """The file's architecture as Keras saved it (JSON), read without TensorFlow; one line for
-    a folder, a missing, truncated or foreign file, or an .h5 of weights only. The file is read
-    as what its bytes say (an HDF5 file named ``.keras`` as HDF5), not by its suffix."""
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            raise KerasFileError(
-                f"{path}: a TensorFlow SavedModel folder; Keras 3 cannot load one as a model "
-                "(so zoo could not verify its export): load it where it was made and save it "
-                "with model.save('model.keras')"
-            )
-        raise KerasFileError(f"{path}: a folder, not a model file (.keras, .h5 or .onnx)")
-    if not path.is_file():
-        raise KerasFileError(f"{path}: {missing_reason(path)}")
+    """The file's architecture as Keras saved it (JSON), read without TensorFlow and within
+    ``keras_bounds``; one line for a folder, a missing, truncated or foreign file, or an .h5 of
+    weights only."""
+    _refuse_folder(path)
+    with open_user_file(path) as user_file:
+        return _config_of(pinned_path(user_file), path)
+
+
+def _refuse_folder(path: Path) -> None:
+    if not path.is_dir():
+        return
+    if (path / "saved_model.pb").is_file():
+        raise KerasFileError(
+            f"{path}: a TensorFlow SavedModel folder; Keras 3 cannot load one as a model "
+            "(so zoo could not verify its export): load it where it was made and save it "
+            "with model.save('model.keras')"
+        )
+    raise KerasFileError(f"{path}: a folder, not a model file (.keras, .h5 or .onnx)")
+
+
+def pinned_path(user_file: UserFile) -> Path:
+    """A path that names the very file ``user_file`` opened, whatever its name names now
+    (``/proc/self/fd/N`` on Linux; elsewhere the path resolved once): the scan, the bounds
+    and Keras all read what was opened."""
+    proc = Path(f"/proc/self/fd/{user_file.fd}")
+    return proc if proc.exists() else user_file.resolved
+
+
+def _config_of(source: Path, path: Path) -> dict:
+    """The config of the Keras file at ``source`` (``path``, as the user named it, names it
+    in refusals), read as what its bytes say (an HDF5 file named ``.keras`` as HDF5), within
+    ``keras_bounds``, its serialised objects' types checked."""
+    label = printable(str(path))
     try:
-        if file_format(path) == "zip":
-            return _keras_zip_config(path)
-        return _h5_config(path)
+        if file_format(source, path) == "zip":
+            config = _keras_zip_config(source, label)
+        else:
+            config = _h5_config(source, label)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise KerasFileError(
             f"{path}: not a Keras model file zoo can read (truncated, corrupt or another "
             f"format: {describe_exception(error)})"
         ) from None
+    check_objects(config, label)
+    return config
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def file_format(path: Path) -> str:
+def file_format(path: Path, named: Path | None = None) -> str:
     """``zip`` (a Keras 3 ``.keras`` archive) or ``hdf5``, by the file's first bytes; a file
-    that is neither is taken by its suffix (and then refused as corrupt)."""
+    that is neither is taken by its suffix (``named``'s, where ``path`` is a pinned path) and
+    then refused as corrupt."""
     with open(path, "rb") as file:
         head = file.read(len(HDF5_SIGNATURE))
     if head.startswith(b"PK"):
         return "zip"
     if head == HDF5_SIGNATURE:
         return "hdf5"
-    return "zip" if path.suffix.lower() == ".keras" else "hdf5"
+    return "zip" if (named or path).suffix.lower() == ".keras" else "hdf5"
 
 
-def _keras_zip_config(path: Path) -> dict:
+def _keras_zip_config(path: Path, label: str) -> dict:
+    import h5py
+
     if not zipfile.is_zipfile(path):
         raise ValueError("not a zip archive")
     with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-        archive.getinfo("model.weights.h5")  # KeyError when missing
+        keras_bounds.check_archive(archive, label)
+        text = keras_bounds.read_member(archive, "config.json", keras_bounds.CONFIG, label)
+        config = keras_bounds.parse_config(text, label)
+        with archive.open("model.weights.h5") as member, h5py.File(member, "r") as weights:
+            keras_bounds.check_weights(weights, label)
     return config
 
 
-def _h5_config(path: Path) -> dict:
+def _h5_config(path: Path, label: str) -> dict:
     import h5py
 
     with h5py.File(path, "r") as file:
         text = file.attrs.get("model_config")
-    if text is None:
-        raise KerasFileError(
-            f"{path}: holds weights only, not a model; save the whole model with "
-            "model.save('model.keras')"
-        )
-    return json.loads(text.decode() if isinstance(text, bytes) else text)
+        if text is None:
+            raise KerasFileError(
+                f"{label}: holds weights only, not a model; save the whole model with "
+                "model.save('model.keras')"
+            )
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if not isinstance(text, str):
+            raise KerasFileError(
+                f"{label}: its model_config attribute is {type(text).__name__}, not the JSON "
+                "text Keras writes"
+            )
+        config = keras_bounds.parse_config(text, label)
+        keras_bounds.check_weights(file, label)
+    return config
+
+
+FIELD_TYPES = {
+    "class_name": (str,),
+    "module": (str, type(None)),
+    "registered_name": (str, type(None)),
+}
+"""The fields of a serialised Keras object that zoo reads, and the JSON types they may have."""
+
+
+def check_objects(config: dict, label: str) -> None:
+    """Each serialised object's ``class_name``, ``module`` and ``registered_name`` of the JSON
+    type Keras writes: anything else is one line, not a crash in zoo's own reading."""
+    for item in _model_layers(config):
+        for key, types in FIELD_TYPES.items():
+            if key in item and not isinstance(item[key], types):
+                name = item.get("class_name")
+                where = repr(name) if isinstance(name, str) else "an object"
+                raise KerasFileError(
+                    f"{label}: {where} in its config has a {key!r} of JSON "
+                    f"{_json_type(item[key])}, not a string; not a config Keras wrote"
+                )
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
 
 
 def _model_layers(config: dict):
@@ -171,12 +247,21 @@ def _model_layers(config: dict):
     return layers({key: value for key, value in config.items() if key != "compile_config"})
 
 
+def _inner_name(item: dict) -> str:
+    inner = item.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    return name if isinstance(name, str) and name else "?"
+
+
+def is_lambda(item: dict) -> bool:
+    """Whether a serialised object is a ``Lambda`` layer (or a Python lambda) however it is
+    spelled: ``Lambda``, or ``layers.Lambda`` under ``module: keras`` (Keras joins the two)."""
+    path = f"{item.get('module') or ''}.{item.get('class_name') or ''}"
+    return path.rsplit(".", 1)[-1] in ("Lambda", "__lambda__")
+
+
 def lambda_layers(config: dict) -> list[str]:
-    return [
-        item.get("config", {}).get("name") or "?"
-        for item in _model_layers(config)
-        if item["class_name"] == "Lambda"
-    ]
+    return [_inner_name(item) for item in _model_layers(config) if is_lambda(item)]
 
 
 def custom_classes(config: dict) -> dict[str, str]:
@@ -187,8 +272,7 @@ def custom_classes(config: dict) -> dict[str, str]:
         registered = item.get("registered_name")
         module = item.get("module") or ""
         if registered and not module.startswith("keras"):
-            layer = item.get("config", {})
-            found.setdefault(registered, layer.get("name", "?") if isinstance(layer, dict) else "?")
+            found.setdefault(registered, _inner_name(item))
     return found
 
 
@@ -208,16 +292,30 @@ class KerasFile:
     graph: Classifier | None = None
     """What ``describe_classifier`` found, which ``build`` adapts the model to (``adapt``)."""
 
+    pinned: Path | None = field(repr=False, default=None)
+    """While ``open`` loads it: the path naming the very file opened (``pinned_path``)."""
+
     @classmethod
     def open(cls, path: Path, options: KerasFileOptions) -> KerasFile:
-        from zoo.sources.weights import file_digest
-
+        """The file opened once: its config, its hash and Keras's load all read that one
+        open file, and a file changed meanwhile is refused (``check_unchanged``)."""
         path = Path(path)
-        config = read_config(path)
-        check_loadable(path, config, options)
-        keras_file = cls(path.resolve(), file_digest(path), options, config)
-        keras_file.model = keras_file.load()
+        _refuse_folder(path)
+        with open_user_file(path) as user_file:
+            pinned = pinned_path(user_file)
+            config = _config_of(pinned, path)
+            check_loadable(path, config, options)
+            keras_file = cls(user_file.resolved, descriptor_digest(user_file), options, config)
+            keras_file.pinned = pinned
+            try:
+                keras_file.model = keras_file.load()
+            finally:
+                keras_file.pinned = None
+            user_file.check_unchanged()
         return keras_file
+
+    def _format(self) -> str:
+        return file_format(self.pinned or self.path, self.path)
 
     @own_temporaries()  # Keras extracts a file's assets into a temporary folder: zoo's
     def load(self):
@@ -238,7 +336,7 @@ class KerasFile:
             config = copy.deepcopy(self.config)
             table = (*table, keras_rewrites.FIXED_BATCH)
             if keras_rewrites.FIXED_BATCH.name in keras_rewrites.rewrite(
-                config, file_format(self.path), table
+                config, self._format(), table
             ):
                 applied = [*applied, keras_rewrites.FIXED_BATCH.name]
                 model = self._load_rewritten(config, applied)
@@ -248,9 +346,14 @@ class KerasFile:
     def _rewritten(self, table: tuple, error: Exception | None = None) -> tuple[dict, list[str]]:
         config = copy.deepcopy(self.config)
         try:
-            applied = keras_rewrites.rewrite(config, file_format(self.path), table)
+            applied = keras_rewrites.rewrite(config, self._format(), table)
         except keras_rewrites.RewriteRefused as refused:
             raise KerasFileError(f"{self.path}: Keras cannot load it: {refused}") from None
+        except (TypeError, AttributeError, KeyError, ValueError) as odd:  # the file's JSON
+            raise KerasFileError(
+                f"{self.path}: Keras cannot load it ({keras_complaint(error)}), and its config "
+                f"is not of a form zoo's rewrites read ({describe_exception(odd)})"
+            ) from None
         if not applied:
             raise KerasFileError(
                 f"{self.path}: Keras cannot load it ({keras_complaint(error)}), and none of "
@@ -275,18 +378,19 @@ class KerasFile:
 
         from zoo.sources.keras_model import quiet_tensorflow
 
-        fmt = file_format(self.path)
+        fmt = self._format()
         suffix = ".keras" if fmt == "zip" else ".h5"
+        source = self.pinned or self.path
         with tempfile.TemporaryDirectory(prefix="zoo-keras-") as folder:
-            path = self.path
+            path = Path(folder, "model" + suffix)
             if config is not None:
-                path = Path(folder, "model" + suffix)
-                _write_with_config(self.path, fmt, config, path)
-            elif self.path.suffix.lower() not in (
+                _write_with_config(source, fmt, config, path)
+            elif source == self.path and self.path.suffix.lower() in (
                 (".keras",) if fmt == "zip" else (".h5", ".hdf5")
             ):
-                path = Path(folder, "model" + suffix)
-                path.symlink_to(self.path)
+                path = self.path
+            else:  # Keras goes by the suffix: the opened file under a name it loads
+                path.symlink_to(source)
             with quiet_tensorflow():
                 return keras.saving.load_model(
                     path, compile=False, safe_mode=not self.options.allow_lambda
@@ -306,6 +410,36 @@ class KerasFile:
         elif Path(weights).resolve() != self.path:
             model.load_weights(weights)
         return adapt(model, self.graph)
+
+
+def descriptor_digest(user_file: UserFile) -> str:
+    """The sha256 of the open file, read from its descriptor."""
+    digest, offset = hashlib.sha256(), 0
+    while chunk := os.pread(user_file.fd, 1 << 20, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def copy_checked(source: Path, target: Path, sha256: str) -> None:
+    """The user's file ``source`` copied to ``target`` from one descriptor, no further than its
+    size when opened, and refused unless it still hashes to ``sha256`` (what was loaded): a
+    file swapped meanwhile, for another or for a link to ``/dev/zero``, is one line, never a
+    disk filled."""
+    with open_user_file(source) as user_file, open(target, "wb") as out:
+        digest, offset, size = hashlib.sha256(), 0, user_file.identity.size
+        while offset < size and (
+            chunk := os.pread(user_file.fd, min(1 << 20, size - offset), offset)
+        ):
+            digest.update(chunk)
+            out.write(chunk)
+            offset += len(chunk)
+        user_file.check_unchanged()
+    if digest.hexdigest() != sha256:
+        raise KerasFileError(
+            f"{printable(str(source))}: changed while zoo read it (written to, or replaced); "
+            "try again once nothing is writing it"
+        )
 
 
 def _fixed_batch(model) -> bool:
@@ -540,6 +674,8 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
     if options.preprocess is not None:  # before Keras: a typo costs no load
         stated = parse_preprocess(options.preprocess, preprocessors)
     given = None if options.labels is None else read_label_file(options.labels)  # before Keras
+    if options.input_size is not None and (problem := input_size_problem(options.input_size)):
+        raise KerasFileError(f"--input-size {_size_text(options.input_size)}: {problem}")
     keras_file = KerasFile.open(path, options)
     if keras_file.rewrites:
         note(
@@ -548,6 +684,8 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         )
     graph = keras_file.graph = describe_classifier(keras_file.model, path)
     size = _input_size(graph.size, options.input_size, path)
+    if graph.size is None:
+        check_takes_size(keras_file.model, size, graph)
     preprocess = _preprocessing(stated, graph, preprocessors, path)
     if given is not None:
         labels = teachable_machine_labels(given)
@@ -656,6 +794,27 @@ def labels_note(spec: ModelSpec, options: KerasFileOptions) -> str | None:
     return (
         f"zoo: {spec.name}: no --labels, so its {len(spec.labels)} classes are called "
         f"{DEFAULT_LABEL.format(0)}..{DEFAULT_LABEL.format(len(spec.labels) - 1)}"
+    )
+
+
+def _size_text(size) -> str:
+    return "x".join(str(side) for side in size)
+
+
+def check_takes_size(model, size: tuple[int, int], graph: Classifier) -> None:
+    """A model that takes any size still has a smallest (each convolution and pooling
+    shrinks it): the output's shape at ``size``, worked out symbolically (nothing run), must
+    be a class-score vector."""
+    shape = (1, *size) if graph.flat else (1, *size, graph.channels)
+    try:
+        out = tuple(model.compute_output_shape(shape))
+    except Exception as error:  # whatever Keras says of a size the model cannot take
+        out, why = None, keras_complaint(error)
+    if out is not None and all(side is None or side > 0 for side in out):
+        return
+    raise KerasFileError(
+        f"--input-size {_size_text(size)}: the model cannot take images that small "
+        f"({why if out is None else f'its output would be {out[1:]}'}); pass a larger size"
     )
 
 
