@@ -477,7 +477,7 @@ def test_an_nchw_card_on_an_nhwc_graph_is_refused(tmp_path):
         card["input"]["layout"] = "NCHW"
 
     path = write_tiny_onnx(tmp_path / "m.onnx", nchw)
-    with pytest.raises(zoo.ZooError, match=r"input \(batch, 3, 4, 4\), the graph's is"):
+    with pytest.raises(zoo.ZooError, match=r"input layout NCHW \(batch, 3, 4, 4\), the graph's is"):
         zoo.load(path, backend="onnx")
 
 

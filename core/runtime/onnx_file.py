@@ -138,7 +138,8 @@ def card_mismatch(card: ModelCard, inputs, outputs) -> str | None:
         for dim, want in zip(graph_input.shape, wanted, strict=True)
     ):
         dims = ", ".join(str(dim) for dim in wanted[1:])
-        return f"input (batch, {dims}), the graph's is {graph_input.shape}"
+        layout = "" if card.input_layout == "NHWC" else f"layout {card.input_layout} "
+        return f"input {layout}(batch, {dims}), the graph's is {graph_input.shape}"
     per_class = [name for name in (card.probabilities_name, card.logits_name) if name]
     top_k = [card.top_k.scores_name, card.top_k.indices_name] if card.top_k else []
     for name in [*per_class, *top_k]:
