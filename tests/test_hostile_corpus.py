@@ -343,6 +343,83 @@ def custom_objects_module_prints(tmp: Path) -> Case:
     return Case(args, status=0)  # done, the print on stderr, --json whole
 
 
+def _hostile_keras(tmp: Path, name: str, config, weights: bytes | None = None, *extra) -> Case:
+    from .hostile_keras import write_keras
+
+    model = write_keras(tmp / f"{name}.keras", config, weights)
+    return Case(["predict", str(model), str(_photo(tmp)), *extra])
+
+
+def keras_weights_declared_3_5_gib(tmp: Path) -> Case:
+    from .hostile_keras import declared_3_5_gib
+
+    return Case(["predict", str(declared_3_5_gib(tmp)), str(_photo(tmp)), "--json"])
+
+
+def keras_config_2_mib_of_whitespace_over_its_bound(tmp: Path) -> Case:
+    case = _hostile_keras(tmp, "blank", " " * (2 * 2**20) + "{}")
+    case.env = {"ZOO_MAX_KERAS_CONFIG_MB": "1"}
+    return case
+
+
+def keras_archive_of_many_members(tmp: Path) -> Case:
+    from .hostile_keras import model_config, write_keras
+
+    members = [(f"assets/{i}", b"") for i in range(40)]
+    model = write_keras(tmp / "many.keras", model_config(), extra=members)
+    return Case(["predict", str(model), str(_photo(tmp))], env={"ZOO_MAX_KERAS_MEMBERS": "20"})
+
+
+def _odd_config(name: str) -> Callable[[Path], Case]:
+    def case(tmp: Path) -> Case:
+        from .hostile_keras import ODD_CONFIGS
+
+        return _hostile_keras(tmp, name, ODD_CONFIGS[name], None, "--json")
+
+    case.__name__ = f"keras_{name}"
+    return case
+
+
+def keras_h5_model_config_not_text(tmp: Path) -> Case:
+    import h5py
+
+    with h5py.File(tmp / "odd.h5", "w") as file:
+        file.attrs["model_config"] = 5
+    return Case(["predict", str(tmp / "odd.h5"), str(_photo(tmp))])
+
+
+def keras_lambda_spelled_layers_lambda(tmp: Path) -> Case:
+    from .hostile_keras import keras_object, model_config
+
+    sneaky = keras_object("layers.Lambda", {"name": "sneaky"}, module="keras")
+    return _hostile_keras(tmp, "sneaky", model_config(sneaky))
+
+
+def keras_input_size_0x0(tmp: Path) -> Case:
+    return _hostile_keras(tmp, "any", "{}", None, "--input-size", "0x0")
+
+
+KERAS_FILES = (
+    keras_weights_declared_3_5_gib,
+    keras_config_2_mib_of_whitespace_over_its_bound,
+    keras_archive_of_many_members,
+    *(
+        _odd_config(name)
+        for name in (
+            "lambda_config_null",
+            "lambda_config_string",
+            "integer_module",
+            "list_registered_name",
+            "nested_100000_deep",
+            "a_list",
+        )
+    ),
+    keras_h5_model_config_not_text,
+    keras_lambda_spelled_layers_lambda,
+    keras_input_size_0x0,
+)
+"""Hostile Keras files (issue 36), made without TensorFlow and refused before Keras sees them."""
+
 SLOW = (
     bundle_card_is_a_fifo,
     custom_objects_module_exits,
@@ -390,6 +467,7 @@ CORPUS: dict[str, Callable[[Path], Case]] = {
         evaluate_on_a_class_folder_named_in_latin_1,
         serve_with_no_header_timeout,
         predict_on_a_fifo_named_like_a_model,
+        *KERAS_FILES,
         *SLOW,
     )
 }
@@ -461,7 +539,9 @@ slow, so out of the quick loop (``-m 'not slow'``)."""
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(n, marks=pytest.mark.slow) if b in SLOW or n in SLOW_CASES else n
+        pytest.param(n, marks=pytest.mark.slow)
+        if b in SLOW or b in KERAS_FILES or n in SLOW_CASES
+        else n
         for n, b in CORPUS.items()
     ],
 )

@@ -3,17 +3,13 @@ Keras sees it, from the CLI and from ``zoo.load`` alike."""
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -21,48 +17,14 @@ import zoo
 from zoo.base.errors import ZooError
 from zoo.cli.main import main
 
-KERNEL = 30720
-"""A Dense kernel of KERNEL x KERNEL float32: 3.5 GiB declared."""
-
-
-def _layer(class_name: str, config, module="keras.layers", registered=None) -> dict:
-    return {
-        "module": module,
-        "class_name": class_name,
-        "config": config,
-        "registered_name": registered,
-    }
-
-
-def _config(*extra: dict, units: int = 3, features: int = 4) -> dict:
-    layers = [
-        _layer("InputLayer", {"batch_shape": [None, features], "name": "in"}),
-        *extra,
-        _layer("Dense", {"name": "dense", "units": units, "activation": "softmax"}),
-    ]
-    return _layer("Sequential", {"name": "s", "layers": layers}, module="keras")
-
-
-def _weights(shape=(4, 3), stored: bool = True) -> bytes:
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as file:
-        group = file.create_group("layers/dense/vars")
-        if stored:
-            group.create_dataset("0", data=np.random.default_rng(0).random(shape, np.float32))
-        else:  # declared, chunked, nothing written: a few bytes on disk
-            group.create_dataset("0", shape=shape, dtype="float32", chunks=(1024, 1024))
-    return buffer.getvalue()
-
-
-def write_keras(path: Path, config, weights: bytes | None = None, extra=()) -> Path:
-    text = config if isinstance(config, str | bytes) else json.dumps(config)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.4.1"}))
-        archive.writestr("config.json", text)
-        archive.writestr("model.weights.h5", _weights() if weights is None else weights)
-        for name, data in extra:
-            archive.writestr(name, data)
-    return path
+from .hostile_keras import (
+    ODD_CONFIGS,
+    declared_3_5_gib,
+    keras_object,
+    model_config,
+    weights_h5,
+    write_keras,
+)
 
 
 def _photo(folder: Path) -> Path:
@@ -78,11 +40,6 @@ def refused(args: list[str], capsys) -> str:
     lines = err.strip().splitlines()
     assert lines and lines[-1].startswith("zoo: "), err
     return lines[-1]
-
-
-def declared_3_5_gib(tmp: Path) -> Path:
-    weights = _weights((KERNEL, KERNEL), stored=False)
-    return write_keras(tmp / "huge.keras", _config(units=KERNEL, features=KERNEL), weights)
 
 
 def test_a_file_declaring_3_5_gib_is_refused_fast_and_small(tmp_path):
@@ -112,13 +69,15 @@ def test_weights_declared_but_not_stored_are_refused_under_any_budget(
     tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("ZOO_MAX_KERAS_WEIGHTS_MB", "100000")
-    model = write_keras(tmp_path / "m.keras", _config(), _weights((2048, 2048), stored=False))
+    model = write_keras(
+        tmp_path / "m.keras", model_config(), weights_h5((2048, 2048), stored=False)
+    )
     line = refused(["predict", str(model), str(_photo(tmp_path))], capsys)
     assert "declares weights it does not store" in line
 
 
 def test_the_weights_budget_is_raised_by_its_variable(tmp_path, capsys, monkeypatch):
-    model = write_keras(tmp_path / "m.keras", _config(), _weights((1024, 512)))  # 2 MiB
+    model = write_keras(tmp_path / "m.keras", model_config(), weights_h5((1024, 512)))  # 2 MiB
     monkeypatch.setenv("ZOO_MAX_KERAS_WEIGHTS_MB", "1")
     line = refused(["predict", str(model), str(_photo(tmp_path))], capsys)
     assert "weights declared as 2.0 MiB" in line and "ZOO_MAX_KERAS_WEIGHTS_MB" in line
@@ -136,25 +95,16 @@ def test_an_archive_of_too_many_members_or_too_large_expanded(tmp_path, capsys, 
     photo = str(_photo(tmp_path))
     monkeypatch.setenv("ZOO_MAX_KERAS_MEMBERS", "10")
     many = write_keras(
-        tmp_path / "many.keras", _config(), extra=[(f"a/{i}", b"") for i in range(20)]
+        tmp_path / "many.keras", model_config(), extra=[(f"a/{i}", b"") for i in range(20)]
     )
     assert "23 files, over the bound of 10" in refused(["predict", str(many), photo], capsys)
     monkeypatch.delenv("ZOO_MAX_KERAS_MEMBERS")
     monkeypatch.setenv("ZOO_MAX_KERAS_WEIGHTS_MB", "1")
     monkeypatch.setenv("ZOO_MAX_KERAS_CONFIG_MB", "1")
-    bomb = write_keras(tmp_path / "bomb.keras", _config(), extra=[("assets/x", bytes(3 * 2**20))])
+    bomb = write_keras(
+        tmp_path / "bomb.keras", model_config(), extra=[("assets/x", bytes(3 * 2**20))]
+    )
     assert "expands to 3.0 MiB" in refused(["predict", str(bomb), photo], capsys)
-
-
-ODD_CONFIGS = {
-    "lambda_config_null": _config(_layer("Lambda", None)),
-    "lambda_config_string": _config(_layer("Lambda", "x")),
-    "integer_module": _config(_layer("Dense", {"name": "d", "units": 4}, module=7)),
-    "list_registered_name": _config(_layer("Gain", {"name": "g"}, "acme", registered=["a"])),
-    "nested_100000_deep": "[" * 100_000 + "]" * 100_000,
-    "nested_300_deep": '{"a":' * 300 + "1" + "}" * 300,
-    "a_list": "[1, 2]",
-}
 
 
 @pytest.mark.parametrize("name", ODD_CONFIGS)
@@ -176,8 +126,8 @@ def test_an_h5_whose_model_config_is_not_text(tmp_path, capsys):
 
 
 def test_a_lambda_spelled_as_keras_layers_lambda_is_caught_by_zoo(tmp_path, capsys):
-    lam = _layer("layers.Lambda", {"name": "sneaky", "function": {}}, module="keras")
-    model = write_keras(tmp_path / "m.keras", _config(lam))
+    lam = keras_object("layers.Lambda", {"name": "sneaky", "function": {}}, module="keras")
+    model = write_keras(tmp_path / "m.keras", model_config(lam))
     line = refused(["predict", str(model), str(_photo(tmp_path))], capsys)
     assert "Lambda layer 'sneaky'" in line
 
