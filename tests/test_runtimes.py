@@ -287,7 +287,7 @@ def test_when_no_configuration_can_run_that_line_is_the_error(verify_on, monkeyp
         verify_on(["openvino"], ["bf16"])
 
 
-@pytest.mark.slow
+@pytest.mark.tensorflow
 @pytest.mark.real_weights
 @openvino_needed
 @opencv_needed
@@ -308,6 +308,7 @@ def test_zoo_verify_on_three_runtimes_with_real_weights(tmp_path, mobilenet_weig
     assert report["passed"] and all(r["top1_agreement"] == 1.0 for r in report["runtimes"])
 
 
+@pytest.mark.slow  # zoo bench times each configuration for a second at least
 @openvino_needed
 @opencv_needed
 def test_bench_times_each_configuration_with_its_agreement(tiny, capsys):
@@ -358,6 +359,7 @@ def test_the_fastest_configuration_is_one_whose_agreement_holds():
     }
 
 
+@pytest.mark.slow
 def test_bench_of_a_file_with_the_default_backends_runs_it_on_onnx_runtime(tiny, capsys):
     assert main(["bench", str(tiny), "--batch-sizes", "1", "--runs", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -481,7 +483,7 @@ def test_an_nchw_card_on_an_nhwc_graph_is_refused(tmp_path):
         zoo.load(path, backend="onnx")
 
 
-@pytest.mark.slow
+@pytest.mark.tensorflow
 @pytest.mark.real_weights
 @openvino_needed
 @opencv_needed
