@@ -96,6 +96,33 @@ def photo(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch) -> Path:
+    """A zoo home of the test's own (no bundles elsewhere), the registry read afresh before and
+    after, so that what one test registers no other sees."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_BUNDLES", raising=False)
+    get_registry(refresh=True)
+    yield tmp_path / "home"
+    get_registry(refresh=True)
+
+
+@pytest.fixture
+def zoo_here(fresh_home, capsys):
+    """``zoo ARGS`` run in this process, in a fresh home: (exit status, stdout, stderr). For
+    tests where the process boundary is not the point: no interpreter to start, TensorFlow
+    imported once for all of them."""
+    from zoo.cli.main import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(arg) for arg in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 def input_config(size: tuple[int, int], interpolation: str = "nearest") -> InputConfig:
     """What a model of ``size`` takes, for the image functions (no preprocessing, one label)."""
     return InputConfig(size, PreprocessSpec("none"), (("0", "any"),), interpolation)

@@ -12,9 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.cli.main import main
-from zoo.plugin.registry import get_registry
-
 from . import real_keras_files as real
 
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
@@ -22,21 +19,8 @@ SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 pytestmark = [
     pytest.mark.tensorflow,  # every test here loads Keras files (and so is slow)
     pytest.mark.skipif(not real.ROOT.is_dir(), reason=f"{real.ROOT} is absent"),
+    pytest.mark.usefixtures("fresh_home"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    get_registry(refresh=True)
-    yield
-    get_registry(refresh=True)
-
-
-def zoo(capsys, *args) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def best(out: str) -> list[str]:
@@ -61,20 +45,20 @@ def repository_classes(file: real.RealFile, photos: list[Path]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", list(real.FILES))
-def test_exports_verified_and_predicts_its_repositorys_classes(name, capsys, tmp_path):
+def test_exports_verified_and_predicts_its_repositorys_classes(zoo_here, name, capsys, tmp_path):
     file = real.FILES[name]
     path = real.ROOT / file.path
     output = tmp_path / f"{name}.onnx"
-    code, out, err = zoo(capsys, "export", path, *file.options, "-o", output, "--json")
+    code, out, err = zoo_here("export", path, *file.options, "-o", output, "--json")
     assert code == 0, err
     exported = json.loads(out)
     assert exported["verified"] and exported["converter"]["name"] == "emitter"
     assert f"labels from {path.parent / 'labels.txt'}" in err
     photos = real.samples(file) or sorted(SAMPLES.glob("*.jpg"))[:3]
     resize = ("--interpolation", file.interpolation)
-    code, on_keras, err = zoo(capsys, "predict", path, *photos, *file.options, *resize, "--json")
+    code, on_keras, err = zoo_here("predict", path, *photos, *file.options, *resize, "--json")
     assert code == 0, err
-    code, on_onnx, err = zoo(capsys, "predict", output, *photos, *resize, "--json")
+    code, on_onnx, err = zoo_here("predict", output, *photos, *resize, "--json")
     assert code == 0, err
     assert best(on_onnx) == best(on_keras)
     if real.samples(file):

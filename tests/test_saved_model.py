@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from zoo.cli.main import main
-from zoo.plugin.registry import get_registry
 
 MAKE = """
 import os, sys
@@ -47,6 +46,7 @@ pytestmark = [
     pytest.mark.skipif(
         importlib.util.find_spec("tf_keras") is None, reason="needs tf_keras (Keras 2)"
     ),
+    pytest.mark.usefixtures("fresh_home"),
 ]
 
 
@@ -59,14 +59,6 @@ def made(tmp_path_factory) -> tuple[Path, Path, Path]:
     )
     assert made.returncode == 0, made.stderr
     return paths
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    get_registry(refresh=True)
-    yield
-    get_registry(refresh=True)
 
 
 def test_read_as_the_keras_model_it_holds(made):
