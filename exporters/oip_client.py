@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.base import jsonio
 from zoo.base.errors import ZooError
 from zoo.base.jsonio import flatten
 
@@ -286,7 +287,7 @@ def infer_body(
         ]
     elif binary:
         document["parameters"] = {"binary_data_output": True}
-    header = json.dumps(document, separators=(",", ":")).encode()
+    header = jsonio.dumps(document, separators=(",", ":")).encode()
     if not binary:
         return header, {"Content-Type": "application/json"}
     return header + b"".join(blobs), {

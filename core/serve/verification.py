@@ -10,8 +10,7 @@ is shown at ``/v1/models/NAME`` and in the ``/v2`` model metadata's ``parameters
 
 from __future__ import annotations
 
-import json
-
+from zoo.base import jsonio
 from zoo.base.errors import ZooError
 from zoo.base.progress import status
 from zoo.runtime.api import load
@@ -57,6 +56,6 @@ def as_parameters(verification: dict) -> dict:
     """The verification as Open Inference Protocol parameters, whose values are strings,
     numbers or booleans: the others (thresholds, batch sizes) as JSON text."""
     return {
-        key: value if isinstance(value, str | int | float | bool) else json.dumps(value)
+        key: value if isinstance(value, str | int | float | bool) else jsonio.dumps(value)
         for key, value in verification.items()
     }
