@@ -72,6 +72,7 @@ def test_a_posted_photo_gets_the_zoo_predict_json(server, mobilenet_onnx, tmp_pa
     assert answer == want
 
 
+@pytest.mark.slow
 def test_multipart_uploads_and_the_json_batch_form(server):
     boundary = uuid.uuid4().hex
     parts = b"".join(

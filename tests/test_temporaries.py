@@ -52,6 +52,7 @@ def test_a_dead_process_s_folder_is_removed_by_the_next_a_live_one_s_kept(tmpdir
     assert sorted(tmpdir_here.iterdir()) == [live]
 
 
+@pytest.mark.slow
 def test_keras_extracting_a_files_assets_interrupted_leaves_nothing(tmpdir_here, tmp_path,
                                                                   monkeypatch):  # fmt: skip
     """A .keras file with assets (more than three members): Keras extracts them all into a
