@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,14 +255,20 @@ def _inner_name(item: dict) -> str:
 
 
 def is_lambda(item: dict) -> bool:
-    """Whether a serialised object is a ``Lambda`` layer (or a Python lambda) however it is
-    spelled: ``Lambda``, or ``layers.Lambda`` under ``module: keras`` (Keras joins the two)."""
+    """Whether a serialised object is a ``Lambda`` layer however it is spelled: ``Lambda``,
+    or ``layers.Lambda`` under ``module: keras`` (Keras joins the two)."""
     path = f"{item.get('module') or ''}.{item.get('class_name') or ''}"
-    return path.rsplit(".", 1)[-1] in ("Lambda", "__lambda__")
+    return path.rsplit(".", 1)[-1] == "Lambda"
 
 
 def lambda_layers(config: dict) -> list[str]:
-    return [_inner_name(item) for item in _model_layers(config) if is_lambda(item)]
+    """The names of the Lambda layers; where there is none, a Python lambda serialised
+    elsewhere (an activation: ``__lambda__``) is named as one."""
+    items = list(_model_layers(config))
+    names = [_inner_name(item) for item in items if is_lambda(item)]
+    if not names and any(item.get("class_name") == "__lambda__" for item in items):
+        return ["(a Python lambda)"]
+    return names
 
 
 def custom_classes(config: dict) -> dict[str, str]:
@@ -391,10 +398,21 @@ class KerasFile:
                 path = self.path
             else:  # Keras goes by the suffix: the opened file under a name it loads
                 path.symlink_to(source)
-            with quiet_tensorflow():
-                return keras.saving.load_model(
+            with quiet_tensorflow(), warnings.catch_warnings(record=True) as warned:
+                warnings.simplefilter("always")
+                model = keras.saving.load_model(
                     path, compile=False, safe_mode=not self.options.allow_lambda
                 )
+        self._say(warned)
+        return model
+
+    def _say(self, warned: list) -> None:
+        """Keras's warnings while loading, in one zoo line rather than its raw
+        ``UserWarning`` lines (each with a source line of Keras's own)."""
+        said = list(dict.fromkeys(str(item.message).strip().split("\n")[0] for item in warned))
+        if said:
+            more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
+            note(f"zoo: warning: {printable(str(self.path))}: Keras, loading it: {said[0]}{more}")
 
     def build(self, weights: str | None):
         """``ModelSpec.build``: the file's own weights when ``weights`` is the file itself,
@@ -408,7 +426,13 @@ class KerasFile:
         if weights is None:
             model = keras.models.clone_model(model)
         elif Path(weights).resolve() != self.path:
-            model.load_weights(weights)
+            try:
+                model.load_weights(weights)
+            except Exception as error:  # whatever the weights file holds: one line
+                raise KerasFileError(
+                    f"{weights}: Keras cannot load these weights into {self.path.name} "
+                    f"({keras_complaint(error)})"
+                ) from None
         return adapt(model, self.graph)
 
 
@@ -472,6 +496,11 @@ def keras_complaint(error: Exception | None) -> str:
     reason = re.findall(r"Exception encountered: (.+)", text)
     if found and reason:
         return f"layer {found.group(2)!r} ({found.group(1)}): {reason[-1].strip()}"
+    weights = re.match(
+        r"A total of (\d+) objects could not be loaded.*?:\n\n(.+?)(\n|$)", text, re.S
+    )
+    if weights:  # Keras's reason is on the third line
+        return f"{weights.group(1)} of its layers' weights do not load: {weights.group(2).strip()}"
     return describe_exception(error)
 
 
