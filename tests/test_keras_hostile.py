@@ -276,3 +276,12 @@ def test_weights_that_do_not_load_keep_keras_reason_and_no_raw_warning(tmp_path,
     model = _without_a_bias(tmp_path)
     line = refused(["predict", str(model), str(_photo(tmp_path))], capsys)
     assert "weights do not load" in line and "head" in line, line
+
+
+def test_an_h5_model_config_over_its_bound_is_not_read(tmp_path, capsys, monkeypatch):
+    model = tmp_path / "big.h5"
+    with h5py.File(model, "w") as file:
+        file.attrs["model_config"] = json.dumps(model_config()) + " " * (2 * 2**20)
+    monkeypatch.setenv("ZOO_MAX_KERAS_CONFIG_MB", "1")
+    line = refused(["predict", str(model), str(_photo(tmp_path))], capsys)
+    assert "a config of 2,097,5" in line and "ZOO_MAX_KERAS_CONFIG_MB" in line, line

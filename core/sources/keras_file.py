@@ -189,7 +189,7 @@ def _h5_config(path: Path, label: str) -> dict:
     import h5py
 
     with h5py.File(path, "r") as file:
-        text = file.attrs.get("model_config")
+        text = file.attrs.get("model_config")  # HDF5 attributes are stored whole: no bomb
         if text is None:
             raise KerasFileError(
                 f"{label}: holds weights only, not a model; save the whole model with "
