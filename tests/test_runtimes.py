@@ -539,3 +539,32 @@ def test_evaluate_on_a_runtime_gives_onnx_runtimes_metrics(tmp_path, tiny, capsy
     assert (reports[backend]["backend"], reports[backend]["precision"]) == (backend, "fp32")
     for key in ("images", "top1", "confusion_matrix", "per_class"):
         assert reports[backend][key] == reports["onnx"][key]
+
+
+@pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=openvino_needed)])
+def test_serve_on_an_nchw_file_answers_as_on_the_nhwc_one(tmp_path, tiny, backend):
+    """The server's clients send images (and /v2 NHWC pixels) whatever the file's layout."""
+    pytest.importorskip("uvicorn")
+    import time
+
+    from zoo.serve.server import load_models
+
+    from .app_server import png, request, serving
+
+    def answer(path: Path) -> list:
+        with serving(load=lambda: load_models([str(path)], "cpu", 0, backend)) as port:
+            deadline = time.monotonic() + 30
+            while True:
+                status, _, body = request(
+                    port, "POST", "/v1/models/tiny:predict", png(), {"Content-Type": "image/png"}
+                )
+                if status != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        assert status == 200, body
+        return json.loads(body)
+
+    [nchw], [nhwc] = answer(nchw_tiny(tmp_path)), answer(tiny)
+    assert [t["index"] for t in nchw["top"]] == [t["index"] for t in nhwc["top"]]
+    scores = [[t["score"] for t in record["top"]] for record in (nchw, nhwc)]
+    np.testing.assert_allclose(*scores, rtol=1e-5)  # the mean summed in another order
