@@ -395,6 +395,7 @@ def get_json(port: int, path: str) -> dict:
     return json.loads(body)
 
 
+@pytest.mark.slow
 @openvino_needed
 def test_serve_on_openvino_states_its_verification_in_v1_and_v2(served):
     import openvino
@@ -541,6 +542,7 @@ def test_evaluate_on_a_runtime_gives_onnx_runtimes_metrics(tmp_path, tiny, capsy
         assert reports[backend][key] == reports["onnx"][key]
 
 
+@pytest.mark.slow  # two servers
 @pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=openvino_needed)])
 def test_serve_on_an_nchw_file_answers_as_on_the_nhwc_one(tmp_path, tiny, backend):
     """The server's clients send images (and /v2 NHWC pixels) whatever the file's layout."""
