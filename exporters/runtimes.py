@@ -1,4 +1,4 @@
-"""``zoo verify MODEL FILE.onnx --runtimes onnx,openvino,opencv``: one export checked against
+"""``zoo verify MODEL FILE.onnx --backends onnx,openvino,opencv``: one export checked against
 Keras on each runtime, at each precision asked for, in one table.
 
 Keras runs once. Each runtime then runs the file on the same photos at batch 1 and 8: a

@@ -298,7 +298,7 @@ def test_zoo_verify_on_three_runtimes_with_real_weights(tmp_path, mobilenet_weig
     exported = run_zoo("export", "mobilenet", "--weights", str(mobilenet_weights), "-o", str(path))
     assert exported.returncode == 0, exported.stderr
     args = ["verify", "mobilenet", str(path), "--weights", str(mobilenet_weights), "--json"]
-    assert main([*args, "--runtimes", "onnx,openvino,opencv", "--precisions", "fp32"]) == 0
+    assert main([*args, "--backends", "onnx,openvino,opencv", "--precisions", "fp32"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(r["backend"], r["precision"], r["check"]) for r in report["runtimes"]] == [
         ("onnx", "fp32", "exact"),

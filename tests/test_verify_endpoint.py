@@ -423,7 +423,7 @@ def test_a_reduced_precision_reference_is_refused(capsys, tiny, tmp_path):
         (["--endpoint", "http://host:port/"], "not a valid port"),
         (["--endpoint", "http://127.0.0.1:1/", "--reference", "other.onnx"], "leave --reference"),
         (["--endpoint", "http://127.0.0.1:1/", "--weights", "none"], "the reference here is a"),
-        (["--endpoint", "http://127.0.0.1:1/", "--runtimes", "onnx"], "leave them out with"),
+        (["--endpoint", "http://127.0.0.1:1/", "--backends", "onnx"], "leave them out with"),
     ],
 )
 def test_options_that_do_not_go_together(capsys, tiny, args, said):

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoo.base.errors import ZooError
 from zoo.cli.options import (
     MODEL_HELP,
+    add_deprecated,
     add_json,
     add_keras_file_options,
     comma_list,
@@ -68,16 +69,18 @@ def add_endpoint_options(command) -> None:
 
 
 def add_runtime_options(command) -> None:
-    """``--runtimes A,B`` and ``--precisions A,B``: the file on each runtime (issue 35)."""
+    """``--backends A,B`` and ``--precisions A,B``: the file on each runtime, as ``zoo bench``
+    names them (``--runtimes``, the first spelling, kept for one release)."""
     [runtimes] = option_groups(command, "runtimes")
-    runtimes.add_argument(
-        "--runtimes",
+    backends = runtimes.add_argument(
+        "--backends",
         type=comma_list,
         default=None,
         metavar="A,B",
         help="verify the file on each of these backends, in one table: onnx, openvino, opencv "
         "(default: onnx)",
     )
+    add_deprecated(runtimes, "--runtimes", backends)
     runtimes.add_argument(
         "--precisions",
         type=comma_list,
@@ -98,7 +101,7 @@ def _run_runtimes(args) -> int:
     spec = get_registry().model(args.model)
     images = image_files(Path(args.images)) if args.images else []
     report = verify_runtimes(
-        spec, args.onnx, args.runtimes or ["onnx"], args.precisions or [None], args.weights, images
+        spec, args.onnx, args.backends or ["onnx"], args.precisions or [None], args.weights, images
     )
     if args.json:
         print_json(report.to_dict())
@@ -119,7 +122,7 @@ def _run_verify(args) -> int:
         return _run_endpoint(args)
     if args.onnx is None:
         raise ZooError("zoo verify MODEL FILE.onnx, or zoo verify MODEL --endpoint URL")
-    if args.runtimes is not None or args.precisions is not None:
+    if args.backends is not None or args.precisions is not None:
         return _run_runtimes(args)
     spec = get_registry().model(args.model)
     images = image_files(Path(args.images)) if args.images else []
@@ -144,8 +147,8 @@ def _run_endpoint(args) -> int:
         raise ZooError("--endpoint-model, --reference and --timeout go with --endpoint URL")
     if args.onnx is not None:
         raise ZooError(f"give {args.onnx} or --endpoint, not both (or --reference {args.onnx})")
-    if args.runtimes is not None or args.precisions is not None:
-        raise ZooError("--runtimes and --precisions verify a file; leave them out with --endpoint")
+    if args.backends is not None or args.precisions is not None:
+        raise ZooError("--backends and --precisions verify a file; leave them out with --endpoint")
     onnx_reference = args.reference or is_onnx_file(args.model)
     if onnx_reference and args.weights:
         raise ZooError("--weights chooses Keras's weights; the reference here is a .onnx file")
