@@ -19,6 +19,13 @@ def dumps(data: Any, **options: Any) -> str:
     return json.dumps(data, allow_nan=False, **options)
 
 
+def dumps_for_keras(config: Any) -> str:
+    """A Keras config zoo rewrote, for Keras to read back: in Python's own encoding, as Keras
+    writes and reads it (a config may hold NaN or Infinity, which Keras's own files carry).
+    Never for what zoo prints, writes as its records, or serves."""
+    return json.dumps(config)
+
+
 def flatten(nested: list) -> list:
     """The leaves of nested JSON arrays, in order (row-major, as the Open Inference Protocol
     lays out a tensor's ``data``); iterative, so that arrays nested 100,000 deep cost no

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from zoo.base import jsonio
 from zoo.base.errors import ZooError, describe_exception
 from zoo.base.files import own_temporaries
 from zoo.base.printing import printable
@@ -473,7 +473,7 @@ def _fixed_batch(model) -> bool:
 
 def _write_with_config(source: Path, fmt: str, config: dict, target: Path) -> None:
     """A copy of the Keras file ``source`` with ``config`` as its architecture."""
-    text = json.dumps(config)
+    text = jsonio.dumps_for_keras(config)
     if fmt == "zip":
         with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
             for member in old.infolist():
