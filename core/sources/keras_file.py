@@ -42,7 +42,7 @@ from zoo.model.preprocess_text import parse_preprocess
 from zoo.model.spec import ModelSpec, WeightsSpec, check_model_name, input_size_problem
 from zoo.plugin.guard import import_user_module
 from zoo.sources import keras_bounds, keras_rewrites, saved_model
-from zoo.sources.keras_rewrites import layers
+from zoo.sources.keras_rewrites import AUGMENTATION, layers
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 DEFAULT_LABEL = "class_{}"
@@ -53,12 +53,7 @@ SPATIAL_ONLY = ("Resizing", "CenterCrop", "Cropping2D")
 preprocesses its own pixels looks past them."""
 
 INFERENCE_ONLY = (
-    "RandomFlip",
-    "RandomRotation",
-    "RandomZoom",
-    "RandomContrast",
-    "RandomTranslation",
-    "RandomBrightness",
+    *AUGMENTATION,
     "Dropout",
     "SpatialDropout1D",
     "SpatialDropout2D",

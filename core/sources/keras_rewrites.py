@@ -29,10 +29,10 @@ AUGMENTATION = (
     "RandomContrast",
     "RandomTranslation",
     "RandomBrightness",
-    "RandomCrop",
 )
-"""Keras's augmentation layers: the identity at inference, so a key of their config that the
-installed Keras no longer takes changes nothing zoo computes when dropped."""
+"""Keras's augmentation layers that are the identity at inference, so a key of their config
+that the installed Keras no longer takes changes nothing zoo computes when dropped
+(``RandomCrop`` is not one: at inference it crops to its target size)."""
 
 LEGACY_LAYER_KEYS = frozenset({"input_shape", "batch_input_shape", "input_dim", "batch_size"})
 """Keys every Keras layer still takes, beyond its ``__init__``'s own parameters."""
