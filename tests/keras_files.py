@@ -173,7 +173,7 @@ def custom(path: Path) -> None:
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.Conv2D(8, 3, activation="relu")(x)
-    x = module.Gain()(x)
+    x = module.Gain(name="gain")(x)  # named: other tests may have made Gain layers before
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(3, activation="softmax")(x)
     keras.Model(inputs, outputs, name="custom_layer").save(path)

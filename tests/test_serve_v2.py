@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.base.hardware import onnxruntime_version
 
 from .conftest import REPO, run_zoo
 from .serving import ServeProcess
@@ -91,6 +92,12 @@ def test_model_metadata_with_and_without_the_version(client):
             {"name": "image", "datatype": "UINT8", "shape": [-1, *SIZE, 3]},
         ],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(LABELS)]}],
+        "parameters": {  # what the served file was checked against (docs/runtimes.md)
+            "backend": "onnx",
+            "checked_against": "itself: the file is the verified export",
+            "precision": "fp32",
+            "runtime": f"ONNX Runtime {onnxruntime_version()}",
+        },
     }
     assert client.get_model_metadata("tiny", "1") == metadata
     with pytest.raises(InferenceServerException, match="has no version '2'") as refused:
