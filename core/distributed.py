@@ -85,6 +85,18 @@ def import_ray():
     return ray
 
 
+def actors_backend(backend: str) -> str:
+    """The backend the actors run a model on (ONNX Runtime) for the one a command was given:
+    ``keras`` (the default) or ``onnx`` means its verified export; any other backend runs in
+    the command's process only, and is refused in one line."""
+    if backend not in ("keras", "onnx"):
+        raise ZooError(
+            f"--engine ray runs ONNX Runtime in each actor; --backend {backend} runs in this "
+            "process only: give one or the other"
+        )
+    return "onnx"
+
+
 @dataclass(frozen=True)
 class RayOptions:
     """Where and how wide the actor pool is (``zoo.cli.options.add_engine_options``)."""

@@ -534,3 +534,14 @@ def test_a_ray_of_its_own_is_started_and_used(ray_installed, onnx_model, photo, 
     assert process.returncode == 0, err
     [record] = [json.loads(line) for line in out.splitlines()]
     assert record["image"] == str(photo) and len(record["top"]) == 5
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_backend_the_actors_do_not_run_is_refused_in_one_line(command, photo, capsys):
+    target = str(photo) if command == "predict" else str(photo.parent)
+    args = [command, "model.onnx", target, "--engine", "ray", "--backend", "openvino"]
+    assert main(args) == 1
+    assert capsys.readouterr().err == (
+        "zoo: --engine ray runs ONNX Runtime in each actor; --backend openvino runs in this "
+        "process only: give one or the other\n"
+    )

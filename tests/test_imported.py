@@ -127,3 +127,10 @@ def test_custom_objects_come_from_the_recorded_file_never_the_working_folder(tmp
         f"zoo: model 'gains': {recorded} (its custom objects {keras_files.CUSTOM_MODULE}) "
         "changed since zoo import recorded it; import the model again if the change is yours"
     )
+
+
+def test_custom_objects_that_are_not_one_file_are_refused_at_import():
+    import builtins  # built into the interpreter: no file that zoo import could record  # noqa: F401
+
+    with pytest.raises(ImportedModelError, match="--custom-objects builtins: not a module of"):
+        imported._recorded(("builtins",))

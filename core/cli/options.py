@@ -251,7 +251,9 @@ def ray_options(args: argparse.Namespace):
     if args.engine != "ray":
         refuse_ray_options(args)
         return None
-    from zoo.distributed import CONNECT_TIMEOUT_S, RayOptions
+    from zoo.distributed import CONNECT_TIMEOUT_S, RayOptions, actors_backend
+
+    actors_backend(getattr(args, "backend", "keras"))
 
     return RayOptions(
         address=args.address,

@@ -231,7 +231,13 @@ def _recorded(modules: tuple[str, ...]) -> tuple[CustomModule, ...]:
     """The files the modules of ``--custom-objects`` were just imported from."""
     recorded = []
     for name in modules:
-        path = Path(sys.modules[name].__file__).resolve()
+        file = getattr(sys.modules[name], "__file__", None)
+        if file is None:  # built in, or a namespace package: no one file to record
+            raise ImportedModelError(
+                f"--custom-objects {name}: not a module of one file, so zoo import cannot "
+                "record where it came from; give the module that registers the file's classes"
+            )
+        path = Path(file).resolve()
         recorded.append(CustomModule(name, str(path), file_digest(path)))
     return tuple(recorded)
 

@@ -49,10 +49,12 @@ def is_onnx_file(reference: str | os.PathLike) -> bool:
 
 def onnx_file(reference: str | os.PathLike, weights: str = "imagenet") -> str:
     """The ``.onnx`` file (path or URI) that runs ``reference`` on ONNX Runtime: the file
-    itself, or a registered model's verified export from zoo's cache, made on first use (which
-    needs TensorFlow here)."""
+    itself, or a model's verified export from zoo's cache, made on first use (which needs
+    TensorFlow here); a Keras file not registered yet is registered first, as every command's
+    reference is."""
     if is_onnx_file(reference):
         return str(reference)
+    register_reference(str(reference))
     spec = get_registry().model(str(reference))
     return str(cached_export(spec, resolve_weights(spec, weights)))
 

@@ -12,7 +12,7 @@ import numpy as np
 from zoo.base.errors import ZooError
 from zoo.base.printing import printable
 from zoo.base.progress import note, progress_bar
-from zoo.distributed import RayOptions, model_bytes
+from zoo.distributed import RayOptions, actors_backend, model_bytes
 from zoo.model.input_config import InputOverrides, resolve
 from zoo.runtime.api import load
 from zoo.runtime.pipeline import decoded_batches
@@ -55,7 +55,7 @@ def evaluate(
     split = "test" if dataset.split("test") else "val" if dataset.layout == "splits" else None
     items = dataset.split(split) if split else dataset.items
     if engine is not None:  # the actors run the model as ONNX: its labels and card are those
-        backend = "onnx"
+        backend = actors_backend(backend)
     loaded = load(
         model,
         backend=backend,

@@ -4,6 +4,7 @@ images (the work is in ``zoo.training.evaluation``)."""
 from __future__ import annotations
 
 from zoo.cli.options import (
+    MODEL_HELP,
     add_engine_options,
     add_input_options,
     add_json,
@@ -27,7 +28,7 @@ def add_command(commands) -> None:
         "test/: its test images, else val). Predictions outside DATA's classes count as "
         "'(other)'.",
     )
-    evaluate.add_argument("model", help="model name (see 'zoo list') or a .onnx file")
+    evaluate.add_argument("model", help=MODEL_HELP)
     evaluate.add_argument("data", help="folder of labelled images")
     inputs, model = option_groups(evaluate, "input", "model")
     add_input_options(inputs)
@@ -44,7 +45,7 @@ def add_command(commands) -> None:
     [output] = option_groups(evaluate, "output")
     output.add_argument("--plot", metavar="OUT.png", help="write the confusion matrix here")
     add_json(output, "print the metrics as JSON")
-    add_engine_options(evaluate, "runs the model (as ONNX: a .onnx file, or --backend onnx)")
+    add_engine_options(evaluate, "runs the model (a .onnx file, or any model's verified export)")
     evaluate.set_defaults(run=_run_evaluate)
 
 
