@@ -325,3 +325,18 @@ CARD = ModelCard(
     zoo_version="0.1.0",
     opset=17,
 )
+
+
+@pytest.fixture
+def install_plugin():
+    """Register plugin objects for one test, as an entry point would; unregister afterwards."""
+    names = []
+
+    def install(plugin, name):
+        pm.register(plugin, name=name)
+        names.append(name)
+
+    yield install
+    for name in names:
+        pm.unregister(name=name)
+    get_registry(refresh=True)

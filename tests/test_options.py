@@ -13,8 +13,7 @@ import pytest
 import zoo
 from zoo.cli.main import build_parser, main
 from zoo.cli.options import DeprecatedOption
-from zoo.plugin.manager import pm
-from zoo.plugin.registry import PluginWarning, get_registry
+from zoo.plugin.registry import PluginWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE_MODEL = {"predict", "export", "bench", "verify", "train", "evaluate"}
@@ -175,33 +174,18 @@ def test_a_multi_model_commands_help_names_zoo_import(name):
     assert "zoo import FILE --name NAME" in " ".join(commands()[name].format_help().split())
 
 
-@pytest.fixture
-def plugin():
-    """Install a plugin object for one test, as an entry point would."""
-    names = []
-
-    def install(hooks, name):
-        pm.register(hooks, name=name)
-        names.append(name)
-
-    yield install
-    for name in names:
-        pm.unregister(name=name)
-    get_registry(refresh=True)
-
-
 def commands_plugin(function):
     return type("Plugin", (), {"register_commands": staticmethod(zoo.hookimpl(function))})()
 
 
-def test_a_plugin_command_with_options_in_sections(plugin, capsys):
+def test_a_plugin_command_with_options_in_sections(install_plugin, capsys):
     def register_commands(cli):
         hello = cli.add_parser("hello", help="say hello", description="Says hello.")
         group = hello.add_argument_group("output")
         group.add_argument("--who", default="world")
         hello.set_defaults(run=lambda args: print(f"hello {args.who}") or 0)
 
-    plugin(commands_plugin(register_commands), "zoo-hello")
+    install_plugin(commands_plugin(register_commands), "zoo-hello")
     assert main(["hello", "--who", "zoo"]) == 0
     assert capsys.readouterr().out == "hello zoo\n"
     hello = commands()["hello"]
@@ -210,12 +194,12 @@ def test_a_plugin_command_with_options_in_sections(plugin, capsys):
     assert "say hello" in build_parser().format_help()
 
 
-def test_a_plugin_that_adds_a_command_then_fails_leaves_no_trace(plugin, capsys):
+def test_a_plugin_that_adds_a_command_then_fails_leaves_no_trace(install_plugin, capsys):
     def register_commands(cli):
         cli.add_parser("half", help="half a plugin").set_defaults(run=lambda args: 0)
         raise RuntimeError("second command broke")
 
-    plugin(commands_plugin(register_commands), "zoo-half")
+    install_plugin(commands_plugin(register_commands), "zoo-half")
     with pytest.warns(PluginWarning, match="zoo-half"):
         parser = build_parser()
     assert "half" not in commands(parser)
@@ -230,11 +214,11 @@ def test_a_plugin_that_adds_a_command_then_fails_leaves_no_trace(plugin, capsys)
     assert "invalid choice: 'half'" in capsys.readouterr().err
 
 
-def test_a_plugin_cannot_take_a_commands_name(plugin, capsys):
+def test_a_plugin_cannot_take_a_commands_name(install_plugin, capsys):
     def register_commands(cli):
         cli.add_parser("list", help="mine now").set_defaults(run=lambda args: 3)
 
-    plugin(commands_plugin(register_commands), "zoo-thief")
+    install_plugin(commands_plugin(register_commands), "zoo-thief")
     assert main(["list"]) == 0
     captured = capsys.readouterr()
     assert "mobilenet" in captured.out

@@ -8,28 +8,12 @@ import json
 import pytest
 
 import zoo
-from zoo.plugin.manager import pm
 from zoo.plugin.registry import KINDS, PluginWarning, get_registry
 
 from .conftest import run_zoo
 from .plugin_packages import fake_distribution
 
 BUILTIN_MODELS = {"vgg16", "resnet50", "inception_v3", "mobilenet"}
-
-
-@pytest.fixture
-def install_plugin():
-    """Register plugin objects for one test, as an entry point would; unregister afterwards."""
-    names = []
-
-    def install(plugin, name):
-        pm.register(plugin, name=name)
-        names.append(name)
-
-    yield install
-    for name in names:
-        pm.unregister(name=name)
-    get_registry(refresh=True)
 
 
 def tiny_model(name, **overrides):
