@@ -206,7 +206,8 @@ def test_verify_passes_and_notices_a_changed_file(files, tmp_path):
 def test_the_export_cache_is_keyed_by_the_files_sha256(files, tmp_path, home):
     from zoo.plugin.registry import get_registry
     from zoo.sources.export_cache import cached_export_path
-    from zoo.sources.keras_file import KerasFileOptions, keras_file_spec
+    from zoo.sources.keras_file import KerasFileOptions
+    from zoo.sources.model_file import keras_file_spec
     from zoo.sources.weights import resolve_weights
 
     path = tmp_path / "model.keras"

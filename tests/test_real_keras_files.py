@@ -31,7 +31,8 @@ def repository_classes(file: real.RealFile, photos: list[Path]) -> list[str]:
     """What the repository's code answers: Keras (the file as zoo loads it, rewritten where
     Keras refuses it as saved) on the photos preprocessed as that code does."""
     from zoo.model.labels import read_label_file
-    from zoo.sources.keras_file import KerasFile, KerasFileOptions, teachable_machine_labels
+    from zoo.sources.keras_file import KerasFile, KerasFileOptions
+    from zoo.sources.model_file import teachable_machine_labels
 
     path = real.ROOT / file.path
     model = KerasFile.open(path, KerasFileOptions()).model

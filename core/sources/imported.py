@@ -32,14 +32,9 @@ from zoo.model.input_config import InputConfig, model_spec
 from zoo.model.spec import ModelSpec, WeightsSpec
 from zoo.plugin.guard import import_user_file
 from zoo.plugin.registry import get_registry
-from zoo.sources.keras_file import (
-    KerasFile,
-    KerasFileOptions,
-    copy_checked,
-    keras_file_spec,
-    model_name,
-    source_file,
-)
+from zoo.sources.keras_file import KerasFile, KerasFileOptions, copy_checked
+from zoo.sources.model_file import keras_file_spec, model_name, source_file
+from zoo.sources.saved_model import ServingSignature, copy_folder_checked
 from zoo.sources.weights import file_digest
 
 CARD = "card.json"
@@ -173,7 +168,10 @@ def spec_from_folder(folder: Path) -> ModelSpec:
     path = folder / card.model_file
     names = tuple(module.module for module in card.custom_objects)
     options = KerasFileOptions(custom_objects=names, allow_lambda=card.allow_lambda)
-    keras_file = KerasFile(path.resolve(), card.sha256, options)
+    if path.is_dir():  # a SavedModel, run as its serving signature
+        keras_file = ServingSignature(path.resolve(), card.sha256)
+    else:
+        keras_file = KerasFile(path.resolve(), card.sha256, options)
     return model_spec(
         card.input,
         name=card.name,
@@ -188,7 +186,7 @@ class _Builder:
     recorded at import (so that the modules named in its card are found there and nowhere
     else), then the file loaded."""
 
-    def __init__(self, card: ImportedCard, keras_file: KerasFile):
+    def __init__(self, card: ImportedCard, keras_file: KerasFile | ServingSignature):
         self.card, self.keras_file = card, keras_file
 
     def __call__(self, weights: str | None):
@@ -256,7 +254,7 @@ def import_file(path: Path, options: KerasFileOptions) -> dict:
     if existing is not None and not is_imported(destination):
         raise ImportedModelError(f"--name {name}: a trained model has that name; choose another")
     spec = keras_file_spec(path, options, registry.preprocessors)
-    kept = source_file(spec)  # the file itself; a SavedModel folder's .h5
+    kept = source_file(spec)  # the file; a Keras 2 SavedModel's .h5; a SavedModel folder
     config = registry.input_config(spec)
     card = ImportedCard(
         name=name,
@@ -271,6 +269,9 @@ def import_file(path: Path, options: KerasFileOptions) -> dict:
     )
     destination.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(destination, KEPT) as folder:
-        copy_checked(kept, folder / card.model_file, card.sha256)  # the file loaded
+        if kept.is_dir():  # a SavedModel run as its serving signature: the folder loaded
+            copy_folder_checked(kept, folder / card.model_file, card.sha256)
+        else:
+            copy_checked(kept, folder / card.model_file, card.sha256)  # the file loaded
         (folder / CARD).write_text(jsonio.dumps(card.to_dict(), indent=1))
     return {"model": name, "path": str(destination), "sha256": card.sha256}

@@ -19,14 +19,8 @@ from zoo.base.progress import note
 from zoo.model.spec import ModelSpec
 from zoo.plugin.registry import get_registry
 from zoo.sources.export_cache import cached_export
-from zoo.sources.keras_file import (
-    KerasFileError,
-    KerasFileOptions,
-    is_keras_file,
-    keras_file_spec,
-    labels_note,
-    read_config,
-)
+from zoo.sources.keras_file import KerasFileError, KerasFileOptions, read_config
+from zoo.sources.model_file import is_keras_file, keras_file_spec, labels_note
 from zoo.sources.weights import resolve_weights
 
 NO_OPTIONS = KerasFileOptions()

@@ -7,6 +7,7 @@ timeout, writes nothing to stdout, and never leaves a partial file in the cache.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -104,7 +105,7 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
     ``in_place`` file where it is."""
     path = keras_home() / "models" / weights.file_name
     if weights.in_place:
-        path = Path(unquote(urlparse(weights.url).path))  # see zoo.sources.keras_file.source_file
+        path = Path(unquote(urlparse(weights.url).path))  # see zoo.sources.model_file.source_file
     elif not path.is_file():
         _download(weights, path, model)
     if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:
@@ -122,7 +123,11 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """The file's hex digest, computed once per process while its size and mtime stay the
-    same: loading and exporting a model ask for it several times (VGG16's file is 528 MB)."""
+    same: loading and exporting a model ask for it several times (VGG16's file is 528 MB). A
+    folder (a SavedModel's) has the digest of its files (``folder_digest``), computed each
+    time: a folder's mtime does not change with its files' contents."""
+    if path.is_dir():
+        return folder_digest(path)
     stat = path.stat()
     return _digest(path.resolve(), algorithm, stat.st_size, stat.st_mtime_ns)
 
@@ -161,3 +166,23 @@ def _download(weights: WeightsSpec, path: Path, model: str) -> None:
             f"not be downloaded ({reason}); copy it there (or set KERAS_HOME), "
             "or pass --weights PATH"
         ) from None
+
+
+def folder_digest(folder: Path, copy_to: Path | None = None) -> str:
+    """The sha256 of the folder's regular files: their paths and contents, in a fixed order.
+    With ``copy_to``, each file is also written there as it is read, so that what is copied
+    is what was hashed (and nothing but regular files: never a device a link points to)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        digest.update(str(relative).encode() + b"\0")
+        out = None
+        if copy_to is not None:
+            (copy_to / relative).parent.mkdir(parents=True, exist_ok=True)
+            out = (copy_to / relative).open("wb")
+        with path.open("rb") as file, out or contextlib.nullcontext():
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+                if out is not None:
+                    out.write(chunk)
+    return digest.hexdigest()

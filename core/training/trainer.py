@@ -21,7 +21,7 @@ from zoo.plugin.registry import get_registry
 from zoo.runtime.scores import softmax
 from zoo.sources import bundle
 from zoo.sources.bundle_network import write_weights
-from zoo.sources.keras_file import source_file
+from zoo.sources.model_file import source_file
 from zoo.sources.weights import file_digest, resolve_weights
 from zoo.training.base import Base
 from zoo.training.dataset import Dataset, scan
