@@ -1,7 +1,8 @@
 """A Keras 2 SavedModel folder (made here with tf_keras, seeded and small) as a model: read as
 the Keras model it holds (converted once to a legacy .h5 in zoo's cache), the outputs of the
-model tf_keras saved, exported verified through the emitter; a SavedModel with no Keras
-metadata refused in one line. Skipped where tf_keras (the ``savedmodel`` extra) is absent."""
+model tf_keras saved, exported verified through the emitter. SavedModels without Keras metadata
+are in test_serving_signatures.py. Skipped where tf_keras (the ``savedmodel`` extra) is
+absent."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ MAKE = """
 import os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf, tf_keras
-folder, bare, outputs = sys.argv[1:4]
+folder, outputs = sys.argv[1:3]
 tf_keras.utils.set_random_seed(0)
 model = tf_keras.Sequential([
     tf_keras.Input((16, 16, 3)),
@@ -33,11 +34,6 @@ model = tf_keras.Sequential([
 model.save(folder)  # a folder: tf_keras's SavedModel format
 x = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
 np.savez(outputs, x=x, y=model(x, training=False).numpy())
-module = tf.Module()
-module.scale = tf.Variable(2.0)
-signature = [tf.TensorSpec([None], tf.float32)]
-module.f = tf.function(lambda x: x * module.scale, input_signature=signature)
-tf.saved_model.save(module, bare)
 """
 
 
@@ -51,9 +47,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory) -> tuple[Path, Path, Path]:
+def made(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("saved")
-    paths = (folder / "my_model", folder / "bare_model", folder / "outputs.npz")
+    paths = (folder / "my_model", folder / "outputs.npz")
     made = subprocess.run(
         [sys.executable, "-c", MAKE, *map(str, paths)], capture_output=True, text=True
     )
@@ -65,7 +61,7 @@ def test_read_as_the_keras_model_it_holds(made):
     from zoo.sources.keras_file import KerasFile, KerasFileOptions
     from zoo.sources.saved_model import as_keras_file
 
-    folder, _, outputs = made
+    folder, outputs = made
     h5 = as_keras_file(folder)
     assert as_keras_file(folder) == h5  # converted once
     saved = np.load(outputs)
@@ -75,7 +71,7 @@ def test_read_as_the_keras_model_it_holds(made):
 
 
 def test_exports_verified_and_predicts_as_its_export(made, capsys, tmp_path):
-    folder, _, _ = made
+    folder, _ = made
     output = tmp_path / "my_model.onnx"
     assert main(["export", str(folder), "-o", str(output), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -87,12 +83,3 @@ def test_exports_verified_and_predicts_as_its_export(made, capsys, tmp_path):
     assert main(["predict", str(output), str(photo), "--json"]) == 0
     on_onnx = json.loads(capsys.readouterr().out)[0]["top"]
     assert [e["label"] for e in on_keras] == [e["label"] for e in on_onnx]
-
-
-def test_a_saved_model_without_keras_metadata_is_one_line(made, capsys, tmp_path):
-    _, bare, _ = made
-    output = tmp_path / "bare.onnx"
-    assert main(["export", str(bare), "-o", str(output)]) != 0
-    err = capsys.readouterr().err
-    assert "a TensorFlow SavedModel with no Keras metadata (keras_metadata.pb)" in err
-    assert err.count("\n") == 1 and not output.exists()

@@ -633,7 +633,7 @@ def _activation_name(layer) -> str | None:
 
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
-    activation = getattr(layer, "activation", None)
+    activation = getattr(layer, "scores_activation", None) or getattr(layer, "activation", None)
     if activation is None:
         return None
     return getattr(activation, "__name__", str(activation))

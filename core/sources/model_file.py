@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from zoo.base.errors import ZooError
 from zoo.base.progress import note
@@ -29,6 +28,7 @@ from zoo.sources.keras_file import (
     describe_classifier,
     keras_complaint,
 )
+from zoo.sources.weights import in_place_path
 
 DEFAULT_LABEL = "class_{}"
 """Labels when the user gives none: class_0, class_1..."""
@@ -196,7 +196,7 @@ def source_file(spec: ModelSpec) -> Path | None:
     """The Keras file ``spec`` was made from (``keras_file_spec``), or None."""
     if spec.weights is None or not spec.weights.in_place:
         return None
-    return Path(unquote(urlparse(spec.weights.url).path))
+    return in_place_path(spec.weights)
 
 
 def labels_note(spec: ModelSpec, options: KerasFileOptions) -> str | None:

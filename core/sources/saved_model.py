@@ -172,7 +172,7 @@ def _changed(folder: Path) -> SavedModelError:
 
 
 def signature_model(folder: Path, probe_size: tuple[int, int] | None = None):
-    """The Keras model calling ``folder``'s serving signature, its layer's ``activation``
+    """The Keras model calling ``folder``'s serving signature, its layer's activation
     found by probing (``output_activation``); one line for a folder that is not a one-image,
     one-output function zoo can run."""
     from zoo.sources.keras_model import import_keras, quiet_tensorflow
@@ -201,7 +201,7 @@ def signature_model(folder: Path, probe_size: tuple[int, int] | None = None):
         raise SavedModelError(
             f"{label}: its signature {name!r} cannot be called ({describe_exception(error)})"
         ) from None
-    layer.activation = output_activation(model, spec.shape, probe_size, label)
+    layer.scores_activation = output_activation(model, spec.shape, probe_size, label)
     return model
 
 
@@ -302,8 +302,8 @@ def _signature_layer(loaded, function, input_name: str, dtype: str, output_key: 
     import tensorflow as tf
 
     class ServingSignatureLayer(keras.layers.Layer):
-        """``activation``: what the outputs were found to be (``output_activation``), read
-        by ``describe_classifier`` as it reads any Keras layer's."""
+        """``scores_activation``: what the outputs were found to be (``output_activation``),
+        which ``describe_classifier`` reads where another layer has its ``activation``."""
 
         def call(self, images):
             if dtype == "uint8":
@@ -316,13 +316,12 @@ def _signature_layer(loaded, function, input_name: str, dtype: str, output_key: 
     return layer
 
 
-def output_activation(model, shape, probe_size: tuple[int, int] | None, label: str):
+def output_activation(model, shape, probe_size: tuple[int, int] | None, label: str) -> str:
     """The activation the model's outputs show on four probe batches (zeros, and noise in
     ``PROBE_RANGES``): ``softmax``
     when every row is non-negative and sums to 1, ``sigmoid`` when every value is in [0, 1]
     but the rows do not sum to 1 (one unit, or independent ones), else ``linear`` (logits).
     Logits fall in [0, 1] and sum to 1 on all four by chance only."""
-    import keras
     import numpy as np
 
     size = tuple(shape[1:3]) if None not in shape[1:3] else (probe_size or PROBE_SIZE)
@@ -340,9 +339,9 @@ def output_activation(model, shape, probe_size: tuple[int, int] | None, label: s
             f"({describe_exception(error)})"
         ) from None
     if scores.ndim != 2 or not np.isfinite(scores).all():
-        return keras.activations.linear  # describe_classifier refuses what is not a vector
+        return "linear"  # describe_classifier refuses what is not a vector of scores
     if scores.min() < 0 or scores.max() > 1:
-        return keras.activations.linear
+        return "linear"
     if scores.shape[1] > 1 and np.allclose(scores.sum(axis=1), 1, atol=1e-3):
-        return keras.activations.softmax
-    return keras.activations.sigmoid
+        return "softmax"
+    return "sigmoid"

@@ -93,6 +93,12 @@ def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | WeightsSource)
             )
         return fetch(spec.weights, model=spec.name)
     path = source.file
+    if (
+        spec.weights is not None
+        and spec.weights.in_place
+        and path.resolve() == in_place_path(spec.weights)
+    ):
+        return fetch(spec.weights, model=spec.name)  # its own file, or SavedModel folder
     if not path.is_file():
         raise WeightsUnavailable(f"weights file not found: {path} (expected {WEIGHTS_HELP})")
     if not (path.name.endswith(".h5") or path.name.endswith(".keras")):
@@ -100,12 +106,17 @@ def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | WeightsSource)
     return path
 
 
+def in_place_path(weights: WeightsSpec) -> Path:
+    """The file (or SavedModel folder) ``in_place`` weights are read from, where they are."""
+    return Path(unquote(urlparse(weights.url).path))
+
+
 def fetch(weights: WeightsSpec, model: str) -> Path:
     """The published weights file from Keras's cache, downloading it there when missing; an
     ``in_place`` file where it is."""
     path = keras_home() / "models" / weights.file_name
     if weights.in_place:
-        path = Path(unquote(urlparse(weights.url).path))  # see zoo.sources.model_file.source_file
+        path = in_place_path(weights)
     elif not path.is_file():
         _download(weights, path, model)
     if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:
