@@ -241,3 +241,25 @@ def test_a_corrupt_saved_model_pb_is_one_line(zoo_here, tmp_path):
     code, _, err = zoo_here("predict", folder, PHOTO, "--preprocess", "unit")
     assert code != 0 and "saved_model.pb is not a SavedModel TensorFlow reads" in err, err
     assert err.count("\n") == 1
+
+
+def test_training_on_a_signature_is_refused_in_one_line(folders, zoo_here, tmp_path):
+    """Its graph is one opaque function: no feature map to train a head on (the input image
+    itself is not one, which a model of no convolution used to be trained on, pooled)."""
+    for name, photos in {"a": ["cat", "parrot"], "b": ["sunflower", "chickadee"]}.items():
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for photo in photos:
+            (tmp_path / "data" / name / f"{photo}.jpg").write_bytes(
+                (SAMPLES / f"{photo}.jpg").read_bytes()
+            )
+    code, _, err = zoo_here(
+        "train",
+        folders["exported"],
+        tmp_path / "data",
+        "--preprocess",
+        "none",
+        "-o",
+        tmp_path / "trained",
+    )
+    assert code != 0 and "exported: no feature map to train a head on" in err, err
+    assert not (tmp_path / "trained").exists()

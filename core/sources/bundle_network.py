@@ -28,9 +28,12 @@ HEAD_LAYER = "zoo_head"
 
 
 def feature_layer(model) -> str:
-    """The name of ``model``'s last layer whose output is a feature map with a spatial extent."""
+    """The name of ``model``'s last layer whose output is a feature map with a spatial extent
+    (computed: the input image is not one)."""
     name = None
     for layer in getattr(model, "layers", ()):
+        if type(layer).__name__ == "InputLayer":
+            continue
         shape = getattr(getattr(layer, "output", None), "shape", None)
         if shape is not None and len(shape) == 4 and not (shape[1] == 1 and shape[2] == 1):
             name = layer.name
