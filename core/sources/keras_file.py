@@ -1,7 +1,8 @@
-"""A user's own Keras model file (``.keras``, or a full model saved as legacy ``.h5``) as a
-``ModelSpec``: what the file says (input size, class count, whether it ends in a softmax or in
-logits, whether it preprocesses its own pixels) plus what the user says (``KerasFileOptions``:
-labels, preprocessing, a name).
+"""A user's own Keras model file (``.keras``, or a full model saved as legacy ``.h5``), read
+and loaded, and what it says (``describe_classifier``: input size and channels, class count,
+whether it ends in a softmax or in logits, whether it preprocesses its own pixels);
+``zoo.sources.model_file`` adds what the user says (``KerasFileOptions``) to make it a
+``ModelSpec``.
 
 The file is read in two steps. ``read_config`` reads the architecture as JSON, without
 TensorFlow, so that a directory, a truncated or foreign file, a ``Lambda`` layer the user has
@@ -98,15 +99,11 @@ def read_config(path: Path) -> dict:
 
 
 def _refuse_folder(path: Path) -> None:
-    if not path.is_dir():
-        return
-    if (path / "saved_model.pb").is_file():
+    if path.is_dir():  # a SavedModel folder is read by zoo.sources.saved_model instead
         raise KerasFileError(
-            f"{path}: a TensorFlow SavedModel folder; Keras 3 cannot load one as a model "
-            "(so zoo could not verify its export): load it where it was made and save it "
-            "with model.save('model.keras')"
+            f"{path}: a folder, not a model file (.keras, .h5 or .onnx) nor a TensorFlow "
+            "SavedModel (no saved_model.pb)"
         )
-    raise KerasFileError(f"{path}: a folder, not a model file (.keras, .h5 or .onnx)")
 
 
 def pinned_path(user_file: UserFile) -> Path:
