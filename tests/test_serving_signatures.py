@@ -7,6 +7,7 @@ line with nothing written."""
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,37 @@ def test_training_on_a_signature_is_refused_in_one_line(folders, zoo_here, tmp_p
     )
     assert code != 0 and "exported: no feature map to train a head on" in err, err
     assert not (tmp_path / "trained").exists()
+
+
+@pytest.mark.real_weights
+def test_a_real_mobilenet_exported_by_keras_predicts_as_zoo_s_mobilenet(
+    mobilenet_weights, shared_images, zoo_here, tmp_path
+):
+    """ImageNet MobileNet with real weights, written by Keras 3's ``model.export`` (no Keras
+    metadata): exported through tf2onnx and verified on the real photos, and the folder and its
+    export give, photo by photo, the top-5 zoo's own ``mobilenet`` gives."""
+    import keras
+
+    folder = tmp_path / "mobilenet_saved_model"
+    keras.applications.MobileNet(weights=str(mobilenet_weights)).export(folder, verbose=False)
+    index = resources.files("zoo").joinpath("data/imagenet_class_index.json")
+    index = json.loads(index.read_text())
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{index[str(i)][1]}\n" for i in range(len(index))))
+    stated = ["--preprocess", "tf", "--labels", labels]
+    onnx_file = tmp_path / "mobilenet.onnx"
+    images = shared_images[0].parent
+    code, out, err = zoo_here(
+        "export", folder, *stated, "--images", images, "-o", onnx_file, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["converter"]["name"] == "tf2onnx"
+
+    def top5(*args) -> list[list[str]]:
+        code, out, err = zoo_here("predict", *args, *shared_images, "--json")
+        assert code == 0, err
+        return [[entry["label"] for entry in record["top"]] for record in json.loads(out)]
+
+    zoo_s = top5("mobilenet", "--weights", mobilenet_weights)
+    assert top5(folder, *stated) == zoo_s
+    assert top5(onnx_file) == zoo_s
