@@ -7,11 +7,14 @@ line with nothing written."""
 from __future__ import annotations
 
 import json
+import subprocess
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from .conftest import fresh_venv_seeing_this_one, run_zoo
 
 SAMPLES = Path(__file__).resolve().parent.parent / "core" / "data" / "samples"
 PHOTO = SAMPLES / "cat.jpg"
@@ -182,7 +185,7 @@ def test_one_sigmoid_unit_is_two_classes_with_its_labels(folders, zoo_here, tmp_
     assert sum(e["score"] for e in top) == pytest.approx(1, abs=1e-6)
 
 
-def test_zoo_import_keeps_the_folder_and_runs_it_by_name(folders, zoo_here, fresh_home):
+def test_zoo_import_and_package_keep_the_folder_and_run_it_by_name(folders, zoo_here, fresh_home):
     folder = folders["gray_logits"]
     code, out, err = zoo_here("import", folder, "--preprocess", "unit", "--name", "gray", "--json")
     assert code == 0, err
@@ -200,6 +203,16 @@ def test_zoo_import_keeps_the_folder_and_runs_it_by_name(folders, zoo_here, fres
     code, out, err = zoo_here("predict", folder, PHOTO, "--preprocess", "unit", "--json")
     assert code == 0, err
     assert by_name == json.loads(out)[0]["top"]
+
+    code, out, err = zoo_here("package", "gray", "-o", fresh_home.parent / "pkg", "--json")
+    assert code == 0, err
+    python = fresh_venv_seeing_this_one(fresh_home.parent / "venv")
+    package = json.loads(out)["path"]
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", package], check=True)
+    env = {"ZOO_HOME": str(fresh_home.parent / "other-home")}  # the model from the package
+    installed = run_zoo("predict", "gray", str(PHOTO), "--json", env=env, python=python)
+    assert installed.returncode == 0, installed.stderr
+    assert json.loads(installed.stdout)[0]["top"] == by_name
 
 
 @pytest.mark.parametrize(

@@ -72,20 +72,7 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
     given = None if options.labels is None else read_label_file(options.labels)  # before Keras
     if options.input_size is not None and (problem := input_size_problem(options.input_size)):
         raise KerasFileError(f"--input-size {_size_text(options.input_size)}: {problem}")
-    path = source
-    if saved_model.is_saved_model(source) and saved_model.has_keras_metadata(source):
-        path = saved_model.as_keras_file(source)
-    if saved_model.is_saved_model(path):
-        if stated is None:  # before TensorFlow: nothing in the folder says
-            raise KerasFileError(
-                f"{path}: a SavedModel's serving signature does not say how its pixels are "
-                "made; pass --preprocess: none if its graph scales its own pixels, one of "
-                f"{', '.join(sorted(set(preprocessors) - {'none'}))}, or the steps (e.g. "
-                '"scale=1/255")'
-            )
-        keras_file = saved_model.ServingSignature.open(path, options.input_size)
-    else:
-        keras_file = KerasFile.open(path, options)
+    path, keras_file = _opened(source, options, stated is not None, preprocessors)
     if keras_file.rewrites:
         note(
             f"zoo: {name}: Keras refuses {path.name} as saved; loaded it after zoo's rewrites "
@@ -113,6 +100,25 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
         output=graph.output,
         rewrites=keras_file.rewrites,
     )
+
+
+def _opened(source: Path, options: KerasFileOptions, stated: bool, preprocessors):
+    """(what zoo reads of ``source``, it checked and loaded): a Keras file; a Keras 2
+    SavedModel's ``.h5``; a SavedModel folder without Keras metadata, as its serving signature
+    (refused before TensorFlow starts unless the preprocessing is ``stated``)."""
+    if not saved_model.is_saved_model(source):
+        return source, KerasFile.open(source, options)
+    if saved_model.has_keras_metadata(source):
+        path = saved_model.as_keras_file(source)
+        return path, KerasFile.open(path, options)
+    if not stated:  # nothing in the folder says
+        raise KerasFileError(
+            f"{source}: a SavedModel's serving signature does not say how its pixels are "
+            "made; pass --preprocess: none if its graph scales its own pixels, one of "
+            f"{', '.join(sorted(set(preprocessors) - {'none'}))}, or the steps (e.g. "
+            '"scale=1/255")'
+        )
+    return source, saved_model.ServingSignature.open(source, options.input_size)
 
 
 def _kind(source: Path, path: Path) -> str:

@@ -130,7 +130,7 @@ class ServingSignature:
     """The loaded model, until the first build takes it."""
     graph: Classifier | None = None
     rewrites: tuple[str, ...] = ()
-    """None: the folder is run as TensorFlow saved it."""
+    """Always empty: the folder runs as TensorFlow saved it (read like ``KerasFile``'s)."""
 
     @classmethod
     def open(cls, folder: Path, probe_size: tuple[int, int] | None = None) -> ServingSignature:
@@ -284,12 +284,11 @@ def _one_input(function, label: str, name: str):
 
 
 def _one_output(function, label: str, name: str) -> str:
-    outputs = function.structured_outputs
-    if not isinstance(outputs, dict) or len(outputs) != 1:
-        keys = ", ".join(sorted(outputs)) if isinstance(outputs, dict) else type(outputs).__name__
+    outputs = function.structured_outputs  # a signature's: always a dict by name
+    if len(outputs) != 1:
         raise SavedModelError(
-            f"{label}: its signature {name!r} has {len(outputs)} outputs ({keys}); zoo takes "
-            "models of one output, the class scores"
+            f"{label}: its signature {name!r} has {len(outputs)} outputs "
+            f"({', '.join(sorted(outputs))}); zoo takes models of one output, the class scores"
         )
     return next(iter(outputs))
 
@@ -318,14 +317,15 @@ def _signature_layer(loaded, function, input_name: str, dtype: str, output_key: 
 
 def output_activation(model, shape, probe_size: tuple[int, int] | None, label: str) -> str:
     """The activation the model's outputs show on four probe batches (zeros, and noise in
-    ``PROBE_RANGES``): ``softmax``
-    when every row is non-negative and sums to 1, ``sigmoid`` when every value is in [0, 1]
-    but the rows do not sum to 1 (one unit, or independent ones), else ``linear`` (logits).
-    Logits fall in [0, 1] and sum to 1 on all four by chance only."""
+    ``PROBE_RANGES``): ``softmax`` when every row is non-negative and sums to 1, ``sigmoid``
+    when every value is in [0, 1] but the rows do not sum to 1 (one unit, or independent
+    ones), else ``linear`` (logits). Logits fall in [0, 1] and sum to 1 on all four by chance
+    only. ``shape``: the signature's input shape; ``probe_size`` where it takes any size."""
     import numpy as np
 
-    size = tuple(shape[1:3]) if None not in shape[1:3] else (probe_size or PROBE_SIZE)
-    batch = (2, *size, *shape[3:])
+    dims = shape.as_list()
+    size = tuple(dims[1:3]) if None not in dims[1:3] else (probe_size or PROBE_SIZE)
+    batch = (2, *size, *dims[3:])
     rng = np.random.default_rng(0)
     probes = [
         np.zeros(batch, np.float32),

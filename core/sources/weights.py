@@ -117,6 +117,10 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
     path = keras_home() / "models" / weights.file_name
     if weights.in_place:
         path = in_place_path(weights)
+        if not path.exists():
+            raise WeightsUnavailable(
+                f"{path}: gone, and {model} is read from it; import (or train) it again"
+            )
     elif not path.is_file():
         _download(weights, path, model)
     if weights.file_hash and file_digest(path, _algorithm(weights.file_hash)) != weights.file_hash:

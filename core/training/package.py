@@ -68,7 +68,7 @@ dependencies = ["zoo>={zoo_version}"]
 packages = ["{module}"]
 
 [tool.setuptools.package-data]
-{module} = ["bundle/*", "bundle/verification/*", "bundle/calibration/*"]
+{module} = ["bundle/**/*"]  # every file, a kept SavedModel folder's included
 """
 
 
