@@ -24,7 +24,7 @@ pytestmark = pytest.mark.tensorflow
 
 def _module(signature: dict, compute, variables: dict):
     """A ``tf.Module`` holding ``variables``, its ``serve`` function taking ``signature``
-    (name -> TensorSpec) and returning ``compute(module, **inputs)``."""
+    (name -> TensorSpec, in order) and returning ``compute(module, *inputs)``."""
     import tensorflow as tf
 
     module = tf.Module()
