@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,24 @@ def test_exports_verified_and_predicts_as_its_export(made, capsys, tmp_path):
     assert main(["predict", str(output), str(photo), "--json"]) == 0
     on_onnx = json.loads(capsys.readouterr().out)[0]["top"]
     assert [e["label"] for e in on_keras] == [e["label"] for e in on_onnx]
+
+
+def test_without_tf_keras_it_runs_as_its_serving_signature(made, capsys, tmp_path, monkeypatch):
+    """Where tf_keras is not installed, a Keras 2 SavedModel is what any SavedModel is: its
+    serving signature, exported through tf2onnx and verified against it, with a line saying
+    how to have it read as a Keras model instead."""
+    from zoo.sources import saved_model
+
+    monkeypatch.setattr(saved_model, "reads_keras_metadata", lambda: False)
+    folder, _ = made
+    output = tmp_path / "my_model.onnx"
+    assert main(["export", str(folder), "-o", str(output)]) != 0
+    refused = capsys.readouterr().err
+    assert "does not say how its pixels are made" in refused and "zoo[savedmodel]" in refused
+    assert refused.count("\n") == 1 and not output.exists()
+    assert main(["export", str(folder), "--preprocess", "none", "-o", str(output), "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["verified"] and result["converter"]["name"] == "tf2onnx"
+    assert "my_model: a Keras 2 SavedModel, run as its signature; pip install" in captured.err
+    assert not (Path(os.environ["ZOO_HOME"]) / "saved-models").exists()  # no .h5 made

@@ -104,11 +104,13 @@ def keras_file_spec(path: Path, options: KerasFileOptions, preprocessors) -> Mod
 
 def _opened(source: Path, options: KerasFileOptions, stated: bool, preprocessors):
     """(what zoo reads of ``source``, it checked and loaded): a Keras file; a Keras 2
-    SavedModel's ``.h5``; a SavedModel folder without Keras metadata, as its serving signature
-    (refused before TensorFlow starts unless the preprocessing is ``stated``)."""
+    SavedModel's ``.h5`` where tf_keras is installed; any other SavedModel folder as its
+    serving signature (refused before TensorFlow starts unless the preprocessing is
+    ``stated``)."""
     if not saved_model.is_saved_model(source):
         return source, KerasFile.open(source, options)
-    if saved_model.has_keras_metadata(source):
+    keras_2 = saved_model.has_keras_metadata(source)
+    if keras_2 and saved_model.reads_keras_metadata():
         path = saved_model.as_keras_file(source)
         return path, KerasFile.open(path, options)
     if not stated:  # nothing in the folder says
@@ -116,9 +118,18 @@ def _opened(source: Path, options: KerasFileOptions, stated: bool, preprocessors
             f"{source}: a SavedModel's serving signature does not say how its pixels are "
             "made; pass --preprocess: none if its graph scales its own pixels, one of "
             f"{', '.join(sorted(set(preprocessors) - {'none'}))}, or the steps (e.g. "
-            '"scale=1/255")'
+            '"scale=1/255")' + (f"; or {KERAS_2_HINT}" if keras_2 else "")
         )
-    return source, saved_model.ServingSignature.open(source, options.input_size)
+    signature = saved_model.ServingSignature.open(source, options.input_size)
+    if keras_2:
+        note(f"zoo: {source.name}: a Keras 2 SavedModel, run as its signature; {KERAS_2_HINT}")
+    return source, signature
+
+
+KERAS_2_HINT = (
+    "pip install 'zoo[savedmodel]' (tf_keras) to read it as the Keras model it holds, "
+    "preprocessing found in its graph"
+)
 
 
 def _kind(source: Path, path: Path) -> str:

@@ -24,6 +24,7 @@ TensorFlow, Keras and tf_keras are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,13 @@ def is_saved_model(path: Path) -> bool:
 
 def has_keras_metadata(folder: Path) -> bool:
     return (folder / KERAS_METADATA).is_file()
+
+
+def reads_keras_metadata() -> bool:
+    """Whether tf_keras, which reads a Keras 2 SavedModel as the Keras model it holds (the
+    ``savedmodel`` extra), is installed; without it such a folder runs as its serving
+    signature, as one without Keras metadata does."""
+    return importlib.util.find_spec("tf_keras") is not None
 
 
 def as_keras_file(folder: Path) -> Path:
