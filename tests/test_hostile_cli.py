@@ -479,3 +479,24 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     process.stdout.close()
     assert process.wait(timeout=60) == 128 + signal.SIGPIPE
     assert process.stderr.read() == b""
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("saved/saved_model.pb", "a file of a TensorFlow SavedModel; give its folder (saved)"),
+        ("saved", "a SavedModel's serving signature does not say how its pixels are made"),
+    ],
+)
+def test_a_saved_model_refused_before_tensorflow_starts(
+    zoo_here, tmp_path, monkeypatch, given, expected
+):
+    """Its saved_model.pb given for the folder, or a folder with no --preprocess (nothing in a
+    SavedModel says how its pixels are made): one line, and TensorFlow never imported."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "saved_model.pb").write_bytes(b"not read")
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # importing it would now fail
+    code, _, err = zoo_here("export", given, "-o", "out.onnx")
+    assert code != 0 and expected in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out.onnx").exists()

@@ -55,8 +55,8 @@ def onnx_file(reference: str | os.PathLike, weights: str = "imagenet") -> str:
 
 def register_reference(reference: str, options: KerasFileOptions = NO_OPTIONS) -> None:
     """Make ``reference`` findable with ``registry.model(reference)``: a Keras file is loaded,
-    checked and registered; a folder is refused in one line; anything else is left to the
-    registry (a name) or to ``zoo.load`` (a .onnx file)."""
+    checked and registered; a folder (or a SavedModel's ``saved_model.pb``) is refused in one
+    line; anything else is left to the registry (a name) or to ``zoo.load`` (a .onnx file)."""
     reference = target(reference)
     if is_onnx_file(reference):
         return
@@ -70,6 +70,10 @@ def register_reference(reference: str, options: KerasFileOptions = NO_OPTIONS) -
         _add(spec, reference)
     elif path.is_dir():
         read_config(path)  # names what the folder is, in one line
+    elif path.name == "saved_model.pb" and path.is_file():
+        raise KerasFileError(
+            f"{reference}: a file of a TensorFlow SavedModel; give its folder ({path.parent})"
+        )
 
 
 def keras_file_model(path: Path, options: KerasFileOptions) -> ModelSpec:
