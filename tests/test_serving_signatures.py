@@ -1,8 +1,9 @@
 """SavedModel folders without Keras metadata (what Keras 3's ``model.export``,
-``tf.saved_model.save`` and TF Hub write), made here, seeded and small: run as their serving
-signature, exported through tf2onnx and verified against it, in every form zoo takes (softmax,
-logits, grayscale, uint8 input, one sigmoid unit), and each folder zoo cannot run refused in one
-line with nothing written."""
+``tf.saved_model.save``, TensorFlow 1's ``saved_model.Builder`` and TF Hub write), made here,
+seeded and small: run as their serving signature, exported through tf2onnx and verified
+against it, in every form zoo takes (softmax, logits, grayscale, uint8 input, one sigmoid unit,
+a TensorFlow 1 graph), and each folder zoo cannot run refused in one line with nothing
+written."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     made = {name: root / name for name in ("exported", "binary", "gray_logits", "uint8")}
     made.update((name, root / name) for name in ("reads_file", "no_signature", "two_inputs"))
+    made["tf1_builder"] = root / "tf1_builder"
 
     softmax = keras.Sequential(
         [
@@ -94,12 +96,35 @@ def folders(tmp_path_factory) -> dict[str, Path]:
         lambda module, a, b: logits(module, a + b),
         w=weights,
     )
+    _save_tf1(made["tf1_builder"], rng.normal(size=(192, 4)).astype(np.float32))
     traced = tf.Module()  # a function traced once, with no input signature: no signature
     traced.w = tf.Variable(weights)
     traced.f = tf.function(lambda x: logits(traced, x))
     traced.f(tf.zeros([1, 12, 12, 1]))
     tf.saved_model.save(traced, made["no_signature"])
     return made
+
+
+def _save_tf1(folder: Path, weights: np.ndarray) -> None:
+    """A TensorFlow 1 SavedModel (``saved_model.Builder``, a graph and a session): softmax of
+    an 8x8 RGB image's pixels times ``weights``."""
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default() as graph:
+        images = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="images")
+        w = tf1.get_variable("w", initializer=weights)
+        probabilities = tf.nn.softmax(tf.matmul(tf.reshape(images, [-1, 192]), w))
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            builder = tf1.saved_model.Builder(str(folder))
+            signature = tf1.saved_model.predict_signature_def(
+                {"images": images}, {"probabilities": probabilities}
+            )
+            builder.add_meta_graph_and_variables(
+                session, ["serve"], signature_def_map={"serving_default": signature}
+            )
+            builder.save()
 
 
 def _signature_outputs(folder: Path, x: np.ndarray) -> np.ndarray:
@@ -144,6 +169,7 @@ def test_the_model_computes_what_the_signature_does(folders, name, shape, activa
         ("exported", ["--preprocess", "none"], "probabilities"),
         ("gray_logits", ["--preprocess", "unit"], "logits"),
         ("uint8", ["--preprocess", "none"], "logits"),
+        ("tf1_builder", ["--preprocess", "unit"], "probabilities"),
     ],
 )
 def test_exports_through_tf2onnx_verified_and_predicts_as_its_export(
