@@ -47,7 +47,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     made = {name: root / name for name in ("exported", "binary", "gray_logits", "uint8")}
     made.update((name, root / name) for name in ("reads_file", "no_signature", "two_inputs"))
-    made["tf1_builder"] = root / "tf1_builder"
+    made.update((name, root / name) for name in ("tf1_builder", "any_size"))
 
     softmax = keras.Sequential(
         [
@@ -59,6 +59,15 @@ def folders(tmp_path_factory) -> dict[str, Path]:
         ]
     )
     softmax.export(made["exported"], verbose=False)
+    any_size = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    any_size.export(made["any_size"], verbose=False)
     binary = keras.Sequential(
         [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1, "sigmoid")]
     )
@@ -170,6 +179,7 @@ def test_the_model_computes_what_the_signature_does(folders, name, shape, activa
         ("gray_logits", ["--preprocess", "unit"], "logits"),
         ("uint8", ["--preprocess", "none"], "logits"),
         ("tf1_builder", ["--preprocess", "unit"], "probabilities"),
+        ("any_size", ["--preprocess", "unit", "--input-size", "32x32"], "logits"),
     ],
 )
 def test_exports_through_tf2onnx_verified_and_predicts_as_its_export(
@@ -195,7 +205,8 @@ def test_exports_through_tf2onnx_verified_and_predicts_as_its_export(
     from zoo.sources.keras_file import KerasFileOptions
     from zoo.sources.model_file import keras_file_spec
 
-    stated = KerasFileOptions(preprocess=options[1])
+    size = (32, 32) if "--input-size" in options else None
+    stated = KerasFileOptions(preprocess=options[1], input_size=size)
     assert keras_file_spec(folder, stated, get_registry().preprocessors).output == output
 
 
@@ -256,6 +267,11 @@ def test_zoo_import_and_package_keep_the_folder_and_run_it_by_name(folders, zoo_
             ["--preprocess", "unit"],
             "its signature 'serving_default' takes 2 "
             "inputs (a, b); zoo takes models of one image input",
+        ),
+        (
+            "any_size",
+            ["--preprocess", "unit", "--input-size", "2x2"],
+            "its serving signature fails on a 2x2 probe batch (InvalidArgumentError: ",
         ),
         (
             "exported",

@@ -209,7 +209,7 @@ def signature_model(folder: Path, probe_size: tuple[int, int] | None = None):
         raise SavedModelError(
             f"{label}: its signature {name!r} cannot be called ({describe_exception(error)})"
         ) from None
-    layer.scores_activation = output_activation(model, spec.shape, probe_size, label)
+    layer.scores_activation = output_activation(layer, spec.shape, probe_size, label)
     return model
 
 
@@ -323,12 +323,24 @@ def _signature_layer(loaded, function, input_name: str, dtype: str, output_key: 
     return layer
 
 
-def output_activation(model, shape, probe_size: tuple[int, int] | None, label: str) -> str:
+def _tensorflow_reason(error: Exception) -> str:
+    """TensorFlow's reason in one line: an op's error says it on the line before its
+    ``[[{{node ...}}]]`` line, after a first line (``Graph execution error:``) and the node's
+    stack; any other error, its first line."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    node = next((i for i, line in enumerate(lines) if line.startswith("[[")), None)
+    reason = next((line for line in reversed(lines[:node]) if line), None) if node else None
+    return f"{type(error).__name__}: {reason}" if reason else describe_exception(error)
+
+
+def output_activation(layer, shape, probe_size: tuple[int, int] | None, label: str) -> str:
     """The activation the model's outputs show on four probe batches (zeros, and noise in
     ``PROBE_RANGES``): ``softmax`` when every row is non-negative and sums to 1, ``sigmoid``
     when every value is in [0, 1] but the rows do not sum to 1 (one unit, or independent
     ones), else ``linear`` (logits). Logits fall in [0, 1] and sum to 1 on all four by chance
-    only. ``shape``: the signature's input shape; ``probe_size`` where it takes any size."""
+    only. ``layer``: the ``ServingSignatureLayer``, whose ``call`` is run (not Keras's
+    ``__call__``, which hides TensorFlow's reason behind its own first line); ``shape``: the
+    signature's input shape; ``probe_size`` where it takes any size."""
     import numpy as np
 
     dims = shape.as_list()
@@ -340,11 +352,11 @@ def output_activation(model, shape, probe_size: tuple[int, int] | None, label: s
         *(rng.uniform(low, high, batch).astype(np.float32) for low, high in PROBE_RANGES),
     ]
     try:
-        scores = np.concatenate([np.asarray(model(p, training=False)) for p in probes])
+        scores = np.concatenate([np.asarray(layer.call(p)) for p in probes])
     except Exception as error:  # the function refuses the probe: one line
         raise SavedModelError(
             f"{label}: its serving signature fails on a {size[0]}x{size[1]} probe batch "
-            f"({describe_exception(error)})"
+            f"({_tensorflow_reason(error)})"
         ) from None
     if scores.ndim != 2 or not np.isfinite(scores).all():
         return "linear"  # describe_classifier refuses what is not a vector of scores
