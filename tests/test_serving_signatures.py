@@ -1,9 +1,9 @@
 """SavedModel folders without Keras metadata (what Keras 3's ``model.export``,
 ``tf.saved_model.save``, TensorFlow 1's ``saved_model.Builder`` and TF Hub write), made here,
-seeded and small: run as their serving signature, exported through tf2onnx and verified
-against it, in every form zoo takes (softmax, logits, grayscale, uint8 input, one sigmoid unit,
-a TensorFlow 1 graph), and each folder zoo cannot run refused in one line with nothing
-written."""
+seeded and small: run as their serving signature (or a TF Hub-style ``__call__`` where there is
+none), exported through tf2onnx and verified against it, in every form zoo takes (softmax,
+logits, grayscale, uint8 input, one sigmoid unit, any size, a TensorFlow 1 graph), and each
+folder zoo cannot run refused in one line with nothing written."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     made = {name: root / name for name in ("exported", "binary", "gray_logits", "uint8")}
     made.update((name, root / name) for name in ("reads_file", "no_signature", "two_inputs"))
-    made.update((name, root / name) for name in ("tf1_builder", "any_size"))
+    made.update((name, root / name) for name in ("tf1_builder", "any_size", "hub_call"))
 
     softmax = keras.Sequential(
         [
@@ -106,6 +106,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
         w=weights,
     )
     _save_tf1(made["tf1_builder"], rng.normal(size=(192, 4)).astype(np.float32))
+    _save_hub_style(made["hub_call"], rng.normal(size=(192, 4)).astype(np.float32))
     traced = tf.Module()  # a function traced once, with no input signature: no signature
     traced.w = tf.Variable(weights)
     traced.f = tf.function(lambda x: logits(traced, x))
@@ -134,6 +135,27 @@ def _save_tf1(folder: Path, weights: np.ndarray) -> None:
                 session, ["serve"], signature_def_map={"serving_default": signature}
             )
             builder.save()
+
+
+def _save_hub_style(folder: Path, weights: np.ndarray) -> None:
+    """What TF Hub's TF2 SavedModels are: an object whose ``__call__`` (traced with
+    ``training`` on and off, no input signature) is the model, and no signature at all."""
+    import tensorflow as tf
+
+    class Classifier(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(weights)
+
+        @tf.function(autograph=False)
+        def __call__(self, x, training=False):
+            logits = tf.reshape(x, [-1, 192]) @ self.w
+            return tf.nn.dropout(logits, 0.5) if training else logits
+
+    module = Classifier()
+    for training in (True, False):
+        module.__call__.get_concrete_function(tf.TensorSpec([None, 8, 8, 3]), training)
+    tf.saved_model.save(module, str(folder))
+    assert not tf.saved_model.load(str(folder)).signatures  # what this form is
 
 
 def _signature_outputs(folder: Path, x: np.ndarray) -> np.ndarray:
@@ -180,6 +202,7 @@ def test_the_model_computes_what_the_signature_does(folders, name, shape, activa
         ("uint8", ["--preprocess", "none"], "logits"),
         ("tf1_builder", ["--preprocess", "unit"], "probabilities"),
         ("any_size", ["--preprocess", "unit", "--input-size", "32x32"], "logits"),
+        ("hub_call", ["--preprocess", "unit"], "logits"),
     ],
 )
 def test_exports_through_tf2onnx_verified_and_predicts_as_its_export(

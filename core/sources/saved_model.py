@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,19 +198,18 @@ def signature_model(folder: Path, probe_size: tuple[int, int] | None = None):
         raise SavedModelError(
             f"{label}: TensorFlow cannot load it ({describe_exception(error)})"
         ) from None
-    name, function = _serving_function(loaded, label)
-    _check_ops(_function_ops(function.graph.as_graph_def()) & CHECKPOINT_OPS, label, name)
-    input_name, spec = _one_input(function, label, name)
-    output_key = _one_output(function, label, name)
-    layer = _signature_layer(loaded, function, input_name, spec.dtype.name, output_key, name)
-    inputs = keras.Input(tuple(spec.shape[1:]), name="image")
+    endpoint = _endpoint(loaded, label)
+    _check_ops(_function_ops(endpoint.graph.as_graph_def()) & CHECKPOINT_OPS, label, endpoint)
+    _check_input(endpoint, label)
+    layer = _signature_layer(loaded, endpoint)
+    inputs = keras.Input(tuple(endpoint.spec.shape[1:]), name="image")
     try:
         model = keras.Model(inputs, layer(inputs), name=folder.name)
-    except Exception as error:  # the signature refuses its own input shape: one line
+    except Exception as error:  # the function refuses its own input shape: one line
         raise SavedModelError(
-            f"{label}: its signature {name!r} cannot be called ({describe_exception(error)})"
+            f"{label}: {endpoint} cannot be called ({describe_exception(error)})"
         ) from None
-    layer.scores_activation = output_activation(layer, spec.shape, probe_size, label)
+    layer.scores_activation = output_activation(layer, endpoint.spec.shape, probe_size, label)
     return model
 
 
@@ -240,36 +240,60 @@ def _function_ops(graph_def) -> set[str]:
     return ops
 
 
-def _check_ops(found: set[str], label: str, signature: str | None) -> None:
+def _check_ops(found: set[str], label: str, endpoint: Endpoint | None) -> None:
     if not found:
         return
-    where = "its graph" if signature is None else f"its signature {signature!r}"
+    where = "its graph" if endpoint is None else str(endpoint)
     raise SavedModelError(
         f"{label}: {where} runs TensorFlow ops that read or write files or call Python "
         f"({', '.join(sorted(found))}); zoo runs SavedModels that only compute"
     )
 
 
-def _serving_function(loaded, label: str):
-    """(name, function): ``serving_default``, or the one signature there is."""
+@dataclass(frozen=True)
+class Endpoint:
+    """The function zoo runs as the model: a serving signature, or, in a TF2 SavedModel with
+    none (TF Hub's), the object's ``__call__`` as traced for inference."""
+
+    name: str
+    spec: Any
+    """The ``tf.TensorSpec`` of its one input, the image batch."""
+    call: Callable
+    """images (a tensor) -> class scores (a tensor)."""
+    graph: Any
+    """The traced function's graph."""
+
+    def __str__(self) -> str:
+        return f"its signature {self.name!r}" if self.name != CALL else "its __call__"
+
+
+CALL = "__call__"
+
+
+def _endpoint(loaded, label: str) -> Endpoint:
+    """``serving_default``, the one signature there is, or else the ``__call__`` traced with
+    one tensor and ``training`` off (``_inference_call``)."""
     signatures = dict(loaded.signatures)
     if SERVING_DEFAULT in signatures:
-        return SERVING_DEFAULT, signatures[SERVING_DEFAULT]
+        return _signature(SERVING_DEFAULT, signatures[SERVING_DEFAULT], label)
     if len(signatures) == 1:
-        return next(iter(signatures.items()))
-    if not signatures:
+        return _signature(*next(iter(signatures.items())), label)
+    if signatures:
         raise SavedModelError(
-            f"{label}: a SavedModel with no serving signature (saved without signatures=), "
-            "so nothing says which function is the model"
+            f"{label}: no {SERVING_DEFAULT!r} signature, and {len(signatures)} others "
+            f"({', '.join(sorted(signatures))}); zoo cannot tell which is the model"
         )
-    raise SavedModelError(
-        f"{label}: no {SERVING_DEFAULT!r} signature, and {len(signatures)} others "
-        f"({', '.join(sorted(signatures))}); zoo cannot tell which is the model"
-    )
+    called = _inference_call(loaded, label)
+    if called is None:
+        raise SavedModelError(
+            f"{label}: a SavedModel with no serving signature (saved without signatures=) and "
+            "no __call__ of one image tensor, so nothing says which function is the model"
+        )
+    return called
 
 
-def _one_input(function, label: str, name: str):
-    """(name, TensorSpec) of the signature's one input: an image batch of any size."""
+def _signature(name: str, function, label: str) -> Endpoint:
+    """A signature of one input and one output, called by their names."""
     inputs = function.structured_input_signature[1]
     if len(inputs) != 1:
         raise SavedModelError(
@@ -277,34 +301,74 @@ def _one_input(function, label: str, name: str):
             f"({', '.join(sorted(inputs))}); zoo takes models of one image input"
         )
     ((input_name, spec),) = inputs.items()
-    if spec.dtype.name not in TYPES:
-        raise SavedModelError(
-            f"{label}: its signature {name!r} takes {spec.dtype.name} input; zoo feeds "
-            f"images as {', '.join(TYPES)}"
-        )
-    if spec.shape.rank is None or spec.shape.rank not in (3, 4) or spec.shape[0] is not None:
-        raise SavedModelError(
-            f"{label}: its signature {name!r} takes input of shape {spec.shape}; zoo takes a "
-            "batch of any size of images: (None, height, width, channels) or (None, height, "
-            "width)"
-        )
-    return input_name, spec
-
-
-def _one_output(function, label: str, name: str) -> str:
     outputs = function.structured_outputs  # a signature's: always a dict by name
     if len(outputs) != 1:
         raise SavedModelError(
             f"{label}: its signature {name!r} has {len(outputs)} outputs "
             f"({', '.join(sorted(outputs))}); zoo takes models of one output, the class scores"
         )
-    return next(iter(outputs))
+    (key,) = outputs
+
+    def call(images):
+        return function(**{input_name: images})[key]
+
+    return Endpoint(name, spec, call, function.graph)
 
 
-def _signature_layer(loaded, function, input_name: str, dtype: str, output_key: str, name: str):
-    """A Keras layer calling ``function`` with zoo's float32 pixels cast to ``dtype`` (rounded
-    and clipped to 0..255 for uint8), its output as float32; it holds ``loaded``, the loaded
-    SavedModel, which owns the variables the function reads."""
+def _inference_call(loaded, label: str) -> Endpoint | None:
+    """The restored ``__call__``'s first trace that takes one tensor, its other arguments
+    Python values none of which is True (``training=False``), called with those same values;
+    None where there is no such trace."""
+    import tensorflow as tf
+
+    restored = getattr(loaded, CALL, None)  # the restored tf.function, if it was saved
+    for concrete in getattr(restored, "concrete_functions", ()):
+        args, kwargs = concrete.structured_input_signature
+        rest = [*args[1:], *kwargs.values()]
+        if not args or not isinstance(args[0], tf.TensorSpec):
+            continue
+        if any(isinstance(value, tf.TensorSpec) or value is True for value in rest):
+            continue
+
+        def call(images, args=args[1:], kwargs=kwargs):
+            return _one_tensor(restored(images, *args, **kwargs), label)
+
+        return Endpoint(CALL, args[0], call, concrete.graph)
+    return None
+
+
+def _one_tensor(outputs, label: str):
+    """What ``__call__`` returned: a tensor, or a dict of one."""
+    if isinstance(outputs, dict) and len(outputs) == 1:
+        (outputs,) = outputs.values()
+    if not hasattr(outputs, "shape"):
+        raise SavedModelError(
+            f"{label}: its __call__ returns {type(outputs).__name__}, not one tensor of class "
+            "scores"
+        )
+    return outputs
+
+
+def _check_input(endpoint: Endpoint, label: str) -> None:
+    """An image batch of any size, of a type zoo's pixels cast to."""
+    spec = endpoint.spec
+    if spec.dtype.name not in TYPES:
+        raise SavedModelError(
+            f"{label}: {endpoint} takes {spec.dtype.name} input; zoo feeds images as "
+            f"{', '.join(TYPES)}"
+        )
+    if spec.shape.rank is None or spec.shape.rank not in (3, 4) or spec.shape[0] is not None:
+        raise SavedModelError(
+            f"{label}: {endpoint} takes input of shape {spec.shape}; zoo takes a batch of any "
+            "size of images: (None, height, width, channels) or (None, height, width)"
+        )
+
+
+def _signature_layer(loaded, endpoint: Endpoint):
+    """A Keras layer calling ``endpoint`` with zoo's float32 pixels cast to its input type
+    (rounded and clipped to 0..255 for uint8), its output as float32; it holds ``loaded``, the
+    loaded SavedModel, which owns the variables the function reads."""
+    dtype = endpoint.spec.dtype.name
     import keras
     import tensorflow as tf
 
@@ -315,10 +379,9 @@ def _signature_layer(loaded, function, input_name: str, dtype: str, output_key: 
         def call(self, images):
             if dtype == "uint8":
                 images = tf.clip_by_value(tf.round(images), 0, 255)
-            outputs = function(**{input_name: tf.cast(images, dtype)})
-            return tf.cast(outputs[output_key], "float32")
+            return tf.cast(endpoint.call(tf.cast(images, dtype)), "float32")
 
-    layer = ServingSignatureLayer(name=f"signature_{name}", trainable=False)
+    layer = ServingSignatureLayer(name=f"signature_{endpoint.name.strip('_')}", trainable=False)
     layer.saved_model = loaded
     return layer
 
