@@ -322,25 +322,35 @@ def test_a_corrupt_saved_model_pb_is_one_line(zoo_here, tmp_path):
     assert err.count("\n") == 1
 
 
-def test_training_on_a_signature_is_refused_in_one_line(folders, zoo_here, tmp_path):
-    """Its graph is one opaque function: no feature map to train a head on (the input image
-    itself is not one, which a model of no convolution used to be trained on, pooled)."""
+@pytest.mark.parametrize("base", ["exported", "nested_backbone"])
+def test_training_without_a_feature_map_of_its_own_is_refused_in_one_line(
+    folders, zoo_here, tmp_path, base
+):
+    """A SavedModel is one opaque function, and a Keras model whose backbone is nested as one
+    layer (as Teachable Machine's are) shows no feature map of its own: both refused, where
+    the input image used to be taken for the feature map and a head trained on its pooled
+    pixels."""
+    import keras
+
     for name, photos in {"a": ["cat", "parrot"], "b": ["sunflower", "chickadee"]}.items():
         (tmp_path / "data" / name).mkdir(parents=True)
         for photo in photos:
             (tmp_path / "data" / name / f"{photo}.jpg").write_bytes(
                 (SAMPLES / f"{photo}.jpg").read_bytes()
             )
+    model = folders.get(base)
+    if model is None:
+        backbone = keras.Sequential(
+            [keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()]
+        )
+        inputs = keras.Input((16, 16, 3))
+        outputs = keras.layers.Dense(2, activation="softmax")(backbone(inputs))
+        model = tmp_path / f"{base}.keras"
+        keras.Model(inputs, outputs).save(model)
     code, _, err = zoo_here(
-        "train",
-        folders["exported"],
-        tmp_path / "data",
-        "--preprocess",
-        "none",
-        "-o",
-        tmp_path / "trained",
+        "train", model, tmp_path / "data", "--preprocess", "none", "-o", tmp_path / "trained"
     )
-    assert code != 0 and "exported: no feature map to train a head on" in err, err
+    assert code != 0 and f"{base}: no feature map to train a head on" in err, err
     assert not (tmp_path / "trained").exists()
 
 

@@ -27,9 +27,9 @@ DROPOUT_LAYER = "zoo_dropout"
 HEAD_LAYER = "zoo_head"
 
 
-def feature_layer(model) -> str:
-    """The name of ``model``'s last layer whose output is a feature map with a spatial extent
-    (computed: the input image is not one)."""
+def feature_layer(model, model_name: str) -> str:
+    """The name of ``model``'s (the model ``model_name``'s) last layer whose output is a
+    feature map with a spatial extent (computed: the input image is not one)."""
     name = None
     for layer in getattr(model, "layers", ()):
         if type(layer).__name__ == "InputLayer":
@@ -39,8 +39,9 @@ def feature_layer(model) -> str:
             name = layer.name
     if name is None or not getattr(model, "inputs", None):
         raise ZooError(
-            f"{model.name}: no feature map to train a head on (zoo needs a functional Keras "
-            "model whose layers include a convolutional feature map)"
+            f"{model_name}: no feature map to train a head on (zoo needs a functional Keras model "
+            "whose own layers include a convolutional feature map; it does not look inside "
+            "a backbone nested as one layer, nor a SavedModel's function)"
         )
     return name
 
@@ -55,7 +56,7 @@ def features_model(base, layer: str):
 def build_base(spec: ModelSpec, weights: Path | None):
     """The base's Keras model and the layer its features come from."""
     base = build_keras_model(spec, weights)
-    return base, feature_layer(base)
+    return base, feature_layer(base, spec.name)
 
 
 def classifier(base, layer: str, classes: int, dropout: float, name: str):
