@@ -36,7 +36,7 @@ from zoo.base.files import atomic_path
 from zoo.base.paths import zoo_home
 from zoo.base.printing import printable
 from zoo.sources.keras_file import Classifier, adapt, describe_classifier
-from zoo.sources.weights import folder_digest
+from zoo.sources.weights import file_digest, folder_digest, folder_files
 
 KERAS_METADATA = "keras_metadata.pb"
 
@@ -134,7 +134,7 @@ class ServingSignature:
 
     path: Path
     sha256: str
-    """The folder's ``folder_digest``."""
+    """The folder's digest (``zoo.sources.weights.file_digest``)."""
     model: Any = field(repr=False, default=None)
     """The loaded model, until the first build takes it."""
     graph: Classifier | None = None
@@ -143,11 +143,13 @@ class ServingSignature:
 
     @classmethod
     def open(cls, folder: Path, probe_size: tuple[int, int] | None = None) -> ServingSignature:
-        """The folder checked and loaded; one changed while it was read is refused."""
+        """The folder checked and loaded; one changed while it was read (a file's name, size
+        or mtime) is refused."""
         folder = Path(folder).resolve()
-        signature = cls(folder, folder_digest(folder))
+        files = folder_files(folder)
+        signature = cls(folder, file_digest(folder))
         signature.model = signature_model(folder, probe_size)
-        if folder_digest(folder) != signature.sha256:
+        if folder_files(folder) != files:
             raise _changed(folder)
         return signature
 

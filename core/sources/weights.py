@@ -139,10 +139,10 @@ def fetch(weights: WeightsSpec, model: str) -> Path:
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """The file's hex digest, computed once per process while its size and mtime stay the
     same: loading and exporting a model ask for it several times (VGG16's file is 528 MB). A
-    folder (a SavedModel's) has the digest of its files (``folder_digest``), computed each
-    time: a folder's mtime does not change with its files' contents."""
+    folder (a SavedModel's) has the digest of its files (``folder_digest``), computed once
+    while its files' names, sizes and mtimes (``folder_files``) stay the same."""
     if path.is_dir():
-        return folder_digest(path)
+        return _folder_digest(path.resolve(), folder_files(path))
     stat = path.stat()
     return _digest(path.resolve(), algorithm, stat.st_size, stat.st_mtime_ns)
 
@@ -183,12 +183,31 @@ def _download(weights: WeightsSpec, path: Path, model: str) -> None:
         ) from None
 
 
+def folder_files(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """(path within the folder, size, mtime in ns) of each of its regular files, in a fixed
+    order: what a folder's digest is cached by, and how a change while it is read is seen."""
+    files = []
+    for path in _regular_files(folder):
+        stat = path.stat()
+        files.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    return tuple(files)
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_digest(folder: Path, files: tuple) -> str:
+    return folder_digest(folder)
+
+
+def _regular_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
 def folder_digest(folder: Path, copy_to: Path | None = None) -> str:
     """The sha256 of the folder's regular files: their paths and contents, in a fixed order.
     With ``copy_to``, each file is also written there as it is read, so that what is copied
     is what was hashed (and nothing but regular files: never a device a link points to)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in _regular_files(folder):
         relative = path.relative_to(folder)
         digest.update(str(relative).encode() + b"\0")
         out = None
